@@ -1,0 +1,15 @@
+//! trackgate: a telematics gateway. Trackers connect with their own
+//! protocols; positions land in a live engine; partners see only what a
+//! provider granted them.
+//!
+//! Where things are:
+//! - [`model`]: `Position`, `DeviceId`, attributes — no I/O.
+//! - [`protocol`]: the sans-IO protocol framework, registry, replay driver.
+//! - [`protocols`]: one folder per tracker protocol.
+//! - [`engine`]: latest position per device and the spatial index.
+//! - [`server`]: sockets, sessions, limits, HTTP.
+//! - [`config`], [`cli`], [`app`], [`metrics`]: wiring.
+
+pub mod model;
+pub mod protocol;
+pub mod protocols;

@@ -1,0 +1,10 @@
+//! The data model shared by every layer: device ids, positions and their
+//! attributes. No I/O here; units are in the field names.
+
+mod attributes;
+mod device_id;
+mod position;
+
+pub use attributes::{AttrKey, AttrValue, Attributes};
+pub use device_id::{DeviceId, DeviceIdError};
+pub use position::{Position, Report};
