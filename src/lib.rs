@@ -13,3 +13,10 @@
 pub mod model;
 pub mod protocol;
 pub mod protocols;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod metrics;
+pub mod server;

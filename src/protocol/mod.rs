@@ -88,6 +88,18 @@ pub trait Protocol: Send + Sync + 'static {
     fn session(&self, config: &SessionConfig) -> Box<dyn Session>;
 }
 
+impl std::fmt::Debug for dyn Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq for dyn Protocol {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
 /// The sans-IO state of one connection. Pure: no sockets, no clocks, no store.
 pub trait Session: Send {
     /// Cuts the next complete frame off the front of `buf`. `Ok(None)`: more

@@ -1,0 +1,181 @@
+//! Wiring: binds every listener, starts the tasks, and shuts them down in
+//! order (stop accepting → finish frames in hand → close).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::protocol::Transport;
+use crate::server::{self, http, ListenerCtx, Pipeline, Shared};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {transport} {addr} for {protocol}: {source}")]
+    Bind {
+        protocol: &'static str,
+        transport: Transport,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http { addr: SocketAddr, source: std::io::Error },
+}
+
+/// One bound socket, for the start-up listing and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub protocol: &'static str,
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+/// A started gateway.
+pub struct Running {
+    pub http: SocketAddr,
+    pub bound: Vec<Bound>,
+    pub engine: Arc<Engine>,
+    pub metrics: Metrics,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    grace: Duration,
+}
+
+impl Running {
+    /// The address `protocol` listens on over `transport`.
+    pub fn addr(&self, protocol: &str, transport: Transport) -> Option<SocketAddr> {
+        self.bound
+            .iter()
+            .find(|b| b.protocol == protocol && b.transport == transport)
+            .map(|b| b.addr)
+    }
+
+    /// A token that fires when shutdown begins.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Human-readable list of what listens where.
+    pub fn listing(&self) -> String {
+        let mut s = format!("  http        {}  (/health, /metrics)\n", self.http);
+        for b in &self.bound {
+            s.push_str(&format!("  {:<11} {} {}\n", b.protocol, b.transport, b.addr));
+        }
+        s
+    }
+
+    /// Stops accepting, lets connections finish the frame in hand, and
+    /// waits up to the grace period for every task.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!("tasks still running after the grace period; exiting anyway");
+        }
+    }
+}
+
+/// Binds every listener in `config` and starts serving.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let metrics = Metrics::new();
+    let engine = Arc::new(Engine::new());
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let shared = Shared {
+        pipeline: Arc::new(Pipeline::new(Arc::clone(&engine))),
+        connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+        max_udp_peers: config.limits.max_connections,
+        idle_timeout: config.idle_timeout(),
+        max_frame_bytes: config.limits.max_frame_bytes,
+        stop: stop.clone(),
+        tracker: tracker.clone(),
+    };
+
+    let mut bound = Vec::new();
+    for l in config.listeners() {
+        let protocol = l.protocol;
+        let name = protocol.name();
+        let ctx = ListenerCtx {
+            shared: shared.clone(),
+            protocol,
+            metrics: metrics.protocol(name),
+        };
+        let bind_err = |transport, addr, source| StartError::Bind {
+            protocol: name,
+            transport,
+            addr,
+            source,
+        };
+        let transports = protocol.transports();
+        let mut addr = l.addr;
+        if transports.contains(&Transport::Tcp) {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| bind_err(Transport::Tcp, addr, e))?;
+            // Port 0: UDP takes the port TCP was given, so both share one address.
+            addr = listener.local_addr().map_err(|e| bind_err(Transport::Tcp, addr, e))?;
+            bound.push(Bound {
+                protocol: name,
+                transport: Transport::Tcp,
+                addr,
+            });
+            tracker.spawn(server::serve_tcp(listener, ctx.clone()));
+        }
+        if transports.contains(&Transport::Udp) {
+            let socket = UdpSocket::bind(addr)
+                .await
+                .map_err(|e| bind_err(Transport::Udp, addr, e))?;
+            let addr = socket.local_addr().map_err(|e| bind_err(Transport::Udp, addr, e))?;
+            bound.push(Bound {
+                protocol: name,
+                transport: Transport::Udp,
+                addr,
+            });
+            tracker.spawn(server::serve_udp(socket, ctx));
+        }
+    }
+
+    let http_listener = TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| StartError::Http {
+            addr: config.http.listen,
+            source,
+        })?;
+    let http_addr = http_listener.local_addr().map_err(|source| StartError::Http {
+        addr: config.http.listen,
+        source,
+    })?;
+    let router = http::router(http::HttpState {
+        engine: Arc::clone(&engine),
+        metrics: metrics.clone(),
+        started: Instant::now(),
+    });
+    let http_stop = stop.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(http_listener, router)
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    tracker.spawn(Arc::clone(&engine).run_indexer(config.index_interval(), stop.clone()));
+
+    Ok(Running {
+        http: http_addr,
+        bound,
+        engine,
+        metrics,
+        stop,
+        tracker,
+        grace: Duration::from_secs(config.shutdown.grace_secs),
+    })
+}

@@ -1,0 +1,264 @@
+//! Configuration: TOML with every key documented in `config/trackgate.toml`
+//! (also the embedded default), overridden by command-line flags. Unknown
+//! keys are rejected; every value is validated before anything starts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::protocol;
+
+/// The documented default configuration, compiled in.
+pub const DEFAULT_TOML: &str = include_str!("../config/trackgate.toml");
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {origin}: {source}")]
+    Parse {
+        origin: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("unknown protocol {0:?} (known: {1})")]
+    UnknownProtocol(String, String),
+    #[error("invalid --listen {0:?}: expected PROTOCOL=ADDR, e.g. teltonika=0.0.0.0:5027")]
+    ListenFlag(String),
+    #[error("invalid value for {key}: {why}")]
+    Value { key: &'static str, why: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: Http,
+    pub limits: Limits,
+    pub engine: EngineConfig,
+    pub shutdown: Shutdown,
+    #[serde(default)]
+    pub protocols: BTreeMap<String, ProtocolConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub idle_timeout_secs: u64,
+    pub max_frame_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub index_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    pub grace_secs: u64,
+}
+
+/// One protocol's listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address for TCP and UDP; absent: all interfaces on the default port.
+    pub listen: Option<SocketAddr>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    /// The embedded default (`config/trackgate.toml`), with every registered
+    /// protocol on its default port.
+    fn default() -> Self {
+        let mut protocols = BTreeMap::new();
+        for p in protocol::registry() {
+            protocols.insert(
+                p.name().to_string(),
+                ProtocolConfig {
+                    enabled: true,
+                    listen: Some(SocketAddr::from(([0, 0, 0, 0], p.default_port()))),
+                },
+            );
+        }
+        Self {
+            data_dir: PathBuf::from("data"),
+            http: Http {
+                listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            },
+            limits: Limits {
+                max_connections: 50_000,
+                idle_timeout_secs: 1800,
+                max_frame_bytes: 65_536,
+            },
+            engine: EngineConfig {
+                index_interval_ms: 1000,
+            },
+            shutdown: Shutdown { grace_secs: 10 },
+            protocols,
+        }
+    }
+}
+
+/// A protocol listener after defaults are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub protocol: &'static dyn protocol::Protocol,
+    pub addr: SocketAddr,
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            source: Box::new(e),
+        })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Reads and parses a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Applies a `--listen PROTOCOL=ADDR` flag.
+    pub fn set_listen(&mut self, flag: &str) -> Result<(), ConfigError> {
+        let (name, addr) = flag
+            .split_once('=')
+            .ok_or_else(|| ConfigError::ListenFlag(flag.to_string()))?;
+        let addr: SocketAddr = addr.parse().map_err(|_| ConfigError::ListenFlag(flag.to_string()))?;
+        let p = find_protocol(name)?;
+        let entry = self.protocols.entry(p.name().to_string()).or_insert(ProtocolConfig {
+            enabled: true,
+            listen: None,
+        });
+        entry.enabled = true;
+        entry.listen = Some(addr);
+        Ok(())
+    }
+
+    /// Checks values a type cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for name in self.protocols.keys() {
+            find_protocol(name)?;
+        }
+        let positive = |key: &'static str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::Value {
+                    key,
+                    why: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("limits.max_connections", self.limits.max_connections as u64)?;
+        positive("limits.idle_timeout_secs", self.limits.idle_timeout_secs)?;
+        positive("engine.index_interval_ms", self.engine.index_interval_ms)?;
+        if !(16..=16 * 1024 * 1024).contains(&self.limits.max_frame_bytes) {
+            return Err(ConfigError::Value {
+                key: "limits.max_frame_bytes",
+                why: format!("{} is outside 16..=16777216", self.limits.max_frame_bytes),
+            });
+        }
+        Ok(())
+    }
+
+    /// Enabled protocol listeners; a protocol absent from the file listens
+    /// on its default port.
+    pub fn listeners(&self) -> Vec<Listener> {
+        protocol::registry()
+            .iter()
+            .filter_map(|p| {
+                let c = self.protocols.get(p.name());
+                if c.is_some_and(|c| !c.enabled) {
+                    return None;
+                }
+                let addr = c
+                    .and_then(|c| c.listen)
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], p.default_port())));
+                Some(Listener { protocol: *p, addr })
+            })
+            .collect()
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.idle_timeout_secs)
+    }
+
+    pub fn index_interval(&self) -> Duration {
+        Duration::from_millis(self.engine.index_interval_ms)
+    }
+}
+
+fn find_protocol(name: &str) -> Result<&'static dyn protocol::Protocol, ConfigError> {
+    protocol::find(name).ok_or_else(|| {
+        let known: Vec<&str> = protocol::registry().iter().map(|p| p.name()).collect();
+        ConfigError::UnknownProtocol(name.to_string(), known.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_file_is_the_default() {
+        assert_eq!(Config::from_toml(DEFAULT_TOML, "embedded").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_clear_errors() {
+        let e = Config::from_toml(&DEFAULT_TOML.replace("[limits]", "[limits]\nmax_conections = 1"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `max_conections`"), "{e}");
+        let e = Config::from_toml(&DEFAULT_TOML.replace("max_frame_bytes = 65536", "max_frame_bytes = 1"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limits.max_frame_bytes"), "{e}");
+        let e = Config::from_toml(&format!("{DEFAULT_TOML}\n[protocols.nosuch]\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown protocol \"nosuch\""), "{e}");
+    }
+
+    #[test]
+    fn listen_flag_replaces_address() {
+        let mut c = Config::default();
+        c.set_listen("teltonika=127.0.0.1:0").unwrap();
+        let l = c.listeners();
+        let t = l.iter().find(|l| l.protocol.name() == "teltonika").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:0".parse().unwrap());
+        assert!(c.set_listen("teltonika").is_err());
+        assert!(c.set_listen("nosuch=127.0.0.1:1").is_err());
+        assert!(c.set_listen("teltonika=localhost").is_err());
+    }
+}

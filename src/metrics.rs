@@ -1,0 +1,181 @@
+//! Every metric trackgate exports, named and described once. Each server
+//! gets its own `Registry` (tests run several servers in one process), and
+//! hot paths hold pre-bound label handles (`ProtocolMetrics`) instead of
+//! looking labels up per record.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// The registry and every metric family.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    connections: IntGaugeVec,
+    connections_refused: IntCounterVec,
+    frames: IntCounterVec,
+    positions: IntCounterVec,
+    decode_errors: IntCounterVec,
+    unknown_devices: IntCounterVec,
+    ack_latency: HistogramVec,
+    pub engine_devices: IntGauge,
+    pub index_age_seconds: prometheus::Gauge,
+}
+
+/// Label handles for one protocol, bound once per listener.
+#[derive(Clone)]
+pub struct ProtocolMetrics {
+    pub connections: IntGauge,
+    pub connections_refused: IntCounter,
+    pub frames: IntCounter,
+    pub positions: IntCounter,
+    pub unknown_devices: IntCounter,
+    pub ack_latency: Histogram,
+    decode_errors: IntCounterVec,
+    protocol: &'static str,
+}
+
+impl ProtocolMetrics {
+    /// Counts a decode or framing error of `kind` (errors are rare: a label
+    /// lookup here is fine).
+    pub fn decode_error(&self, kind: &str) {
+        self.decode_errors.with_label_values(&[self.protocol, kind]).inc();
+    }
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric names and labels are constants of this file; a failure here is a
+    // programming error caught by the tests, not an input error.
+    #[allow(clippy::expect_used)]
+    r.expect("metric definition is valid")
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let connections = must(IntGaugeVec::new(
+            Opts::new("trackgate_connections", "Open device connections"),
+            &["protocol"],
+        ));
+        let connections_refused = must(IntCounterVec::new(
+            Opts::new(
+                "trackgate_connections_refused_total",
+                "Connections closed at once because max_connections was reached",
+            ),
+            &["protocol"],
+        ));
+        let frames = must(IntCounterVec::new(
+            Opts::new("trackgate_frames_total", "Frames (TCP) or datagrams (UDP) received"),
+            &["protocol"],
+        ));
+        let positions = must(IntCounterVec::new(
+            Opts::new("trackgate_positions_total", "Positions accepted into the pipeline"),
+            &["protocol"],
+        ));
+        let decode_errors = must(IntCounterVec::new(
+            Opts::new(
+                "trackgate_decode_errors_total",
+                "Frames rejected by a decoder or framer, by error kind",
+            ),
+            &["protocol", "kind"],
+        ));
+        let unknown_devices = must(IntCounterVec::new(
+            Opts::new(
+                "trackgate_unknown_device_messages_total",
+                "Messages from devices nobody registered (refused, not acked)",
+            ),
+            &["protocol"],
+        ));
+        let ack_latency = must(HistogramVec::new(
+            HistogramOpts::new(
+                "trackgate_ack_latency_seconds",
+                "Time from a frame's arrival to its reply being written",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["protocol"],
+        ));
+        let engine_devices = must(IntGauge::new(
+            "trackgate_engine_devices",
+            "Devices with a latest position in the engine",
+        ));
+        let index_age_seconds = must(prometheus::Gauge::new(
+            "trackgate_index_age_seconds",
+            "Age of the spatial index snapshot",
+        ));
+        for c in [
+            Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_refused.clone()),
+            Box::new(frames.clone()),
+            Box::new(positions.clone()),
+            Box::new(decode_errors.clone()),
+            Box::new(unknown_devices.clone()),
+            Box::new(ack_latency.clone()),
+            Box::new(engine_devices.clone()),
+            Box::new(index_age_seconds.clone()),
+        ] {
+            must(registry.register(c));
+        }
+        Self {
+            registry,
+            connections,
+            connections_refused,
+            frames,
+            positions,
+            decode_errors,
+            unknown_devices,
+            ack_latency,
+            engine_devices,
+            index_age_seconds,
+        }
+    }
+
+    /// Label handles for `protocol`; also makes its series visible at zero.
+    pub fn protocol(&self, protocol: &'static str) -> ProtocolMetrics {
+        let l = &[protocol];
+        ProtocolMetrics {
+            connections: self.connections.with_label_values(l),
+            connections_refused: self.connections_refused.with_label_values(l),
+            frames: self.frames.with_label_values(l),
+            positions: self.positions.with_label_values(l),
+            unknown_devices: self.unknown_devices.with_label_values(l),
+            ack_latency: self.ack_latency.with_label_values(l),
+            decode_errors: self.decode_errors.clone(),
+            protocol,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        // Text encoding into a Vec cannot fail for well-formed families.
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_bound_series() {
+        let m = Metrics::new();
+        let t = m.protocol("teltonika");
+        t.frames.inc();
+        t.decode_error("checksum");
+        let text = m.render();
+        assert!(text.contains("trackgate_frames_total{protocol=\"teltonika\"} 1"), "{text}");
+        assert!(text.contains("trackgate_decode_errors_total{kind=\"checksum\",protocol=\"teltonika\"} 1"));
+        assert!(text.contains("trackgate_connections{protocol=\"teltonika\"} 0"));
+        assert!(text.contains("trackgate_ack_latency_seconds_bucket"));
+    }
+}

@@ -1,0 +1,95 @@
+//! Sockets, sessions, limits and timeouts. Knows no protocol's bytes: it
+//! drives a protocol `Session`, passes what it decoded to the `Pipeline`,
+//! and writes the reply the session prepared for the pipeline's verdict.
+
+pub mod http;
+mod pipeline;
+mod tcp;
+mod udp;
+
+pub use pipeline::{Pipeline, PipelineError};
+pub use tcp::serve_tcp;
+pub use udp::serve_udp;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::ProtocolMetrics;
+use crate::protocol::{Decoded, MessageKind, Protocol, Verdict};
+
+/// What every listener shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub pipeline: Arc<Pipeline>,
+    /// Caps open device connections (TCP) across protocols.
+    pub connections: Arc<Semaphore>,
+    /// Bound on remembered UDP peers per socket.
+    pub max_udp_peers: usize,
+    pub idle_timeout: Duration,
+    pub max_frame_bytes: usize,
+    pub stop: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// A listener's view: the shared state plus its protocol and metric handles.
+#[derive(Clone)]
+pub struct ListenerCtx {
+    pub shared: Shared,
+    pub protocol: &'static dyn Protocol,
+    pub metrics: ProtocolMetrics,
+}
+
+/// The server's decision on one decoded frame.
+pub(crate) struct Outcome {
+    pub verdict: Verdict,
+    /// Close the connection after replying (a refused login).
+    pub close: bool,
+}
+
+impl ListenerCtx {
+    /// Decides on a decoded frame: refuses unknown devices, submits
+    /// positions and waits until the pipeline accepted them.
+    pub(crate) async fn judge(&self, decoded: &mut Decoded) -> Outcome {
+        let pipeline = &self.shared.pipeline;
+        let claimed = decoded
+            .device
+            .iter()
+            .chain(decoded.positions.iter().map(|p| &p.device_id));
+        for device in claimed {
+            if !pipeline.admits(device) {
+                self.metrics.unknown_devices.inc();
+                return Outcome {
+                    verdict: Verdict::Refused,
+                    close: decoded.kind == MessageKind::Login,
+                };
+            }
+        }
+        if decoded.positions.is_empty() {
+            return Outcome {
+                verdict: Verdict::Accepted,
+                close: false,
+            };
+        }
+        let n = decoded.positions.len() as u64;
+        match pipeline.submit(std::mem::take(&mut decoded.positions)).await {
+            Ok(()) => {
+                self.metrics.positions.inc_by(n);
+                Outcome {
+                    verdict: Verdict::Accepted,
+                    close: false,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(protocol = self.protocol.name(), error = %e, "positions not accepted; no ack sent");
+                Outcome {
+                    verdict: Verdict::Failed,
+                    close: false,
+                }
+            }
+        }
+    }
+}
