@@ -1,1 +1,112 @@
-fn main(){}
+//! Teltonika decoding to owned positions, in records/s and bytes/s, against
+//! nom-teltonika 0.3.0 decoding the same frames into owned records
+//! (`take_frame(..).evaluate()`), measured in the same run.
+//!
+//! Frames come from nom-teltonika's own encoder with the record shape its
+//! benchmarks use (FMB-typical IO: ignition, movement, external voltage,
+//! odometer, one u64, and a 12-byte NX element in 8E): 1 record, 10
+//! records, and the most records that fit in one frame.
+//!
+//! Run: `cargo bench --bench decode` (results in benches/README.md).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nom_teltonika::decoder::take_frame;
+use nom_teltonika::encoder::{encode_avl_frame, AvlRecordFields, EncodeAvlError};
+use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, IoId, Priority};
+use trackgate::protocol::{find, DecodeContext, SessionConfig, Transport};
+
+const GPS: GpsElement = GpsElement {
+    longitude_raw: 252_800_000,
+    latitude_raw: 546_900_000,
+    altitude_meters: 110,
+    angle_degrees: 90,
+    satellites: 9,
+    speed_kph: 42,
+};
+
+fn records(codec: AvlCodec, count: usize, io: &Io) -> Vec<AvlRecordFields<'_>> {
+    (0..count)
+        .map(|i| {
+            let r = AvlRecordFields::new(AvlTimestamp::from(1_700_000_000_000 + 1_000 * i as u64), Priority::Low, GPS)
+                .with_io_u8(&io.u8)
+                .with_io_u16(&io.u16)
+                .with_io_u32(&io.u32)
+                .with_io_u64(&io.u64);
+            if codec == AvlCodec::Codec8Extended {
+                r.with_io_bytes(&io.bytes)
+            } else {
+                r
+            }
+        })
+        .collect()
+}
+
+struct Io {
+    u8: [(IoId, u8); 2],
+    u16: [(IoId, u16); 1],
+    u32: [(IoId, u32); 1],
+    u64: [(IoId, u64); 1],
+    bytes: [(IoId, &'static [u8]); 1],
+}
+
+fn io() -> Io {
+    Io {
+        u8: [(239.into(), 1), (240.into(), 1)],
+        u16: [(66.into(), 13_800)],
+        u32: [(16.into(), 123_456)],
+        u64: [(78.into(), 0x0102_0304_0506_0708)],
+        bytes: [(385.into(), &[0xab; 12])],
+    }
+}
+
+fn frames(codec: AvlCodec, io: &Io) -> Vec<(Vec<u8>, usize)> {
+    let fullest = (1..=255)
+        .map_while(|n| match encode_avl_frame(codec, &records(codec, n, io)) {
+            Ok(f) => Some((f, n)),
+            Err(EncodeAvlError::TooLong { .. }) => None,
+            Err(e) => panic!("{e}"),
+        })
+        .last()
+        .unwrap();
+    vec![
+        (encode_avl_frame(codec, &records(codec, 1, io)).unwrap(), 1),
+        (encode_avl_frame(codec, &records(codec, 10, io)).unwrap(), 10),
+        fullest,
+    ]
+}
+
+fn decode(c: &mut Criterion) {
+    let io = io();
+    let teltonika = find("teltonika").unwrap();
+    let ctx = DecodeContext::now();
+    for (codec, name) in [(AvlCodec::Codec8, "codec8"), (AvlCodec::Codec8Extended, "codec8e")] {
+        for (unit, records_unit) in [("records", true), ("bytes", false)] {
+            let mut g = c.benchmark_group(format!("teltonika_{name}_{unit}"));
+            g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+            for (frame, n) in frames(codec, &io) {
+                g.throughput(if records_unit {
+                    Throughput::Elements(n as u64)
+                } else {
+                    Throughput::Bytes(frame.len() as u64)
+                });
+                let mut session = teltonika.session(&SessionConfig::new(Transport::Tcp));
+                session.decode(b"\x00\x0f356307042441013", &ctx).unwrap();
+                // Sanity: both decoders see every record.
+                assert_eq!(session.decode(&frame, &ctx).unwrap().positions.len(), n);
+                g.bench_with_input(BenchmarkId::new("trackgate", n), &frame, |b, f| {
+                    b.iter(|| black_box(session.decode(black_box(f), &ctx).unwrap()))
+                });
+                g.bench_with_input(BenchmarkId::new("nom_teltonika_0.3.0", n), &frame, |b, f| {
+                    b.iter(|| black_box(take_frame(&mut black_box(&f[..])).unwrap().evaluate()))
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, decode);
+criterion_main!(benches);
