@@ -7,4 +7,4 @@ mod position;
 
 pub use attributes::{AttrKey, AttrValue, Attributes};
 pub use device_id::{DeviceId, DeviceIdError};
-pub use position::{Position, Report};
+pub use position::{format_time, Position, Report};

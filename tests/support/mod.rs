@@ -1,0 +1,173 @@
+//! Shared helpers for tests that talk to a real gateway over real sockets:
+//! an in-process gateway on ephemeral ports, the release binary as a child
+//! process, a minimal HTTP/1.1 client, and metric lookup.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use trackgate::app::{self, Running};
+use trackgate::config::Config;
+
+/// A config with every protocol and HTTP on 127.0.0.1 ephemeral ports.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.data_dir = data_dir.to_path_buf();
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
+    for p in trackgate::protocol::registry() {
+        c.set_listen(&format!("{}=127.0.0.1:0", p.name())).unwrap();
+    }
+    c.engine.index_interval_ms = 50;
+    c
+}
+
+/// Starts an in-process gateway.
+pub async fn start(config: &Config) -> Running {
+    app::start(config).await.expect("gateway starts")
+}
+
+/// GET `path` over a fresh connection; returns status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, &[], None)
+}
+
+/// A minimal HTTP/1.1 request (Connection: close).
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    if let Some(b) = body {
+        req.push_str(b);
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad http response: {text}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    (status, body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
+}
+
+/// The value of the series `name{labels}` in Prometheus text, 0 if absent.
+/// `labels` is the exact label set as rendered, e.g. `protocol="teltonika"`.
+pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    let want = if labels.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{labels}}}")
+    };
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            (series == want).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+/// The gateway binary as a child process, killed on drop.
+pub struct Process {
+    pub child: Child,
+    pub http: SocketAddr,
+    /// (protocol, transport, addr) as printed at start-up.
+    pub listening: Vec<(String, String, SocketAddr)>,
+}
+
+impl Process {
+    /// Starts `trackgate` with `args` and waits for its listening list.
+    pub fn spawn(args: &[&str]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trackgate"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn trackgate");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut http = None;
+        let mut listening = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.expect("read stdout");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["http", addr, ..] => http = Some(addr.parse().unwrap()),
+                [proto, transport @ ("tcp" | "udp"), addr] => {
+                    listening.push((proto.to_string(), transport.to_string(), addr.parse().unwrap()))
+                }
+                [] => {
+                    if http.is_some() {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process {
+            child,
+            http: http.expect("trackgate printed its http address"),
+            listening,
+        }
+    }
+
+    pub fn addr(&self, protocol: &str, transport: &str) -> SocketAddr {
+        self.listening
+            .iter()
+            .find(|(p, t, _)| p == protocol && t == transport)
+            .map(|(_, _, a)| *a)
+            .unwrap_or_else(|| panic!("{protocol}/{transport} not listening: {:?}", self.listening))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
