@@ -50,7 +50,11 @@ fn pos(rng: &mut StdRng, id: &DeviceId, t: i64) -> Position {
 fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -172,6 +176,13 @@ fn engine(c: &mut Criterion) {
             let lon = rng.gen_range(0.0..29.9);
             let lat = rng.gen_range(40.0..59.9);
             black_box(e.in_bbox(&BBox::new(lon, lat, lon + 0.1, lat + 0.1).unwrap()))
+        })
+    });
+    g.bench_function("bbox_0.01deg", |b| {
+        b.iter(|| {
+            let lon = rng.gen_range(0.0..29.99);
+            let lat = rng.gen_range(40.0..59.99);
+            black_box(e.in_bbox(&BBox::new(lon, lat, lon + 0.01, lat + 0.01).unwrap()))
         })
     });
     g.bench_function("radius_5km", |b| {

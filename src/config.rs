@@ -113,7 +113,7 @@ impl Default for Config {
                 max_frame_bytes: 65_536,
             },
             engine: EngineConfig {
-                index_interval_ms: 1000,
+                index_interval_ms: 250,
             },
             shutdown: Shutdown { grace_secs: 10 },
             protocols,
@@ -153,12 +153,17 @@ impl Config {
         let (name, addr) = flag
             .split_once('=')
             .ok_or_else(|| ConfigError::ListenFlag(flag.to_string()))?;
-        let addr: SocketAddr = addr.parse().map_err(|_| ConfigError::ListenFlag(flag.to_string()))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| ConfigError::ListenFlag(flag.to_string()))?;
         let p = find_protocol(name)?;
-        let entry = self.protocols.entry(p.name().to_string()).or_insert(ProtocolConfig {
-            enabled: true,
-            listen: None,
-        });
+        let entry = self
+            .protocols
+            .entry(p.name().to_string())
+            .or_insert(ProtocolConfig {
+                enabled: true,
+                listen: None,
+            });
         entry.enabled = true;
         entry.listen = Some(addr);
         Ok(())
@@ -231,18 +236,27 @@ mod tests {
 
     #[test]
     fn embedded_file_is_the_default() {
-        assert_eq!(Config::from_toml(DEFAULT_TOML, "embedded").unwrap(), Config::default());
+        assert_eq!(
+            Config::from_toml(DEFAULT_TOML, "embedded").unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_clear_errors() {
-        let e = Config::from_toml(&DEFAULT_TOML.replace("[limits]", "[limits]\nmax_conections = 1"), "t")
-            .unwrap_err()
-            .to_string();
+        let e = Config::from_toml(
+            &DEFAULT_TOML.replace("[limits]", "[limits]\nmax_conections = 1"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown field `max_conections`"), "{e}");
-        let e = Config::from_toml(&DEFAULT_TOML.replace("max_frame_bytes = 65536", "max_frame_bytes = 1"), "t")
-            .unwrap_err()
-            .to_string();
+        let e = Config::from_toml(
+            &DEFAULT_TOML.replace("max_frame_bytes = 65536", "max_frame_bytes = 1"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("limits.max_frame_bytes"), "{e}");
         let e = Config::from_toml(&format!("{DEFAULT_TOML}\n[protocols.nosuch]\n"), "t")
             .unwrap_err()

@@ -126,9 +126,18 @@ mod tests {
     #[test]
     fn bbox_validation() {
         assert!(BBox::new(-10.0, -5.0, 10.0, 5.0).is_ok());
-        assert_eq!(BBox::new(10.0, 0.0, -10.0, 1.0), Err(GeoError::Inverted(10.0, -10.0)));
+        assert_eq!(
+            BBox::new(10.0, 0.0, -10.0, 1.0),
+            Err(GeoError::Inverted(10.0, -10.0))
+        );
         assert_eq!(BBox::new(0.0, -91.0, 1.0, 1.0), Err(GeoError::Lat(-91.0)));
-        assert_eq!(BBox::new(f64::NAN, 0.0, 1.0, 1.0).map(|_| ()).unwrap_err().to_string(), "longitude NaN is outside -180..=180");
+        assert_eq!(
+            BBox::new(f64::NAN, 0.0, 1.0, 1.0)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string(),
+            "longitude NaN is outside -180..=180"
+        );
     }
 
     #[test]

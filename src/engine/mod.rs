@@ -10,6 +10,7 @@
 
 mod geo;
 mod index;
+mod latest;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,13 +21,17 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
 use crate::model::{DeviceId, Position};
+use latest::Latest;
+
+/// Fast, DoS-resistant hashing for device-id keys.
+type Hasher = ahash::RandomState;
 
 pub use geo::{haversine_m, BBox, GeoError};
 pub use index::Snapshot;
 
 /// Latest positions and their spatial index.
 pub struct Engine {
-    latest: DashMap<DeviceId, Position>,
+    latest: DashMap<DeviceId, Arc<Latest>, Hasher>,
     index: ArcSwap<Snapshot>,
     dirty: AtomicBool,
 }
@@ -51,7 +56,7 @@ impl Default for Engine {
 impl Engine {
     pub fn new() -> Self {
         Self {
-            latest: DashMap::new(),
+            latest: DashMap::with_hasher(Hasher::new()),
             index: ArcSwap::from_pointee(Snapshot::empty()),
             dirty: AtomicBool::new(false),
         }
@@ -63,16 +68,17 @@ impl Engine {
         if !p.has_valid_coordinates() {
             return Update::Stale;
         }
+        let fix_ms = p.fix_time.timestamp_millis();
         let outcome = match self.latest.entry(p.device_id.clone()) {
             Entry::Occupied(mut e) => {
-                if p.fix_time <= e.get().fix_time {
+                if fix_ms <= e.get().fix_ms {
                     return Update::Stale;
                 }
-                e.insert(p);
+                e.insert(Arc::new(Latest::new(p)));
                 Update::Replaced
             }
             Entry::Vacant(e) => {
-                e.insert(p);
+                e.insert(Arc::new(Latest::new(p)));
                 Update::Inserted
             }
         };
@@ -85,7 +91,7 @@ impl Engine {
 
     /// The latest fix of `device`.
     pub fn get(&self, device: &DeviceId) -> Option<Position> {
-        self.latest.get(device).map(|p| p.clone())
+        self.latest.get(device).map(|l| l.to_position())
     }
 
     /// Number of devices with a fix.
@@ -112,16 +118,17 @@ impl Engine {
         let points = self
             .latest
             .iter()
-            .map(|e| index::Point::new([e.value().lon, e.value().lat], e.key().clone()))
+            .map(|e| index::Point::new([e.value().lon, e.value().lat], Arc::clone(e.value())))
             .collect();
         self.index.store(Arc::new(Snapshot::build(points)));
         true
     }
 
-    /// Devices whose indexed point lies in `bbox`, with their current fix.
+    /// Devices whose indexed point lies in `bbox`, as of the last index
+    /// rebuild (at most one interval behind).
     pub fn in_bbox(&self, bbox: &BBox) -> Vec<Position> {
         let snap = self.snapshot();
-        snap.in_bbox(bbox).filter_map(|id| self.get(id)).collect()
+        snap.in_bbox(bbox).map(|l| l.to_position()).collect()
     }
 
     /// Devices within `radius_m` of (`lat`, `lon`), nearest first.
@@ -130,7 +137,7 @@ impl Engine {
         let mut hits: Vec<(Position, f64)> = snap
             .within_radius(lat, lon, radius_m)
             .into_iter()
-            .filter_map(|(id, d)| self.get(id).map(|p| (p, d)))
+            .map(|(l, d)| (l.to_position(), d))
             .collect();
         hits.sort_by(|a, b| a.1.total_cmp(&b.1));
         hits
@@ -142,13 +149,17 @@ impl Engine {
         let snap = self.snapshot();
         snap.nearest(lat, lon, k)
             .into_iter()
-            .filter_map(|(id, d)| self.get(id).map(|p| (p, d)))
+            .map(|(l, d)| (l.to_position(), d))
             .collect()
     }
 
     /// Runs `refresh_index` every `interval` on a blocking thread until
     /// `stop` is cancelled.
-    pub async fn run_indexer(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
+    pub async fn run_indexer(
+        self: Arc<Self>,
+        interval: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -215,7 +226,9 @@ mod tests {
         e.update(pos("potsdam", 1, 52.39, 13.065));
         e.update(pos("munich", 1, 48.137, 11.575));
         // Not yet indexed.
-        assert!(e.in_bbox(&BBox::new(13.0, 52.0, 14.0, 53.0).unwrap()).is_empty());
+        assert!(e
+            .in_bbox(&BBox::new(13.0, 52.0, 14.0, 53.0).unwrap())
+            .is_empty());
         assert!(e.refresh_index());
         assert!(!e.refresh_index(), "nothing changed since the last rebuild");
         let mut ids: Vec<String> = e
@@ -229,7 +242,11 @@ mod tests {
         let near = e.within_radius(52.52, 13.405, 30_000.0);
         assert_eq!(near.len(), 2);
         assert_eq!(near[0].0.device_id.as_str(), "berlin");
-        assert!((near[1].1 - 27_000.0).abs() < 2_000.0, "Berlin–Potsdam ≈ 27 km, got {}", near[1].1);
+        assert!(
+            (near[1].1 - 27_000.0).abs() < 2_000.0,
+            "Berlin–Potsdam ≈ 27 km, got {}",
+            near[1].1
+        );
 
         let k = e.nearest(48.0, 11.0, 2);
         assert_eq!(k.len(), 2);
