@@ -8,6 +8,7 @@
 //! records, and the most records that fit in one frame.
 //!
 //! Run: `cargo bench --bench decode` (results in benches/README.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -30,11 +31,15 @@ const GPS: GpsElement = GpsElement {
 fn records(codec: AvlCodec, count: usize, io: &Io) -> Vec<AvlRecordFields<'_>> {
     (0..count)
         .map(|i| {
-            let r = AvlRecordFields::new(AvlTimestamp::from(1_700_000_000_000 + 1_000 * i as u64), Priority::Low, GPS)
-                .with_io_u8(&io.u8)
-                .with_io_u16(&io.u16)
-                .with_io_u32(&io.u32)
-                .with_io_u64(&io.u64);
+            let r = AvlRecordFields::new(
+                AvlTimestamp::from(1_700_000_000_000 + 1_000 * i as u64),
+                Priority::Low,
+                GPS,
+            )
+            .with_io_u8(&io.u8)
+            .with_io_u16(&io.u16)
+            .with_io_u32(&io.u32)
+            .with_io_u64(&io.u64);
             if codec == AvlCodec::Codec8Extended {
                 r.with_io_bytes(&io.bytes)
             } else {
@@ -73,7 +78,10 @@ fn frames(codec: AvlCodec, io: &Io) -> Vec<(Vec<u8>, usize)> {
         .unwrap();
     vec![
         (encode_avl_frame(codec, &records(codec, 1, io)).unwrap(), 1),
-        (encode_avl_frame(codec, &records(codec, 10, io)).unwrap(), 10),
+        (
+            encode_avl_frame(codec, &records(codec, 10, io)).unwrap(),
+            10,
+        ),
         fullest,
     ]
 }
@@ -82,10 +90,14 @@ fn decode(c: &mut Criterion) {
     let io = io();
     let teltonika = find("teltonika").unwrap();
     let ctx = DecodeContext::now();
-    for (codec, name) in [(AvlCodec::Codec8, "codec8"), (AvlCodec::Codec8Extended, "codec8e")] {
+    for (codec, name) in [
+        (AvlCodec::Codec8, "codec8"),
+        (AvlCodec::Codec8Extended, "codec8e"),
+    ] {
         for (unit, records_unit) in [("records", true), ("bytes", false)] {
             let mut g = c.benchmark_group(format!("teltonika_{name}_{unit}"));
-            g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+            g.measurement_time(Duration::from_secs(3))
+                .warm_up_time(Duration::from_secs(1));
             for (frame, n) in frames(codec, &io) {
                 g.throughput(if records_unit {
                     Throughput::Elements(n as u64)
@@ -99,9 +111,13 @@ fn decode(c: &mut Criterion) {
                 g.bench_with_input(BenchmarkId::new("trackgate", n), &frame, |b, f| {
                     b.iter(|| black_box(session.decode(black_box(f), &ctx).unwrap()))
                 });
-                g.bench_with_input(BenchmarkId::new("nom_teltonika_0.3.0", n), &frame, |b, f| {
-                    b.iter(|| black_box(take_frame(&mut black_box(&f[..])).unwrap().evaluate()))
-                });
+                g.bench_with_input(
+                    BenchmarkId::new("nom_teltonika_0.3.0", n),
+                    &frame,
+                    |b, f| {
+                        b.iter(|| black_box(take_frame(&mut black_box(&f[..])).unwrap().evaluate()))
+                    },
+                );
             }
             g.finish();
         }

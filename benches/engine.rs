@@ -6,6 +6,7 @@
 //! shared `rstar` tree (remove + insert), the design the engine avoids.
 //!
 //! Run: `cargo bench --bench engine` (results in benches/README.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::hint::black_box;

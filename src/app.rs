@@ -27,7 +27,10 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("cannot listen for HTTP on {addr}: {source}")]
-    Http { addr: SocketAddr, source: std::io::Error },
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// One bound socket, for the start-up listing and for tests.
@@ -67,7 +70,10 @@ impl Running {
     pub fn listing(&self) -> String {
         let mut s = format!("  http        {}  (/health, /metrics)\n", self.http);
         for b in &self.bound {
-            s.push_str(&format!("  {:<11} {} {}\n", b.protocol, b.transport, b.addr));
+            s.push_str(&format!(
+                "  {:<11} {} {}\n",
+                b.protocol, b.transport, b.addr
+            ));
         }
         s
     }
@@ -77,7 +83,10 @@ impl Running {
     pub async fn shutdown(self) {
         self.stop.cancel();
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("tasks still running after the grace period; exiting anyway");
         }
     }
@@ -121,7 +130,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .await
                 .map_err(|e| bind_err(Transport::Tcp, addr, e))?;
             // Port 0: UDP takes the port TCP was given, so both share one address.
-            addr = listener.local_addr().map_err(|e| bind_err(Transport::Tcp, addr, e))?;
+            addr = listener
+                .local_addr()
+                .map_err(|e| bind_err(Transport::Tcp, addr, e))?;
             bound.push(Bound {
                 protocol: name,
                 transport: Transport::Tcp,
@@ -133,7 +144,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             let socket = UdpSocket::bind(addr)
                 .await
                 .map_err(|e| bind_err(Transport::Udp, addr, e))?;
-            let addr = socket.local_addr().map_err(|e| bind_err(Transport::Udp, addr, e))?;
+            let addr = socket
+                .local_addr()
+                .map_err(|e| bind_err(Transport::Udp, addr, e))?;
             bound.push(Bound {
                 protocol: name,
                 transport: Transport::Udp,
@@ -149,10 +162,12 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             addr: config.http.listen,
             source,
         })?;
-    let http_addr = http_listener.local_addr().map_err(|source| StartError::Http {
-        addr: config.http.listen,
-        source,
-    })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| StartError::Http {
+            addr: config.http.listen,
+            source,
+        })?;
     let router = http::router(http::HttpState {
         engine: Arc::clone(&engine),
         metrics: metrics.clone(),

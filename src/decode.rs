@@ -14,7 +14,10 @@ pub enum DecodeCmdError {
     #[error("{0} does not run over {1}")]
     Transport(String, Transport),
     #[error("input line {line}: invalid hex: {source}")]
-    Hex { line: usize, source: hex::FromHexError },
+    Hex {
+        line: usize,
+        source: hex::FromHexError,
+    },
     #[error("cannot read stdin: {0}")]
     Stdin(#[from] std::io::Error),
 }
@@ -64,22 +67,35 @@ pub fn run(
         stdin.read_to_string(&mut text)?;
         parse_hex_lines(text.lines())?
     };
-    let (steps, err) = protocol::replay(p, transport, chunks.iter().map(Vec::as_slice), &DecodeContext::now());
+    let (steps, err) = protocol::replay(
+        p,
+        transport,
+        chunks.iter().map(Vec::as_slice),
+        &DecodeContext::now(),
+    );
     let mut out: Vec<String> = steps.iter().map(render).collect();
     if let Some(e) = err {
-        out.push(serde_json::json!({"error": e.to_string(), "error_kind": e.kind(), "closed": true}).to_string());
+        out.push(
+            serde_json::json!({"error": e.to_string(), "error_kind": e.kind(), "closed": true})
+                .to_string(),
+        );
     }
     Ok(out)
 }
 
-fn parse_hex_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>, DecodeCmdError> {
+fn parse_hex_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> Result<Vec<Vec<u8>>, DecodeCmdError> {
     let mut out = Vec::new();
     for (i, l) in lines.enumerate() {
         let compact: String = l.chars().filter(|c| !c.is_whitespace()).collect();
         if compact.is_empty() {
             continue;
         }
-        out.push(hex::decode(&compact).map_err(|source| DecodeCmdError::Hex { line: i + 1, source })?);
+        out.push(hex::decode(&compact).map_err(|source| DecodeCmdError::Hex {
+            line: i + 1,
+            source,
+        })?);
     }
     Ok(out)
 }

@@ -10,13 +10,13 @@
 //! - [`server`]: sockets, sessions, limits, HTTP.
 //! - [`config`], [`cli`], [`app`], [`metrics`]: wiring.
 
-pub mod model;
-pub mod protocol;
-pub mod protocols;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod metrics;
+pub mod model;
+pub mod protocol;
+pub mod protocols;
 pub mod server;

@@ -13,7 +13,13 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Decode(args)) => {
             let mut stdin = std::io::stdin();
-            match trackgate::decode::run(&args.protocol, args.transport.into(), &args.hex, args.raw, &mut stdin) {
+            match trackgate::decode::run(
+                &args.protocol,
+                args.transport.into(),
+                &args.hex,
+                args.raw,
+                &mut stdin,
+            ) {
                 Ok(lines) => {
                     for l in lines {
                         println!("{l}");
@@ -75,8 +81,14 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let running = trackgate::app::start(&config).await.context("start-up failed")?;
-    println!("trackgate {} listening:\n{}", env!("CARGO_PKG_VERSION"), running.listing());
+    let running = trackgate::app::start(&config)
+        .await
+        .context("start-up failed")?;
+    println!(
+        "trackgate {} listening:\n{}",
+        env!("CARGO_PKG_VERSION"),
+        running.listing()
+    );
     tracing::info!(http = %running.http, "started");
     wait_for_signal().await?;
     tracing::info!("shutting down");
@@ -97,9 +109,12 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TRACKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("TRACKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("TRACKGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

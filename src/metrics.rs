@@ -4,7 +4,8 @@
 //! looking labels up per record.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// The registry and every metric family.
@@ -39,7 +40,9 @@ impl ProtocolMetrics {
     /// Counts a decode or framing error of `kind` (errors are rare: a label
     /// lookup here is fine).
     pub fn decode_error(&self, kind: &str) {
-        self.decode_errors.with_label_values(&[self.protocol, kind]).inc();
+        self.decode_errors
+            .with_label_values(&[self.protocol, kind])
+            .inc();
     }
 }
 
@@ -71,11 +74,17 @@ impl Metrics {
             &["protocol"],
         ));
         let frames = must(IntCounterVec::new(
-            Opts::new("trackgate_frames_total", "Frames (TCP) or datagrams (UDP) received"),
+            Opts::new(
+                "trackgate_frames_total",
+                "Frames (TCP) or datagrams (UDP) received",
+            ),
             &["protocol"],
         ));
         let positions = must(IntCounterVec::new(
-            Opts::new("trackgate_positions_total", "Positions accepted into the pipeline"),
+            Opts::new(
+                "trackgate_positions_total",
+                "Positions accepted into the pipeline",
+            ),
             &["protocol"],
         ));
         let decode_errors = must(IntCounterVec::new(
@@ -98,7 +107,8 @@ impl Metrics {
                 "Time from a frame's arrival to its reply being written",
             )
             .buckets(vec![
-                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25, 1.0,
             ]),
             &["protocol"],
         ));
@@ -173,8 +183,12 @@ mod tests {
         t.frames.inc();
         t.decode_error("checksum");
         let text = m.render();
-        assert!(text.contains("trackgate_frames_total{protocol=\"teltonika\"} 1"), "{text}");
-        assert!(text.contains("trackgate_decode_errors_total{kind=\"checksum\",protocol=\"teltonika\"} 1"));
+        assert!(
+            text.contains("trackgate_frames_total{protocol=\"teltonika\"} 1"),
+            "{text}"
+        );
+        assert!(text
+            .contains("trackgate_decode_errors_total{kind=\"checksum\",protocol=\"teltonika\"} 1"));
         assert!(text.contains("trackgate_connections{protocol=\"teltonika\"} 0"));
         assert!(text.contains("trackgate_ack_latency_seconds_bucket"));
     }

@@ -2,6 +2,7 @@
 //! sessions built by an independent encoder (nom-teltonika's) are fed to
 //! `trackgate decode` and to the running server, and every value and every
 //! reply byte is checked. The seed is printed; set TRACKGATE_SEED to replay.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -10,7 +11,9 @@ use std::net::{TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use nom_teltonika::encoder::{encode_avl_datagram, encode_avl_frame, AvlRecordFields, DatagramHeaderFields};
+use nom_teltonika::encoder::{
+    encode_avl_datagram, encode_avl_frame, AvlRecordFields, DatagramHeaderFields,
+};
 use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, ImeiView, IoId, Priority};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -35,7 +38,11 @@ struct Rec {
 fn ids(rng: &mut StdRng, n: usize, extended: bool, used: &mut Vec<u16>) -> Vec<u16> {
     let mut out = Vec::new();
     while out.len() < n {
-        let id = if extended { rng.gen_range(1..=u16::MAX) } else { rng.gen_range(1..=255) };
+        let id = if extended {
+            rng.gen_range(1..=u16::MAX)
+        } else {
+            rng.gen_range(1..=255)
+        };
         if !used.contains(&id) {
             used.push(id);
             out.push(id);
@@ -90,11 +97,25 @@ fn encode(codec: AvlCodec, recs: &[Rec]) -> Vec<u8> {
         .iter()
         .map(|r| {
             (
-                r.u8s.iter().map(|(i, v)| (IoId::from(*i), *v)).collect::<Vec<_>>(),
-                r.u16s.iter().map(|(i, v)| (IoId::from(*i), *v)).collect::<Vec<_>>(),
-                r.u32s.iter().map(|(i, v)| (IoId::from(*i), *v)).collect::<Vec<_>>(),
-                r.u64s.iter().map(|(i, v)| (IoId::from(*i), *v)).collect::<Vec<_>>(),
-                r.nx.iter().map(|(i, v)| (IoId::from(*i), v.as_slice())).collect::<Vec<_>>(),
+                r.u8s
+                    .iter()
+                    .map(|(i, v)| (IoId::from(*i), *v))
+                    .collect::<Vec<_>>(),
+                r.u16s
+                    .iter()
+                    .map(|(i, v)| (IoId::from(*i), *v))
+                    .collect::<Vec<_>>(),
+                r.u32s
+                    .iter()
+                    .map(|(i, v)| (IoId::from(*i), *v))
+                    .collect::<Vec<_>>(),
+                r.u64s
+                    .iter()
+                    .map(|(i, v)| (IoId::from(*i), *v))
+                    .collect::<Vec<_>>(),
+                r.nx.iter()
+                    .map(|(i, v)| (IoId::from(*i), v.as_slice()))
+                    .collect::<Vec<_>>(),
             )
         })
         .collect();
@@ -125,7 +146,9 @@ struct Session {
 }
 
 fn session(rng: &mut StdRng) -> Session {
-    let imei: String = (0..15).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
+    let imei: String = (0..15)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
     let mut ms = rng.gen_range(946_684_800_000u64..2_000_000_000_000);
     let frames = (0..rng.gen_range(1..=4))
         .map(|_| {
@@ -136,7 +159,11 @@ fn session(rng: &mut StdRng) -> Session {
                     record(rng, ms, extended)
                 })
                 .collect();
-            let codec = if extended { AvlCodec::Codec8Extended } else { AvlCodec::Codec8 };
+            let codec = if extended {
+                AvlCodec::Codec8Extended
+            } else {
+                AvlCodec::Codec8
+            };
             (encode(codec, &recs), recs)
         })
         .collect();
@@ -164,12 +191,18 @@ fn check(p: &Value, r: &Rec, imei: &str, ctx: &str) {
     let t = chrono::DateTime::from_timestamp_millis(r.ms as i64).unwrap();
     assert_eq!(p["fix_time"], trackgate::model::format_time(&t), "{ctx}");
     let close = |a: &Value, e: f64, what: &str| {
-        let a = a.as_f64().unwrap_or_else(|| panic!("{ctx}: {what} missing"));
+        let a = a
+            .as_f64()
+            .unwrap_or_else(|| panic!("{ctx}: {what} missing"));
         assert!((a - e).abs() < 1e-9, "{ctx}: {what} {a} != {e}");
     };
     close(&p["lat"], f64::from(r.gps.latitude_raw) / 1e7, "lat");
     close(&p["lon"], f64::from(r.gps.longitude_raw) / 1e7, "lon");
-    close(&p["altitude_m"], f64::from(r.gps.altitude_meters as i16), "altitude");
+    close(
+        &p["altitude_m"],
+        f64::from(r.gps.altitude_meters as i16),
+        "altitude",
+    );
     close(&p["speed_kmh"], f64::from(r.gps.speed_kph), "speed");
     close(&p["course_deg"], f64::from(r.gps.angle_degrees), "course");
     assert_eq!(p["satellites"], r.gps.satellites, "{ctx}");
@@ -187,7 +220,11 @@ fn check(p: &Value, r: &Rec, imei: &str, ctx: &str) {
         assert_eq!(a[format!("io{id}")], u64::from(*v), "{ctx} io{id}");
     }
     for (id, v) in &r.u64s {
-        assert_eq!(a[format!("io{id}")], *v as i64, "{ctx} io{id} (u64 bit pattern as i64)");
+        assert_eq!(
+            a[format!("io{id}")],
+            *v as i64,
+            "{ctx} io{id} (u64 bit pattern as i64)"
+        );
     }
     for (id, v) in &r.nx {
         assert_eq!(a[format!("io{id}")], hex::encode(v), "{ctx} io{id}");
@@ -211,7 +248,12 @@ fn random_sessions_through_trackgate_decode() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         let lines: Vec<Value> = String::from_utf8(out.stdout)
@@ -225,7 +267,11 @@ fn random_sessions_through_trackgate_decode() {
         assert_eq!(lines[0]["reply"], "01");
         for (i, ((frame, recs), line)) in s.frames.iter().zip(&lines[1..]).enumerate() {
             assert_eq!(line["frame"], hex::encode(frame), "{ctx} frame {i}");
-            assert_eq!(line["reply"], hex::encode((recs.len() as u32).to_be_bytes()), "{ctx} frame {i}");
+            assert_eq!(
+                line["reply"],
+                hex::encode((recs.len() as u32).to_be_bytes()),
+                "{ctx} frame {i}"
+            );
             let ps = line["positions"].as_array().unwrap();
             assert_eq!(ps.len(), recs.len(), "{ctx} frame {i}");
             for (j, (p, r)) in ps.iter().zip(recs).enumerate() {
@@ -267,10 +313,16 @@ async fn random_sessions_against_the_running_server() {
                 c.write_all(&stream[cut..]).unwrap();
                 let mut ack = [0u8; 4];
                 c.read_exact(&mut ack).unwrap();
-                assert_eq!(ack, (recs.len() as u32).to_be_bytes(), "{ctx}: ack (cut at {cut_points:?})");
+                assert_eq!(
+                    ack,
+                    (recs.len() as u32).to_be_bytes(),
+                    "{ctx}: ack (cut at {cut_points:?})"
+                );
             }
             let last = s.frames.last().unwrap().1.last().unwrap();
-            let p = engine.get(&DeviceId::new(&s.imei).unwrap()).expect("latest stored");
+            let p = engine
+                .get(&DeviceId::new(&s.imei).unwrap())
+                .expect("latest stored");
             let v = serde_json::to_value(&p).unwrap();
             check(&v, last, &s.imei, &format!("{ctx} latest"));
         }
@@ -290,12 +342,20 @@ async fn random_sessions_against_the_running_server() {
             };
             let tables: Vec<_> = recs
                 .iter()
-                .map(|r| r.u8s.iter().map(|(i, v)| (IoId::from(*i), *v)).collect::<Vec<_>>())
+                .map(|r| {
+                    r.u8s
+                        .iter()
+                        .map(|(i, v)| (IoId::from(*i), *v))
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             let fields: Vec<_> = recs
                 .iter()
                 .zip(&tables)
-                .map(|(r, t)| AvlRecordFields::new(AvlTimestamp::from(r.ms), Priority::Low, r.gps).with_io_u8(t))
+                .map(|(r, t)| {
+                    AvlRecordFields::new(AvlTimestamp::from(r.ms), Priority::Low, r.gps)
+                        .with_io_u8(t)
+                })
                 .collect();
             let d = encode_avl_datagram(header, AvlCodec::Codec8Extended, &fields).unwrap();
             sock.send_to(&d, tcp).unwrap();

@@ -1,6 +1,7 @@
 //! Teltonika against the running gateway over real TCP and UDP sockets:
 //! login, acks byte for byte, CRC failures, keepalives, limits, timeouts,
 //! metrics and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -8,7 +9,9 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use nom_teltonika::encoder::{encode_avl_datagram, encode_avl_frame, AvlRecordFields, DatagramHeaderFields};
+use nom_teltonika::encoder::{
+    encode_avl_datagram, encode_avl_frame, AvlRecordFields, DatagramHeaderFields,
+};
 use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, ImeiView, Priority};
 use support::{http_get, metric, start, test_config};
 use trackgate::model::DeviceId;
@@ -33,9 +36,7 @@ fn gps(lat: f64, lon: f64) -> GpsElement {
     }
 }
 
-
 fn records(n: usize, t0: u64) -> Vec<AvlRecordFields<'static>> {
-
     (0..n)
         .map(|i| {
             AvlRecordFields::new(
@@ -63,7 +64,8 @@ fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
 fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
     s.set_read_timeout(Some(wait)).unwrap();
     let mut b = [0u8; 1];
-    matches!(s.read(&mut b), Ok(0)) || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    matches!(s.read(&mut b), Ok(0))
+        || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,25 +86,42 @@ async fn login_data_crc_failure_keepalive_and_metrics() {
         assert_eq!(read_n(&mut s, 4), [0, 0, 0, 3]);
 
         // The same packet with a broken CRC: a zero count, connection stays open.
-        let mut bad = encode_avl_frame(AvlCodec::Codec8Extended, &records(2, 1_700_000_100_000)).unwrap();
+        let mut bad =
+            encode_avl_frame(AvlCodec::Codec8Extended, &records(2, 1_700_000_100_000)).unwrap();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
         s.write_all(&bad).unwrap();
-        assert_eq!(read_n(&mut s, 4), [0, 0, 0, 0], "CRC failure is never acked as accepted");
+        assert_eq!(
+            read_n(&mut s, 4),
+            [0, 0, 0, 0],
+            "CRC failure is never acked as accepted"
+        );
 
         // Keepalive: no reply; then the device's retry succeeds on the same connection.
         s.write_all(&[0xff]).unwrap();
-        let good = encode_avl_frame(AvlCodec::Codec8Extended, &records(2, 1_700_000_100_000)).unwrap();
+        let good =
+            encode_avl_frame(AvlCodec::Codec8Extended, &records(2, 1_700_000_100_000)).unwrap();
         s.write_all(&good).unwrap();
-        assert_eq!(read_n(&mut s, 4), [0, 0, 0, 2], "retry after CRC failure is acked");
+        assert_eq!(
+            read_n(&mut s, 4),
+            [0, 0, 0, 2],
+            "retry after CRC failure is acked"
+        );
         let (_, text) = http_get(http, "/metrics");
         (5, text)
     })
     .await
     .unwrap();
 
-    let p = gw.engine.get(&DeviceId::new(IMEI).unwrap()).expect("latest position stored");
-    assert_eq!(p.fix_time.timestamp_millis(), 1_700_000_101_000, "newest fix of the last packet");
+    let p = gw
+        .engine
+        .get(&DeviceId::new(IMEI).unwrap())
+        .expect("latest position stored");
+    assert_eq!(
+        p.fix_time.timestamp_millis(),
+        1_700_000_101_000,
+        "newest fix of the last packet"
+    );
     assert!((p.lat - 54.001).abs() < 1e-7, "{}", p.lat);
     assert!((p.lon - 25.0).abs() < 1e-7);
     assert_eq!(p.speed_kmh, 63.0);
@@ -112,13 +131,28 @@ async fn login_data_crc_failure_keepalive_and_metrics() {
     assert_eq!(p.protocol, "teltonika");
 
     let l = "protocol=\"teltonika\"";
-    assert_eq!(metric(&text, "trackgate_positions_total", l), positions as f64);
-    assert_eq!(metric(&text, "trackgate_frames_total", l), 5.0, "login, 3 data frames, keepalive");
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"teltonika\""),
+        metric(&text, "trackgate_positions_total", l),
+        positions as f64
+    );
+    assert_eq!(
+        metric(&text, "trackgate_frames_total", l),
+        5.0,
+        "login, 3 data frames, keepalive"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"checksum\",protocol=\"teltonika\""
+        ),
         1.0
     );
-    assert_eq!(metric(&text, "trackgate_connections", l), 1.0, "connection still open while metrics read");
+    assert_eq!(
+        metric(&text, "trackgate_connections", l),
+        1.0,
+        "connection still open while metrics read"
+    );
     assert!(metric(&text, "trackgate_ack_latency_seconds_count", l) >= 3.0);
     gw.shutdown().await;
 }
@@ -133,8 +167,13 @@ async fn an_older_fix_never_replaces_a_newer_one() {
         s.write_all(&login(IMEI)).unwrap();
         assert_eq!(read_n(&mut s, 1), [1]);
         for t0 in [1_700_000_500_000u64, 1_700_000_000_000] {
-            s.write_all(&encode_avl_frame(AvlCodec::Codec8, &records(1, t0)).unwrap()).unwrap();
-            assert_eq!(read_n(&mut s, 4), [0, 0, 0, 1], "a stale record is still acked");
+            s.write_all(&encode_avl_frame(AvlCodec::Codec8, &records(1, t0)).unwrap())
+                .unwrap();
+            assert_eq!(
+                read_n(&mut s, 4),
+                [0, 0, 0, 1],
+                "a stale record is still acked"
+            );
         }
     })
     .await
@@ -155,19 +194,28 @@ async fn bad_streams_close_the_connection_with_a_metric() {
         let mut s = connect(addr);
         s.write_all(&encode_avl_frame(AvlCodec::Codec8, &records(1, 1_700_000_000_000)).unwrap())
             .unwrap();
-        assert!(closed_within(&mut s, Duration::from_secs(5)), "data before login closes");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "data before login closes"
+        );
 
         // A declared length over max_frame_bytes: closed.
         let mut s = connect(addr);
         s.write_all(&login(IMEI)).unwrap();
         assert_eq!(read_n(&mut s, 1), [1]);
         s.write_all(&[0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]).unwrap();
-        assert!(closed_within(&mut s, Duration::from_secs(5)), "oversize frame closes");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "oversize frame closes"
+        );
 
         // Garbage that cannot start a frame: closed.
         let mut s = connect(addr);
         s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-        assert!(closed_within(&mut s, Duration::from_secs(5)), "garbage closes");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "garbage closes"
+        );
         std::thread::sleep(Duration::from_millis(100));
         http_get(http, "/metrics").1
     })
@@ -183,7 +231,10 @@ async fn bad_streams_close_the_connection_with_a_metric() {
     assert_eq!(kinds("not_identified"), 1.0);
     assert_eq!(kinds("frame_too_large"), 1.0);
     assert_eq!(kinds("frame_garbage"), 1.0);
-    assert_eq!(metric(&text, "trackgate_positions_total", "protocol=\"teltonika\""), 0.0);
+    assert_eq!(
+        metric(&text, "trackgate_positions_total", "protocol=\"teltonika\""),
+        0.0
+    );
     assert!(gw.engine.is_empty());
     gw.shutdown().await;
 }
@@ -193,7 +244,11 @@ async fn udp_datagram_gets_the_exact_ack() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&test_config(dir.path())).await;
     let addr = gw.addr("teltonika", Transport::Udp).unwrap();
-    assert_eq!(Some(addr), gw.addr("teltonika", Transport::Tcp), "TCP and UDP share one address");
+    assert_eq!(
+        Some(addr),
+        gw.addr("teltonika", Transport::Tcp),
+        "TCP and UDP share one address"
+    );
     tokio::task::spawn_blocking(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -202,7 +257,12 @@ async fn udp_datagram_gets_the_exact_ack() {
             avl_packet_id: 0x07,
             imei: ImeiView::try_from(IMEI).unwrap(),
         };
-        let d = encode_avl_datagram(header, AvlCodec::Codec8Extended, &records(4, 1_700_000_000_000)).unwrap();
+        let d = encode_avl_datagram(
+            header,
+            AvlCodec::Codec8Extended,
+            &records(4, 1_700_000_000_000),
+        )
+        .unwrap();
         sock.send_to(&d, addr).unwrap();
         let mut buf = [0u8; 64];
         let (n, _) = sock.recv_from(&mut buf).unwrap();
@@ -233,10 +293,16 @@ async fn idle_timeout_and_max_connections() {
         assert_eq!(read_n(&mut b, 1), [1]);
         // A third connection is over the limit: closed at once.
         let mut c = connect(addr);
-        assert!(closed_within(&mut c, Duration::from_secs(2)), "over max_connections closes");
+        assert!(
+            closed_within(&mut c, Duration::from_secs(2)),
+            "over max_connections closes"
+        );
         // The idle ones are closed after about a second.
         let t = Instant::now();
-        assert!(closed_within(&mut a, Duration::from_secs(5)), "idle connection closes");
+        assert!(
+            closed_within(&mut a, Duration::from_secs(5)),
+            "idle connection closes"
+        );
         let waited = t.elapsed();
         assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
         std::thread::sleep(Duration::from_millis(200));
@@ -245,10 +311,17 @@ async fn idle_timeout_and_max_connections() {
     .await
     .unwrap();
     assert_eq!(
-        metric(&text, "trackgate_connections_refused_total", "protocol=\"teltonika\""),
+        metric(
+            &text,
+            "trackgate_connections_refused_total",
+            "protocol=\"teltonika\""
+        ),
         1.0
     );
-    assert_eq!(metric(&text, "trackgate_connections", "protocol=\"teltonika\""), 0.0);
+    assert_eq!(
+        metric(&text, "trackgate_connections", "protocol=\"teltonika\""),
+        0.0
+    );
     gw.shutdown().await;
 }
 
@@ -267,7 +340,11 @@ async fn shutdown_closes_open_connections_promptly() {
     .unwrap();
     let t = Instant::now();
     gw.shutdown().await;
-    assert!(t.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
     assert!(closed_within(&mut s, Duration::from_secs(2)));
     assert!(TcpStream::connect(addr).is_err(), "listener is gone");
 }
@@ -297,7 +374,10 @@ fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["devices"], 1);
     let (_, text) = http_get(gw.http, "/metrics");
-    assert_eq!(metric(&text, "trackgate_positions_total", "protocol=\"teltonika\""), 2.0);
+    assert_eq!(
+        metric(&text, "trackgate_positions_total", "protocol=\"teltonika\""),
+        2.0
+    );
     let status = gw.terminate();
     assert!(status.success(), "exit status {status:?}");
 }

@@ -105,7 +105,11 @@ impl Attributes {
 
     /// The value shown under `name` (`io239`, `ignition`, …).
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
-        self.0.iter().rev().find(|(k, _)| k.is(name)).map(|(_, v)| v)
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.is(name))
+            .map(|(_, v)| v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&AttrKey, &AttrValue)> {

@@ -82,11 +82,20 @@ mod tests {
 
     #[test]
     fn accepts_imei_and_rejects_bad_input() {
-        assert_eq!(DeviceId::new("356307042441013").unwrap().as_str(), "356307042441013");
+        assert_eq!(
+            DeviceId::new("356307042441013").unwrap().as_str(),
+            "356307042441013"
+        );
         assert_eq!(DeviceId::new(""), Err(DeviceIdError::Empty));
-        assert_eq!(DeviceId::new(&"1".repeat(65)), Err(DeviceIdError::TooLong(65)));
+        assert_eq!(
+            DeviceId::new(&"1".repeat(65)),
+            Err(DeviceIdError::TooLong(65))
+        );
         assert_eq!(DeviceId::new("12 3"), Err(DeviceIdError::BadChar(' ', 2)));
-        assert_eq!(DeviceId::new("12\u{0}"), Err(DeviceIdError::BadChar('\u{0}', 2)));
+        assert_eq!(
+            DeviceId::new("12\u{0}"),
+            Err(DeviceIdError::BadChar('\u{0}', 2))
+        );
     }
 
     #[test]

@@ -4,9 +4,7 @@
 use super::Protocol;
 use crate::protocols;
 
-static REGISTRY: &[&dyn Protocol] = &[
-    &protocols::teltonika::Teltonika,
-];
+static REGISTRY: &[&dyn Protocol] = &[&protocols::teltonika::Teltonika];
 
 /// Every protocol trackgate speaks.
 pub fn registry() -> &'static [&'static dyn Protocol] {

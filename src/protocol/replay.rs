@@ -3,7 +3,9 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{DecodeContext, Decoded, FrameError, Protocol, Rejected, SessionConfig, Transport, Verdict};
+use super::{
+    DecodeContext, Decoded, FrameError, Protocol, Rejected, SessionConfig, Transport, Verdict,
+};
 
 /// One frame's journey through a session.
 #[derive(Debug, Clone)]

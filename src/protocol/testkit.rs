@@ -45,11 +45,16 @@ pub enum Expectation {
         lon: Option<f64>,
     },
     /// A non-empty list; `location_checked` false: only non-empty.
-    Positions { location_checked: bool },
+    Positions {
+        location_checked: bool,
+    },
     /// One record with at least one attribute.
     Attributes,
     /// The first record's attribute (Traccar's key and JSON value).
-    Attribute { key: String, value: serde_json::Value },
+    Attribute {
+        key: String,
+        value: serde_json::Value,
+    },
     NotNull,
     NoPosition,
     Frame(Vec<u8>),
@@ -66,14 +71,19 @@ pub fn parse_tsv(text: &str) -> Result<Vec<Vector>, String> {
         }
         let cols: Vec<&str> = line.split('\t').collect();
         let [_protocol, transport, encoding, message, expectation] = cols[..] else {
-            return Err(format!("line {}: expected 5 columns, found {}", i + 1, cols.len()));
+            return Err(format!(
+                "line {}: expected 5 columns, found {}",
+                i + 1,
+                cols.len()
+            ));
         };
         let message = match encoding {
             "hex" => hex::decode(message).map_err(|e| format!("line {}: {e}", i + 1))?,
             "text" => unescape(message).map_err(|e| format!("line {}: {e}", i + 1))?,
             other => return Err(format!("line {}: unknown encoding {other}", i + 1)),
         };
-        let (expectation, tags) = parse_expectation(expectation).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let (expectation, tags) =
+            parse_expectation(expectation).map_err(|e| format!("line {}: {e}", i + 1))?;
         out.push(Vector {
             line: i + 1,
             transport: transport.to_string(),
@@ -169,7 +179,12 @@ fn parse_expectation(s: &str) -> Result<(Expectation, HashMap<String, String>), 
                     _ => return Err(format!("unknown position field {k}")),
                 }
             }
-            Expectation::Position { time, valid, lat, lon }
+            Expectation::Position {
+                time,
+                valid,
+                lat,
+                lon,
+            }
         }
         "positions" => Expectation::Positions {
             location_checked: !words.iter().any(|w| w == "location_unchecked"),
@@ -178,7 +193,8 @@ fn parse_expectation(s: &str) -> Result<(Expectation, HashMap<String, String>), 
         "attribute" => {
             let kv = words.get(1).ok_or("attribute without key=value")?;
             let (k, v) = kv.split_once('=').ok_or(format!("bad attribute {kv}"))?;
-            let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+            let value = serde_json::from_str(v)
+                .unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
             Expectation::Attribute {
                 key: k.to_string(),
                 value,
@@ -187,7 +203,9 @@ fn parse_expectation(s: &str) -> Result<(Expectation, HashMap<String, String>), 
         "not_null" => Expectation::NotNull,
         "no_position" => Expectation::NoPosition,
         "no_frame" => Expectation::NoFrame,
-        f if f.starts_with("frame=") => Expectation::Frame(hex::decode(&f[6..]).map_err(|e| e.to_string())?),
+        f if f.starts_with("frame=") => {
+            Expectation::Frame(hex::decode(&f[6..]).map_err(|e| e.to_string())?)
+        }
         f if f.starts_with("frames=") => Expectation::Frames(
             f[7..]
                 .split(',')
@@ -230,8 +248,12 @@ pub fn value_matches(actual: &AttrValue, expected: &serde_json::Value) -> bool {
     match (actual, expected) {
         (AttrValue::Bool(a), serde_json::Value::Bool(e)) => a == e,
         (AttrValue::Text(a), serde_json::Value::String(e)) => a == e,
-        (AttrValue::Int(a), serde_json::Value::Number(e)) => e.as_f64().is_some_and(|e| approx(*a as f64, e)),
-        (AttrValue::Float(a), serde_json::Value::Number(e)) => e.as_f64().is_some_and(|e| approx(*a, e)),
+        (AttrValue::Int(a), serde_json::Value::Number(e)) => {
+            e.as_f64().is_some_and(|e| approx(*a as f64, e))
+        }
+        (AttrValue::Float(a), serde_json::Value::Number(e)) => {
+            e.as_f64().is_some_and(|e| approx(*a, e))
+        }
         (AttrValue::Text(a), serde_json::Value::Number(e)) => a == &e.to_string(),
         _ => false,
     }

@@ -41,9 +41,14 @@ async fn health(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     s.metrics.engine_devices.set(s.engine.len() as i64);
-    s.metrics.index_age_seconds.set(s.engine.snapshot().age().as_secs_f64());
+    s.metrics
+        .index_age_seconds
+        .set(s.engine.snapshot().age().as_secs_f64());
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.render(),
     )
 }

@@ -75,7 +75,10 @@ impl ListenerCtx {
             };
         }
         let n = decoded.positions.len() as u64;
-        match pipeline.submit(std::mem::take(&mut decoded.positions)).await {
+        match pipeline
+            .submit(std::mem::take(&mut decoded.positions))
+            .await
+        {
             Ok(()) => {
                 self.metrics.positions.inc_by(n);
                 Outcome {

@@ -83,7 +83,10 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx
         };
         let started = Instant::now();
         ctx.metrics.frames.inc();
-        let decoded = frames.decoder_mut().session.decode(&frame, &DecodeContext::now());
+        let decoded = frames
+            .decoder_mut()
+            .session
+            .decode(&frame, &DecodeContext::now());
         let (reply, close) = match decoded {
             Ok(mut d) => {
                 let outcome = ctx.judge(&mut d).await;
@@ -100,7 +103,9 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx
                 tracing::debug!(protocol, %peer, error = %e, "write failed; closing");
                 break;
             }
-            ctx.metrics.ack_latency.observe(started.elapsed().as_secs_f64());
+            ctx.metrics
+                .ack_latency
+                .observe(started.elapsed().as_secs_f64());
         }
         if close {
             break;

@@ -46,7 +46,9 @@ pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
         };
         let started = Instant::now();
         ctx.metrics.frames.inc();
-        let Some(datagram) = buf.get(..n) else { continue };
+        let Some(datagram) = buf.get(..n) else {
+            continue;
+        };
         if n > ctx.shared.max_frame_bytes {
             ctx.metrics.decode_error("frame_too_large");
             continue;
@@ -57,7 +59,11 @@ pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
         }
         if !peers.contains_key(&peer) && peers.len() >= ctx.shared.max_udp_peers {
             // Bounded: drop the longest-idle peer rather than grow.
-            if let Some(oldest) = peers.iter().min_by_key(|(_, p)| p.last_seen).map(|(a, _)| *a) {
+            if let Some(oldest) = peers
+                .iter()
+                .min_by_key(|(_, p)| p.last_seen)
+                .map(|(a, _)| *a)
+            {
                 peers.remove(&oldest);
             }
         }
@@ -82,7 +88,9 @@ pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
             if let Err(e) = socket.send_to(&bytes, peer).await {
                 tracing::debug!(protocol, %peer, error = %e, "udp send failed");
             } else {
-                ctx.metrics.ack_latency.observe(started.elapsed().as_secs_f64());
+                ctx.metrics
+                    .ack_latency
+                    .observe(started.elapsed().as_secs_f64());
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Shared helpers for tests that talk to a real gateway over real sockets:
 //! an in-process gateway on ephemeral ports, the release binary as a child
 //! process, a minimal HTTP/1.1 client, and metric lookup.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,8 +13,10 @@ use trackgate::config::Config;
 
 /// A config with every protocol and HTTP on 127.0.0.1 ephemeral ports.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = data_dir.to_path_buf();
+    let mut c = Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
     c.http.listen = "127.0.0.1:0".parse().unwrap();
     for p in trackgate::protocol::registry() {
         c.set_listen(&format!("{}=127.0.0.1:0", p.name())).unwrap();
@@ -48,7 +50,10 @@ pub fn http_request(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
     }
     req.push_str("\r\n");
     if let Some(b) = body {
@@ -63,8 +68,14 @@ pub fn http_request(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("bad http response: {text}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(&body)
     } else {
         body
@@ -129,14 +140,12 @@ impl Process {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
                 ["http", addr, ..] => http = Some(addr.parse().unwrap()),
-                [proto, transport @ ("tcp" | "udp"), addr] => {
-                    listening.push((proto.to_string(), transport.to_string(), addr.parse().unwrap()))
-                }
-                [] => {
-                    if http.is_some() {
-                        break;
-                    }
-                }
+                [proto, transport @ ("tcp" | "udp"), addr] => listening.push((
+                    proto.to_string(),
+                    transport.to_string(),
+                    addr.parse().unwrap(),
+                )),
+                [] if http.is_some() => break,
                 _ => {}
             }
         }
