@@ -10,11 +10,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{AccessLog, Directory};
+use crate::api;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::protocol::Transport;
 use crate::server::{self, http, ListenerCtx, Pipeline, Shared};
+use crate::store::{SqliteStore, Store};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,54 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("admin token file {path}: {source}")]
+    AdminToken {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Environment variable holding the operator's admin token.
+pub const ADMIN_TOKEN_ENV: &str = "TRACKGATE_ADMIN_TOKEN";
+const ADMIN_TOKEN_FILE: &str = "admin-token.sha256";
+
+/// The admin token's hash: from `TRACKGATE_ADMIN_TOKEN`, else from the data
+/// dir, else a new token whose hash is stored and whose text is returned
+/// once to be printed.
+fn admin_token(data_dir: &std::path::Path) -> Result<([u8; 32], Option<String>), StartError> {
+    use crate::access::directory::key_hash;
+    if let Ok(t) = std::env::var(ADMIN_TOKEN_ENV) {
+        if !t.trim().is_empty() {
+            return Ok((key_hash(t.trim()), None));
+        }
+    }
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    let err = |source| StartError::AdminToken {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut hash)
+                .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+            Ok((hash, None))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = format!("tga_{}", hex::encode(rand::random::<[u8; 32]>()));
+            let hash = key_hash(&token);
+            std::fs::write(&path, hex::encode(hash)).map_err(err)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            }
+            Ok((hash, Some(token)))
+        }
+        Err(e) => Err(err(e)),
+    }
 }
 
 /// One bound socket, for the start-up listing and for tests.
@@ -47,6 +98,10 @@ pub struct Running {
     pub bound: Vec<Bound>,
     pub engine: Arc<Engine>,
     pub metrics: Metrics,
+    pub directory: Arc<Directory>,
+    /// A newly generated admin token, to print once (None when it existed
+    /// already or came from the environment).
+    pub new_admin_token: Option<String>,
     stop: CancellationToken,
     tracker: TaskTracker,
     grace: Duration,
@@ -68,7 +123,10 @@ impl Running {
 
     /// Human-readable list of what listens where.
     pub fn listing(&self) -> String {
-        let mut s = format!("  http        {}  (/health, /metrics)\n", self.http);
+        let mut s = format!(
+            "  http        {}  (/health, /metrics, /api/v1)\n",
+            self.http
+        );
         for b in &self.bound {
             s.push_str(&format!(
                 "  {:<11} {} {}\n",
@@ -96,10 +154,24 @@ impl Running {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let metrics = Metrics::new();
     let engine = Arc::new(Engine::new());
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| {
+        crate::store::StoreError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        }
+    })?;
+    let (admin_token_hash, new_admin_token) = admin_token(&config.data_dir)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+    let directory = Arc::new(Directory::from_loaded(store.load().await?));
+    let access_log = AccessLog::spawn(Arc::clone(&store));
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let shared = Shared {
-        pipeline: Arc::new(Pipeline::new(Arc::clone(&engine))),
+        pipeline: Arc::new(Pipeline::new(
+            Arc::clone(&engine),
+            Arc::clone(&directory),
+            config.ingest.accept_unregistered_devices,
+        )),
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         max_udp_peers: config.limits.max_connections,
         idle_timeout: config.idle_timeout(),
@@ -172,12 +244,22 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         engine: Arc::clone(&engine),
         metrics: metrics.clone(),
         started: Instant::now(),
-    });
+    })
+    .merge(api::router(api::ApiState {
+        dir: Arc::clone(&directory),
+        store,
+        log: access_log,
+        engine: Arc::clone(&engine),
+        admin_token_hash,
+    }));
     let http_stop = stop.clone();
     tracker.spawn(async move {
-        let served = axum::serve(http_listener, router)
-            .with_graceful_shutdown(async move { http_stop.cancelled().await })
-            .await;
+        let served = axum::serve(
+            http_listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { http_stop.cancelled().await })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "http server failed");
         }
@@ -189,6 +271,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         bound,
         engine,
         metrics,
+        directory,
+        new_admin_token,
         stop,
         tracker,
         grace: Duration::from_secs(config.shutdown.grace_secs),

@@ -44,6 +44,7 @@ pub struct Config {
     pub limits: Limits,
     pub engine: EngineConfig,
     pub shutdown: Shutdown,
+    pub ingest: Ingest,
     #[serde(default)]
     pub protocols: BTreeMap<String, ProtocolConfig>,
 }
@@ -66,6 +67,12 @@ pub struct Limits {
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     pub index_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ingest {
+    pub accept_unregistered_devices: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -116,6 +123,9 @@ impl Default for Config {
                 index_interval_ms: 250,
             },
             shutdown: Shutdown { grace_secs: 10 },
+            ingest: Ingest {
+                accept_unregistered_devices: false,
+            },
             protocols,
         }
     }

@@ -10,6 +10,8 @@
 //! - [`server`]: sockets, sessions, limits, HTTP.
 //! - [`config`], [`cli`], [`app`], [`metrics`]: wiring.
 
+pub mod access;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -20,3 +22,4 @@ pub mod model;
 pub mod protocol;
 pub mod protocols;
 pub mod server;
+pub mod store;

@@ -84,6 +84,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let running = trackgate::app::start(&config)
         .await
         .context("start-up failed")?;
+    if let Some(token) = &running.new_admin_token {
+        println!(
+            "admin token (shown once; only its hash is kept in {}): {token}",
+            config.data_dir.display()
+        );
+    }
     println!(
         "trackgate {} listening:\n{}",
         env!("CARGO_PKG_VERSION"),

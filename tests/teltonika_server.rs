@@ -362,6 +362,41 @@ fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
     ]);
     let addr = gw.addr("teltonika", "tcp");
     gw.addr("teltonika", "udp");
+    // Embedded defaults: a device nobody registered is refused (00) ...
+    let mut s = connect(addr);
+    s.write_all(&login(IMEI)).unwrap();
+    assert_eq!(read_n(&mut s, 1), [0]);
+    // ... until the operator assigns it, with the token printed on first start.
+    let token = gw
+        .admin_token
+        .clone()
+        .expect("admin token printed on first start");
+    let auth = format!("Bearer {token}");
+    let (_, unknown) = support::http_request(
+        gw.http,
+        "GET",
+        "/api/v1/admin/unknown-devices",
+        &[("Authorization", &auth)],
+        None,
+    );
+    assert!(unknown.contains(IMEI), "{unknown}");
+    let (st, _) = support::http_request(
+        gw.http,
+        "POST",
+        "/api/v1/admin/companies",
+        &[("Authorization", &auth)],
+        Some(r#"{"id":"4711","name":"Carrier"}"#),
+    );
+    assert_eq!(st, 201);
+    let body = format!(r#"{{"device_id":"{IMEI}","name":"Truck 1"}}"#);
+    let (st, _) = support::http_request(
+        gw.http,
+        "POST",
+        "/api/v1/admin/companies/4711/devices",
+        &[("Authorization", &auth)],
+        Some(&body),
+    );
+    assert_eq!(st, 201);
     let mut s = connect(addr);
     s.write_all(&login(IMEI)).unwrap();
     assert_eq!(read_n(&mut s, 1), [1]);

@@ -60,7 +60,7 @@ impl ListenerCtx {
             .iter()
             .chain(decoded.positions.iter().map(|p| &p.device_id));
         for device in claimed {
-            if !pipeline.admits(device) {
+            if !pipeline.admits(device, self.protocol.name()) {
                 self.metrics.unknown_devices.inc();
                 return Outcome {
                     verdict: Verdict::Refused,

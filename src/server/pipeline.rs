@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::access::Directory;
 use crate::engine::Engine;
 use crate::model::{DeviceId, Position};
 
@@ -17,21 +18,38 @@ pub enum PipelineError {
 /// Where accepted positions go.
 pub struct Pipeline {
     engine: Arc<Engine>,
+    directory: Arc<Directory>,
+    accept_unregistered: bool,
 }
 
 impl Pipeline {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+    /// `accept_unregistered`: take data from devices nobody registered
+    /// (trials and protocol tests only; production refuses them).
+    pub fn new(engine: Arc<Engine>, directory: Arc<Directory>, accept_unregistered: bool) -> Self {
+        Self {
+            engine,
+            directory,
+            accept_unregistered,
+        }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
 
-    /// Whether data from `device` is accepted. Every device is, until device
-    /// registration arrives with the permissions work.
-    pub fn admits(&self, _device: &DeviceId) -> bool {
-        true
+    /// Whether data from `device` is accepted: only registered devices'
+    /// data is stored and acknowledged. Others are remembered for the
+    /// operator (`GET /api/v1/admin/unknown-devices`).
+    pub fn admits(&self, device: &DeviceId, protocol: &'static str) -> bool {
+        if self.accept_unregistered || self.directory.is_registered(device.as_str()) {
+            return true;
+        }
+        self.directory.saw_unknown(
+            device.as_str(),
+            protocol,
+            chrono::Utc::now().timestamp_millis(),
+        );
+        false
     }
 
     /// Accepts positions into the live engine.

@@ -22,6 +22,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         c.set_listen(&format!("{}=127.0.0.1:0", p.name())).unwrap();
     }
     c.engine.index_interval_ms = 50;
+    // Protocol tests speak for devices nobody registered; the API tests
+    // register theirs and switch this off.
+    c.ingest.accept_unregistered_devices = true;
     c
 }
 
@@ -118,6 +121,8 @@ pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
 pub struct Process {
     pub child: Child,
     pub http: SocketAddr,
+    /// The admin token printed on first start.
+    pub admin_token: Option<String>,
     /// (protocol, transport, addr) as printed at start-up.
     pub listening: Vec<(String, String, SocketAddr)>,
 }
@@ -134,12 +139,14 @@ impl Process {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut http = None;
+        let mut admin_token = None;
         let mut listening = Vec::new();
         for line in lines.by_ref() {
             let line = line.expect("read stdout");
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
                 ["http", addr, ..] => http = Some(addr.parse().unwrap()),
+                ["admin", "token", .., token] => admin_token = Some(token.to_string()),
                 [proto, transport @ ("tcp" | "udp"), addr] => listening.push((
                     proto.to_string(),
                     transport.to_string(),
@@ -154,6 +161,7 @@ impl Process {
         Process {
             child,
             http: http.expect("trackgate printed its http address"),
+            admin_token,
             listening,
         }
     }
@@ -179,4 +187,12 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Makes `token` the operator's admin token for a gateway on `data_dir`.
+pub fn write_admin_token(data_dir: &std::path::Path, token: &str) {
+    use sha2::Digest;
+    std::fs::create_dir_all(data_dir).unwrap();
+    let hash = sha2::Sha256::digest(token.as_bytes());
+    std::fs::write(data_dir.join("admin-token.sha256"), hex::encode(hash)).unwrap();
 }

@@ -1,0 +1,212 @@
+//! The in-memory directory: API keys (by hash), users, devices and
+//! permissions, loaded from the store at start and updated in step with
+//! every write, so authorizing a request never touches the database.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::RwLock;
+use sha2::{Digest, Sha256};
+
+use crate::store::{Device, Loaded, Permission, Role, User};
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user_id: i64,
+    pub company_id: String,
+    pub role: Role,
+    pub api_key_id: i64,
+}
+
+/// SHA-256 of an API key: what is stored and looked up.
+pub fn key_hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A new random API key: `tg_` + 64 hex digits (256 bits).
+pub fn new_api_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("tg_{}", hex::encode(bytes))
+}
+
+/// Keys, users, devices and permissions in memory.
+#[derive(Default)]
+pub struct Directory {
+    keys: DashMap<[u8; 32], Principal>,
+    users: DashMap<i64, User>,
+    companies: DashMap<String, String>,
+    devices: DashMap<String, Device>,
+    permissions: RwLock<HashMap<i64, Arc<Permission>>>,
+    unknown: DashMap<String, UnknownDevice>,
+}
+
+/// Most unknown devices remembered for the operator.
+const MAX_UNKNOWN: usize = 10_000;
+
+/// A device that sent data nobody registered it for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UnknownDevice {
+    pub device_id: String,
+    pub protocol: &'static str,
+    #[serde(serialize_with = "crate::api::ser_ms")]
+    pub first_seen: i64,
+    #[serde(serialize_with = "crate::api::ser_ms")]
+    pub last_seen: i64,
+    pub messages: u64,
+}
+
+impl Directory {
+    /// Builds the directory from what the store loaded.
+    pub fn from_loaded(l: Loaded) -> Self {
+        let d = Directory::default();
+        for c in l.companies {
+            d.companies.insert(c.id, c.name);
+        }
+        for u in l.users {
+            d.users.insert(u.id, u);
+        }
+        for k in l.api_keys.into_iter().filter(|k| !k.revoked) {
+            d.add_key(k.id, k.user_id, k.hash);
+        }
+        for dev in l.devices {
+            d.devices.insert(dev.device_id.clone(), dev);
+        }
+        {
+            let mut p = d.permissions.write();
+            for perm in l.permissions {
+                p.insert(perm.id, Arc::new(perm));
+            }
+        }
+        d
+    }
+
+    pub fn authenticate(&self, key: &str) -> Option<Principal> {
+        self.keys.get(&key_hash(key)).map(|p| p.clone())
+    }
+
+    pub fn add_key(&self, key_id: i64, user_id: i64, hash: [u8; 32]) {
+        if let Some(u) = self.users.get(&user_id) {
+            self.keys.insert(
+                hash,
+                Principal {
+                    user_id,
+                    company_id: u.company_id.clone(),
+                    role: u.role,
+                    api_key_id: key_id,
+                },
+            );
+        }
+    }
+
+    /// Removes a key; returns the user it belonged to.
+    pub fn remove_key(&self, key_id: i64) -> Option<i64> {
+        let hash = self
+            .keys
+            .iter()
+            .find(|e| e.value().api_key_id == key_id)
+            .map(|e| *e.key())?;
+        self.keys.remove(&hash).map(|(_, p)| p.user_id)
+    }
+
+    pub fn key_owner(&self, key_id: i64) -> Option<Principal> {
+        self.keys
+            .iter()
+            .find(|e| e.value().api_key_id == key_id)
+            .map(|e| e.value().clone())
+    }
+
+    pub fn add_company(&self, id: &str, name: &str) {
+        self.companies.insert(id.to_string(), name.to_string());
+    }
+
+    pub fn company_exists(&self, id: &str) -> bool {
+        self.companies.contains_key(id)
+    }
+
+    pub fn add_user(&self, u: User) {
+        self.users.insert(u.id, u);
+    }
+
+    pub fn user(&self, id: i64) -> Option<User> {
+        self.users.get(&id).map(|u| u.clone())
+    }
+
+    pub fn add_device(&self, d: Device) {
+        self.unknown.remove(&d.device_id);
+        self.devices.insert(d.device_id.clone(), d);
+    }
+
+    pub fn device(&self, id: &str) -> Option<Device> {
+        self.devices.get(id).map(|d| d.clone())
+    }
+
+    /// Whether anyone registered `device_id`.
+    pub fn is_registered(&self, device_id: &str) -> bool {
+        self.devices.contains_key(device_id)
+    }
+
+    /// Devices owned by `company`, by id.
+    pub fn company_devices(&self, company: &str) -> Vec<Device> {
+        let mut v: Vec<Device> = self
+            .devices
+            .iter()
+            .filter(|d| d.company_id == company)
+            .map(|d| d.clone())
+            .collect();
+        v.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        v
+    }
+
+    /// Remembers a message from an unregistered device (bounded).
+    pub fn saw_unknown(&self, device_id: &str, protocol: &'static str, now_ms: i64) {
+        if let Some(mut u) = self.unknown.get_mut(device_id) {
+            u.last_seen = now_ms;
+            u.protocol = protocol;
+            u.messages += 1;
+            return;
+        }
+        if self.unknown.len() >= MAX_UNKNOWN {
+            return;
+        }
+        self.unknown.insert(
+            device_id.to_string(),
+            UnknownDevice {
+                device_id: device_id.to_string(),
+                protocol,
+                first_seen: now_ms,
+                last_seen: now_ms,
+                messages: 1,
+            },
+        );
+    }
+
+    /// Unknown devices, most recently seen first.
+    pub fn unknown_devices(&self) -> Vec<UnknownDevice> {
+        let mut v: Vec<UnknownDevice> = self.unknown.iter().map(|u| u.clone()).collect();
+        v.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        v
+    }
+
+    pub fn put_permission(&self, p: Permission) {
+        self.permissions.write().insert(p.id, Arc::new(p));
+    }
+
+    pub fn permission(&self, id: i64) -> Option<Arc<Permission>> {
+        self.permissions.read().get(&id).cloned()
+    }
+
+    /// Permissions matching `pred`, by id.
+    pub fn permissions_where(&self, pred: impl Fn(&Permission) -> bool) -> Vec<Arc<Permission>> {
+        let mut v: Vec<Arc<Permission>> = self
+            .permissions
+            .read()
+            .values()
+            .filter(|p| pred(p))
+            .cloned()
+            .collect();
+        v.sort_by_key(|p| p.id);
+        v
+    }
+}

@@ -1,0 +1,101 @@
+//! The access-log writer: one task that drains every queued entry, writes
+//! them in one transaction (one fsync) and then releases every waiter. A
+//! read that serves partner data awaits its entry's commit before the
+//! response leaves, so no answer is ever sent without its log entry, and
+//! the log does not cap throughput: concurrent reads share a commit.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{LogEntry, Store};
+
+/// Most entries committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Why an entry could not be logged (the data must then not be served).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LogError {
+    #[error("access log unavailable: {0}")]
+    Store(String),
+    #[error("access log writer stopped")]
+    Stopped,
+}
+
+struct Request {
+    entries: Vec<LogEntry>,
+    done: oneshot::Sender<Result<Vec<i64>, LogError>>,
+}
+
+/// Handle to the writer task.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: mpsc::Sender<Request>,
+}
+
+impl AccessLog {
+    /// Starts the writer on `store`. It stops when every handle is dropped.
+    pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(writer(store, rx));
+        Self { tx }
+    }
+
+    /// Appends `entries` durably; returns their ids once committed.
+    pub async fn append(&self, entries: Vec<LogEntry>) -> Result<Vec<i64>, LogError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Request { entries, done })
+            .await
+            .map_err(|_| LogError::Stopped)?;
+        wait.await.map_err(|_| LogError::Stopped)?
+    }
+
+    /// Appends without waiting (denied attempts: nothing is served).
+    pub fn append_detached(&self, entry: LogEntry) {
+        let log = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = log.append(vec![entry]).await {
+                tracing::warn!(error = %e, "security log entry not written");
+            }
+        });
+    }
+}
+
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let mut n = batch[0].entries.len();
+        while n < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => {
+                    n += r.entries.len();
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let all: Vec<LogEntry> = batch
+            .iter()
+            .flat_map(|r| r.entries.iter().cloned())
+            .collect();
+        match store.append_log(&all).await {
+            Ok(ids) => {
+                let mut ids = ids.into_iter();
+                for r in batch {
+                    let mine: Vec<i64> = ids.by_ref().take(r.entries.len()).collect();
+                    let _ = r.done.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access log commit failed; reads are refused until it recovers");
+                for r in batch {
+                    let _ = r.done.send(Err(LogError::Store(e.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Tenancy: the operator creates companies, their users (with API keys)
+//! and their devices; company admins create users and revoke keys.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{check_text, now_ms, ApiError, ApiState, Body, Caller, Operator};
+use crate::access::directory::{key_hash, new_api_key};
+use crate::model::DeviceId;
+use crate::store::Role;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompany {
+    id: String,
+    name: String,
+}
+
+pub async fn create_company(
+    _: Operator,
+    State(s): State<ApiState>,
+    Body(c): Body<NewCompany>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_text("name", &c.name)?;
+    if c.id.is_empty()
+        || c.id.len() > 64
+        || !c
+            .id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err(ApiError::BadRequest(
+            "id must be 1-64 characters of A-Z, a-z, 0-9, '-' or '_'".into(),
+        ));
+    }
+    let company = s.store.create_company(&c.id, &c.name, now_ms()).await?;
+    s.dir.add_company(&company.id, &company.name);
+    Ok((StatusCode::CREATED, Json(json!(company))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    name: String,
+    role: Role,
+}
+
+async fn make_user(
+    s: &ApiState,
+    company: &str,
+    u: NewUser,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_text("name", &u.name)?;
+    if !s.dir.company_exists(company) {
+        return Err(ApiError::NotFound(format!("company {company}")));
+    }
+    let now = now_ms();
+    let user = s.store.create_user(company, &u.name, u.role, now).await?;
+    s.dir.add_user(user.clone());
+    let key = new_api_key();
+    let hash = key_hash(&key);
+    let key_id = s.store.create_api_key(user.id, hash, now).await?;
+    s.dir.add_key(key_id, user.id, hash);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": user.id,
+            "company_id": user.company_id,
+            "name": user.name,
+            "role": user.role,
+            "api_key_id": key_id,
+            "api_key": key,
+            "note": "the API key is shown only now; trackgate keeps only its hash",
+        })),
+    ))
+}
+
+pub async fn create_user(
+    _: Operator,
+    State(s): State<ApiState>,
+    Path(company): Path<String>,
+    Body(u): Body<NewUser>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    make_user(&s, &company, u).await
+}
+
+/// A company admin adds a user to their own company.
+pub async fn create_own_user(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Body(u): Body<NewUser>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin()?;
+    make_user(&s, &caller.who.company_id.clone(), u).await
+}
+
+/// Revokes an API key: the caller's own, or (company admin) any of the company's.
+pub async fn revoke_key(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let owner = s
+        .dir
+        .key_owner(id)
+        .ok_or_else(|| ApiError::NotFound(format!("api key {id}")))?;
+    let allowed = owner.user_id == caller.who.user_id
+        || (caller.who.role == Role::Admin && owner.company_id == caller.who.company_id);
+    if !allowed {
+        return Err(ApiError::NotFound(format!("api key {id}")));
+    }
+    s.store.revoke_api_key(id, now_ms()).await?;
+    s.dir.remove_key(id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    device_id: String,
+    name: String,
+}
+
+pub async fn create_device(
+    _: Operator,
+    State(s): State<ApiState>,
+    Path(company): Path<String>,
+    Body(d): Body<NewDevice>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_text("name", &d.name)?;
+    DeviceId::new(&d.device_id).map_err(|e| ApiError::BadRequest(format!("device_id: {e}")))?;
+    if !s.dir.company_exists(&company) {
+        return Err(ApiError::NotFound(format!("company {company}")));
+    }
+    let device = s
+        .store
+        .create_device(&company, &d.device_id, &d.name, now_ms())
+        .await?;
+    s.dir.add_device(device.clone());
+    Ok((StatusCode::CREATED, Json(json!(device))))
+}
+
+pub async fn unknown_devices(_: Operator, State(s): State<ApiState>) -> Json<Value> {
+    Json(json!(s.dir.unknown_devices()))
+}

@@ -1,0 +1,273 @@
+//! Reading positions: a device's latest fix, the caller's own or received
+//! devices, and box / radius queries. Recipients read through permits and
+//! every device returned to them is logged durably before the answer
+//! leaves; the answer names the log entries in `X-Access-Logged`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::permissions::log_entry;
+use super::{now_ms, ApiError, ApiState, Caller};
+use crate::access::policy::{self, Permit, PermitScope};
+use crate::engine::BBox;
+use crate::model::Position;
+use crate::store::LogEntry;
+
+/// Header naming the access-log entries written for this answer.
+pub const LOGGED_HEADER: &str = "x-access-logged";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scope {
+    Own,
+    Received,
+}
+
+fn scope(v: Option<&str>) -> Result<Scope, ApiError> {
+    match v {
+        None | Some("own") => Ok(Scope::Own),
+        Some("received") => Ok(Scope::Received),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "scope must be own or received, not {other:?}"
+        ))),
+    }
+}
+
+/// The log entry for returning `permit`'s device to a recipient.
+fn read_entry(
+    s: &ApiState,
+    caller: &Caller,
+    permit: &Permit,
+    query: &str,
+    positions: i64,
+) -> Option<LogEntry> {
+    let PermitScope::Recipient {
+        permission,
+        shipment_number,
+    } = &permit.scope
+    else {
+        return None;
+    };
+    let mut e = log_entry(permission, &caller.who, &caller.client, "read", "api");
+    e.device_id = Some(permit.device.device_id.clone());
+    e.device_name = Some(permit.device.name.clone());
+    e.query = Some(query.to_string());
+    e.positions = Some(positions);
+    e.shipment_number = shipment_number.clone();
+    let _ = s;
+    Some(e)
+}
+
+/// Writes the entries durably, then returns the answer with their ids.
+async fn logged(s: &ApiState, entries: Vec<LogEntry>, body: Value) -> Result<Response, ApiError> {
+    let ids = s.log.append(entries).await?;
+    let mut resp = Json(body).into_response();
+    if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+        let v = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        };
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            resp.headers_mut()
+                .insert(HeaderName::from_static(LOGGED_HEADER), v);
+        }
+    }
+    Ok(resp)
+}
+
+fn device_json(permit: &Permit, position: Option<&Position>) -> Value {
+    let mut v = json!({
+        "device_id": permit.device.device_id,
+        "name": permit.device.name,
+        "position": position,
+    });
+    if let PermitScope::Recipient {
+        permission,
+        shipment_number,
+    } = &permit.scope
+    {
+        v["permission_id"] = json!(permission.id);
+        v["permission_name"] = json!(permission.name);
+        v["provider_company_id"] = json!(permission.provider_company_id);
+        v["shipment_number"] = json!(shipment_number);
+    }
+    v
+}
+
+/// Denied reads go to the operator's security log, not the partner's.
+fn deny(s: &ApiState, caller: &Caller, device_id: &str, query: &str) -> ApiError {
+    s.log.append_detached(LogEntry {
+        scope: "security",
+        time_ms: now_ms(),
+        event: "denied".into(),
+        recipient_company_id: Some(caller.who.company_id.clone()),
+        user_id: Some(caller.who.user_id),
+        api_key_id: Some(caller.who.api_key_id),
+        device_id: Some(device_id.chars().take(64).collect()),
+        channel: Some("api".into()),
+        query: Some(query.into()),
+        client_addr: caller.client.addr.clone(),
+        user_agent: caller.client.user_agent.clone(),
+        ..Default::default()
+    });
+    ApiError::NotFound(format!("device {device_id}"))
+}
+
+pub async fn position(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Path(device_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(permit) = policy::authorize(&s.dir, &caller.who, &device_id, now_ms()) else {
+        return Err(deny(&s, &caller, &device_id, "latest"));
+    };
+    let p = permit.latest(&s.engine);
+    let body = json!({"device_id": device_id, "position": p});
+    match read_entry(&s, &caller, &permit, "latest", i64::from(p.is_some())) {
+        Some(e) => logged(&s, vec![e], body).await,
+        None => Ok(Json(body).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    scope: Option<String>,
+}
+
+pub async fn list(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let sc = scope(q.scope.as_deref())?;
+    let permits = match sc {
+        Scope::Own => policy::own(&s.dir, &caller.who),
+        Scope::Received => policy::received(&s.dir, &caller.who, now_ms()),
+    };
+    let mut items = Vec::with_capacity(permits.len());
+    let mut entries = Vec::new();
+    for permit in &permits {
+        let p = permit.latest(&s.engine);
+        if let Some(e) = read_entry(&s, &caller, permit, "list", i64::from(p.is_some())) {
+            entries.push(e);
+        }
+        items.push(device_json(permit, p.as_ref()));
+    }
+    let body =
+        json!({"scope": if sc == Scope::Own { "own" } else { "received" }, "devices": items});
+    if entries.is_empty() {
+        Ok(Json(body).into_response())
+    } else {
+        logged(&s, entries, body).await
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SpatialQuery {
+    scope: Option<String>,
+    bbox: Option<String>,
+    near: Option<String>,
+    radius_m: Option<f64>,
+}
+
+fn numbers(field: &str, v: &str, n: usize) -> Result<Vec<f64>, ApiError> {
+    let parts: Vec<f64> = v
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            ApiError::BadRequest(format!("{field} must be {n} comma-separated numbers"))
+        })?;
+    if parts.len() != n || parts.iter().any(|x| !x.is_finite()) {
+        return Err(ApiError::BadRequest(format!(
+            "{field} must be {n} comma-separated numbers"
+        )));
+    }
+    Ok(parts)
+}
+
+pub async fn spatial(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Query(q): Query<SpatialQuery>,
+) -> Result<Response, ApiError> {
+    let sc = scope(q.scope.as_deref())?;
+    let (hits, kind): (Vec<(Position, Option<f64>)>, &str) = match (&q.bbox, &q.near) {
+        (Some(b), None) => {
+            let v = numbers("bbox", b, 4)?;
+            let bbox = BBox::new(v[0], v[1], v[2], v[3])
+                .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?;
+            (
+                s.engine
+                    .in_bbox(&bbox)
+                    .into_iter()
+                    .map(|p| (p, None))
+                    .collect(),
+                "bbox",
+            )
+        }
+        (None, Some(n)) => {
+            let v = numbers("near", n, 2)?;
+            let r = q
+                .radius_m
+                .ok_or_else(|| ApiError::BadRequest("near needs radius_m".into()))?;
+            if !(r.is_finite() && r > 0.0 && r <= 20_100_000.0) {
+                return Err(ApiError::BadRequest(
+                    "radius_m must be between 0 and 20100000".into(),
+                ));
+            }
+            crate::engine::BBox::new(v[1], v[0], v[1], v[0])
+                .map_err(|e| ApiError::BadRequest(format!("near: {e}")))?;
+            (
+                s.engine
+                    .within_radius(v[0], v[1], r)
+                    .into_iter()
+                    .map(|(p, d)| (p, Some(d)))
+                    .collect(),
+                "near",
+            )
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give either bbox=minLon,minLat,maxLon,maxLat or near=lat,lon&radius_m=".into(),
+            ))
+        }
+    };
+    let permits: HashMap<String, Permit> = match sc {
+        Scope::Own => policy::own(&s.dir, &caller.who),
+        Scope::Received => policy::received(&s.dir, &caller.who, now_ms()),
+    }
+    .into_iter()
+    .map(|p| (p.device.device_id.clone(), p))
+    .collect();
+    let mut items = Vec::new();
+    let mut entries = Vec::new();
+    for (p, d) in hits {
+        let Some(permit) = permits.get(p.device_id.as_str()) else {
+            continue;
+        };
+        if !permit.shows(p.fix_time.timestamp_millis()) {
+            continue;
+        }
+        if let Some(e) = read_entry(&s, &caller, permit, kind, 1) {
+            entries.push(e);
+        }
+        let mut v = device_json(permit, Some(&p));
+        if let Some(d) = d {
+            v["distance_m"] = json!(d);
+        }
+        items.push(v);
+    }
+    let body = json!({"devices": items});
+    if entries.is_empty() {
+        Ok(Json(body).into_response())
+    } else {
+        logged(&s, entries, body).await
+    }
+}

@@ -1,0 +1,134 @@
+//! The REST API (`/api/v1`): routes, authentication, the error→status
+//! table, and the partner read path, which logs every retrieval durably
+//! before it answers.
+
+mod admin;
+mod auth;
+mod devices;
+mod error;
+mod permissions;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use chrono::{DateTime, Utc};
+
+use crate::access::{AccessLog, Directory};
+use crate::engine::Engine;
+use crate::store::Store;
+
+pub use auth::{Caller, Client, Operator};
+pub use error::ApiError;
+
+/// Largest request body the API accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest free-text field (names, shipment numbers).
+pub const MAX_TEXT: usize = 200;
+
+/// What API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub dir: Arc<Directory>,
+    pub store: Arc<dyn Store>,
+    pub log: AccessLog,
+    pub engine: Arc<Engine>,
+    pub admin_token_hash: [u8; 32],
+}
+
+/// Every API route.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/admin/companies", post(admin::create_company))
+        .route(
+            "/api/v1/admin/companies/{company}/users",
+            post(admin::create_user),
+        )
+        .route(
+            "/api/v1/admin/companies/{company}/devices",
+            post(admin::create_device),
+        )
+        .route("/api/v1/admin/unknown-devices", get(admin::unknown_devices))
+        .route("/api/v1/users", post(admin::create_own_user))
+        .route("/api/v1/api-keys/{id}", delete(admin::revoke_key))
+        .route(
+            "/api/v1/permissions",
+            post(permissions::create).get(permissions::list),
+        )
+        .route("/api/v1/permissions/{id}", delete(permissions::revoke))
+        .route(
+            "/api/v1/permissions/{id}/devices/{device_id}/shipment-number",
+            put(permissions::shipment_number),
+        )
+        .route(
+            "/api/v1/permissions/{id}/access-log",
+            get(permissions::access_log),
+        )
+        .route("/api/v1/devices", get(devices::list))
+        .route(
+            "/api/v1/devices/{device_id}/position",
+            get(devices::position),
+        )
+        .route("/api/v1/positions", get(devices::spatial))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// JSON body extractor whose rejections are our clear 400s.
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
+                "expected Content-Type: application/json".into(),
+            )),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
+}
+
+/// Milliseconds as RFC 3339 UTC with milliseconds (the API's time format).
+pub fn ms_to_rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| crate::model::format_time(&t))
+        .unwrap_or_default()
+}
+
+/// Serializes epoch milliseconds in the API's time format.
+pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ms_to_rfc3339(*ms))
+}
+
+/// Parses an RFC 3339 time from a request into epoch milliseconds.
+pub fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc).timestamp_millis())
+        .map_err(|e| ApiError::BadRequest(format!("{field}: {v:?} is not an RFC 3339 time ({e})")))
+}
+
+/// Checks a free-text field's length.
+pub fn check_text(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.trim().is_empty() {
+        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
+    }
+    if v.chars().count() > MAX_TEXT {
+        return Err(ApiError::BadRequest(format!(
+            "{field} is longer than {MAX_TEXT} characters"
+        )));
+    }
+    Ok(())
+}
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}

@@ -1,0 +1,411 @@
+//! Partner permissions: grant, list, revoke, shipment numbers, and the
+//! per-permission access log download. Every change is logged for both
+//! sides of the permission.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    check_text, ms_to_rfc3339, now_ms, parse_time, ApiError, ApiState, Body, Caller, Client,
+    MAX_TEXT,
+};
+use crate::access::policy::{self, state};
+use crate::access::Principal;
+use crate::store::{LogEntry, NewPermission, Permission};
+
+/// Told to every recipient with each received permission, before any read.
+pub const ACCESS_NOTICE: &str =
+    "Every retrieval of a shared device's data is logged for the provider: who, when, which device, through which channel, and the shipment number.";
+
+/// Most devices in one permission.
+const MAX_DEVICES: usize = 10_000;
+
+pub(crate) fn log_entry(
+    p: &Permission,
+    who: &Principal,
+    client: &Client,
+    event: &str,
+    channel: &str,
+) -> LogEntry {
+    LogEntry {
+        scope: "partner",
+        time_ms: now_ms(),
+        event: event.to_string(),
+        permission_id: Some(p.id),
+        permission_name: Some(p.name.clone()),
+        provider_company_id: Some(p.provider_company_id.clone()),
+        recipient_company_id: Some(p.recipient_company_id.clone()),
+        user_id: Some(who.user_id),
+        api_key_id: Some(who.api_key_id),
+        channel: Some(channel.to_string()),
+        client_addr: client.addr.clone(),
+        user_agent: client.user_agent.clone(),
+        ..Default::default()
+    }
+}
+
+fn permission_json(s: &ApiState, p: &Permission, now: i64, received: bool) -> Value {
+    let devices: Vec<Value> = p
+        .devices
+        .iter()
+        .map(|(id, sn)| {
+            let name = s.dir.device(id).map(|d| d.name).unwrap_or_default();
+            json!({"device_id": id, "name": name, "shipment_number": sn})
+        })
+        .collect();
+    let mut v = json!({
+        "id": p.id,
+        "name": p.name,
+        "kind": if p.temporary { "temporary" } else { "partner" },
+        "provider_company_id": p.provider_company_id,
+        "recipient_company_id": p.recipient_company_id,
+        "recipient_user_id": p.recipient_user_id,
+        "valid_from": ms_to_rfc3339(p.valid_from_ms),
+        "valid_until": p.valid_until_ms.map(ms_to_rfc3339),
+        "state": state(p, now),
+        "created_at": ms_to_rfc3339(p.created_ms),
+        "revoked_at": p.revoked_ms.map(ms_to_rfc3339),
+        "devices": devices,
+    });
+    if received {
+        v["access_logged"] = json!(true);
+        v["notice"] = json!(ACCESS_NOTICE);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    name: String,
+    recipient_company_id: String,
+    recipient_user_id: Option<i64>,
+    device_ids: Vec<String>,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+}
+
+pub async fn create(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Body(g): Body<Grant>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin()?;
+    check_text("name", &g.name)?;
+    let who = &caller.who;
+    if g.recipient_company_id == who.company_id {
+        return Err(ApiError::BadRequest(
+            "a permission is granted to another company".into(),
+        ));
+    }
+    if !s.dir.company_exists(&g.recipient_company_id) {
+        return Err(ApiError::BadRequest(format!(
+            "recipient company {} does not exist",
+            g.recipient_company_id
+        )));
+    }
+    if let Some(u) = g.recipient_user_id {
+        if s.dir
+            .user(u)
+            .is_none_or(|u| u.company_id != g.recipient_company_id)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "user {u} is not a user of company {}",
+                g.recipient_company_id
+            )));
+        }
+    }
+    if g.device_ids.is_empty() || g.device_ids.len() > MAX_DEVICES {
+        return Err(ApiError::BadRequest(format!(
+            "device_ids must list 1 to {MAX_DEVICES} devices"
+        )));
+    }
+    for d in &g.device_ids {
+        // Someone else's (or an unknown) device: the same answer, nothing revealed.
+        if s.dir
+            .device(d)
+            .is_none_or(|dev| dev.company_id != who.company_id)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "device {d} is not one of your company's devices"
+            )));
+        }
+    }
+    let now = now_ms();
+    let from = g
+        .valid_from
+        .as_deref()
+        .map(|v| parse_time("valid_from", v))
+        .transpose()?;
+    let until = g
+        .valid_until
+        .as_deref()
+        .map(|v| parse_time("valid_until", v))
+        .transpose()?;
+    let valid_from_ms = from.unwrap_or(now);
+    if let Some(u) = until {
+        if u <= valid_from_ms {
+            return Err(ApiError::BadRequest(
+                "valid_until must be after valid_from".into(),
+            ));
+        }
+    }
+    let p = s
+        .store
+        .create_permission(&NewPermission {
+            name: g.name,
+            provider_company_id: who.company_id.clone(),
+            recipient_company_id: g.recipient_company_id,
+            recipient_user_id: g.recipient_user_id,
+            device_ids: g.device_ids,
+            valid_from_ms,
+            valid_until_ms: until,
+            temporary: from.is_some() || until.is_some(),
+            created_ms: now,
+            created_by_user_id: who.user_id,
+        })
+        .await?;
+    s.dir.put_permission(p.clone());
+    let mut e = log_entry(&p, who, &caller.client, "grant", "api");
+    e.detail = Some(format!(
+        "devices: {}",
+        p.devices
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    s.log.append(vec![e]).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(permission_json(&s, &p, now, false)),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    side: Option<String>,
+}
+
+pub async fn list(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let who = &caller.who;
+    let now = now_ms();
+    let received = match q.side.as_deref() {
+        None | Some("granted") => false,
+        Some("received") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "side must be granted or received, not {other:?}"
+            )))
+        }
+    };
+    let perms = if received {
+        s.dir.permissions_where(|p| {
+            p.recipient_company_id == who.company_id
+                && p.recipient_user_id.is_none_or(|u| u == who.user_id)
+        })
+    } else {
+        s.dir
+            .permissions_where(|p| p.provider_company_id == who.company_id)
+    };
+    let items: Vec<Value> = perms
+        .iter()
+        .map(|p| permission_json(&s, p, now, received))
+        .collect();
+    let mut body =
+        json!({"side": if received { "received" } else { "granted" }, "permissions": items});
+    if received {
+        body["notice"] = json!(ACCESS_NOTICE);
+    }
+    Ok(Json(body))
+}
+
+pub async fn revoke(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let who = &caller.who;
+    let p = s
+        .dir
+        .permission(id)
+        .filter(|p| policy::is_party(p, who))
+        .ok_or_else(|| ApiError::NotFound(format!("permission {id}")))?;
+    if p.provider_company_id != who.company_id {
+        return Err(ApiError::Forbidden(
+            "only the provider can revoke a permission",
+        ));
+    }
+    caller.require_admin()?;
+    if p.revoked_ms.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "permission {id} is already revoked"
+        )));
+    }
+    let now = now_ms();
+    s.store.revoke_permission(id, now).await?;
+    let mut updated = (*p).clone();
+    updated.revoked_ms = Some(now);
+    s.dir.put_permission(updated);
+    s.log
+        .append(vec![log_entry(&p, who, &caller.client, "revoke", "api")])
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentNumber {
+    shipment_number: Option<String>,
+}
+
+pub async fn shipment_number(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Path((id, device_id)): Path<(i64, String)>,
+    Body(b): Body<ShipmentNumber>,
+) -> Result<Json<Value>, ApiError> {
+    let who = &caller.who;
+    let now = now_ms();
+    let not_found = || ApiError::NotFound(format!("device {device_id} in permission {id}"));
+    let p = s
+        .dir
+        .permission(id)
+        .filter(|p| {
+            p.recipient_company_id == who.company_id
+                && p.recipient_user_id.is_none_or(|u| u == who.user_id)
+        })
+        .filter(|p| state(p, now) == crate::access::PermissionState::Active)
+        .ok_or_else(not_found)?;
+    let old = p
+        .devices
+        .iter()
+        .find(|(d, _)| *d == device_id)
+        .ok_or_else(not_found)?
+        .1
+        .clone();
+    let new = b
+        .shipment_number
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if let Some(n) = &new {
+        if n.chars().count() > MAX_TEXT {
+            return Err(ApiError::BadRequest(format!(
+                "shipment_number is longer than {MAX_TEXT} characters"
+            )));
+        }
+        if n.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest(
+                "shipment_number must not contain control characters".into(),
+            ));
+        }
+    }
+    s.store
+        .set_shipment_number(id, &device_id, new.as_deref())
+        .await?;
+    let mut updated = (*p).clone();
+    if let Some(slot) = updated.devices.iter_mut().find(|(d, _)| *d == device_id) {
+        slot.1 = new.clone();
+    }
+    s.dir.put_permission(updated);
+    let mut e = log_entry(&p, who, &caller.client, "shipment_number", "api");
+    e.device_id = Some(device_id.clone());
+    e.device_name = s.dir.device(&device_id).map(|d| d.name);
+    e.shipment_number = new.clone();
+    e.detail = Some(format!("previous: {}", old.as_deref().unwrap_or("(none)")));
+    s.log.append(vec![e]).await?;
+    Ok(Json(
+        json!({"permission_id": id, "device_id": device_id, "shipment_number": new}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    format: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn access_log(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+    Query(q): Query<LogQuery>,
+) -> Result<Response, ApiError> {
+    let who = &caller.who;
+    let p = s
+        .dir
+        .permission(id)
+        .filter(|p| policy::is_party(p, who))
+        .ok_or_else(|| ApiError::NotFound(format!("permission {id}")))?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
+    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "xlsx") {
+        return Err(ApiError::BadRequest(format!(
+            "format must be json, csv or xlsx, not {format:?}"
+        )));
+    }
+    let entries = s.store.permission_log(id, from, to).await?;
+    let mut e = log_entry(&p, who, &caller.client, "log_download", "export");
+    e.query = Some(format!("access_log {format}"));
+    e.positions = Some(0);
+    s.log.append(vec![e]).await?;
+    let file = |ext: &str| format!("attachment; filename=\"permission-{id}-access-log.{ext}\"");
+    Ok(match format {
+        "csv" => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, file("csv")),
+            ],
+            crate::access::export::csv(&entries),
+        )
+            .into_response(),
+        "xlsx" => {
+            let device_names: Vec<(String, String)> = p
+                .devices
+                .iter()
+                .map(|(d, _)| {
+                    (
+                        d.clone(),
+                        s.dir.device(d).map(|d| d.name).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let now = now_ms();
+            let summary = crate::access::export::Summary {
+                permission: &p,
+                state: state(&p, now),
+                device_names: &device_names,
+                generated_ms: now,
+            };
+            let bytes = crate::access::export::xlsx(&summary, &entries)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (header::CONTENT_DISPOSITION, file("xlsx")),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        _ => Json(json!({"permission_id": id, "entries": entries})).into_response(),
+    })
+}

@@ -1,0 +1,452 @@
+//! The embedded SQLite store: one file in the data directory, WAL journal
+//! with `synchronous=FULL` (a commit survives power loss, which `NORMAL`
+//! does not promise), migrations applied on open.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+
+use super::*;
+use crate::store::chain::{entry_hash, GENESIS};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+/// SQLite-backed `Store`.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn hash32(v: Vec<u8>) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if v.len() == 32 {
+        out.copy_from_slice(&v);
+    }
+    out
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) `trackgate.db` in `data_dir`.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join("trackgate.db");
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    fn entry_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEntry, sqlx::Error> {
+        let scope: String = r.try_get("scope")?;
+        Ok(StoredEntry {
+            id: r.try_get("id")?,
+            entry: LogEntry {
+                scope: if scope == "security" {
+                    "security"
+                } else {
+                    "partner"
+                },
+                time_ms: r.try_get("time_ms")?,
+                event: r.try_get("event")?,
+                permission_id: r.try_get("permission_id")?,
+                permission_name: r.try_get("permission_name")?,
+                provider_company_id: r.try_get("provider_company_id")?,
+                recipient_company_id: r.try_get("recipient_company_id")?,
+                user_id: r.try_get("user_id")?,
+                api_key_id: r.try_get("api_key_id")?,
+                device_id: r.try_get("device_id")?,
+                device_name: r.try_get("device_name")?,
+                channel: r.try_get("channel")?,
+                query: r.try_get("query")?,
+                positions: r.try_get("positions")?,
+                shipment_number: r.try_get("shipment_number")?,
+                client_addr: r.try_get("client_addr")?,
+                user_agent: r.try_get("user_agent")?,
+                detail: r.try_get("detail")?,
+            },
+            prev_hash: hash32(r.try_get("prev_hash")?),
+            hash: hash32(r.try_get("hash")?),
+        })
+    }
+
+    async fn permission_devices(
+        &self,
+        id: i64,
+    ) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+        sqlx::query_as("SELECT device_id, shipment_number FROM permission_devices WHERE permission_id = ? ORDER BY device_id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_company(
+        &self,
+        id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Company, StoreError> {
+        sqlx::query("INSERT INTO companies (id, name, created_ms) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(name)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("company {id}"))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(Company {
+            id: id.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    async fn create_user(
+        &self,
+        company_id: &str,
+        name: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<User, StoreError> {
+        let id: i64 = sqlx::query_scalar("INSERT INTO users (company_id, name, role, created_ms) VALUES (?, ?, ?, ?) RETURNING id")
+            .bind(company_id)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(now_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(User {
+            id,
+            company_id: company_id.to_string(),
+            name: name.to_string(),
+            role,
+        })
+    }
+
+    async fn create_api_key(
+        &self,
+        user_id: i64,
+        hash: [u8; 32],
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, hash, created_ms) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(hash.as_slice())
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn revoke_api_key(&self, key_id: i64, now_ms: i64) -> Result<(), StoreError> {
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+                .bind(now_ms)
+                .bind(key_id)
+                .execute(&self.pool)
+                .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("api key {key_id}")));
+        }
+        Ok(())
+    }
+
+    async fn create_device(
+        &self,
+        company_id: &str,
+        device_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Device, StoreError> {
+        sqlx::query(
+            "INSERT INTO devices (device_id, company_id, name, created_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(device_id)
+        .bind(company_id)
+        .bind(name)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("device {device_id}"))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(Device {
+            device_id: device_id.to_string(),
+            company_id: company_id.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    async fn create_permission(&self, p: &NewPermission) -> Result<Permission, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO permissions (name, provider_company_id, recipient_company_id, recipient_user_id, \
+             valid_from_ms, valid_until_ms, temporary, created_ms, created_by_user_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&p.name)
+        .bind(&p.provider_company_id)
+        .bind(&p.recipient_company_id)
+        .bind(p.recipient_user_id)
+        .bind(p.valid_from_ms)
+        .bind(p.valid_until_ms)
+        .bind(p.temporary)
+        .bind(p.created_ms)
+        .bind(p.created_by_user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut devices: Vec<String> = p.device_ids.clone();
+        devices.sort();
+        devices.dedup();
+        for d in &devices {
+            sqlx::query("INSERT INTO permission_devices (permission_id, device_id) VALUES (?, ?)")
+                .bind(id)
+                .bind(d)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Permission {
+            id,
+            name: p.name.clone(),
+            provider_company_id: p.provider_company_id.clone(),
+            recipient_company_id: p.recipient_company_id.clone(),
+            recipient_user_id: p.recipient_user_id,
+            devices: devices.into_iter().map(|d| (d, None)).collect(),
+            valid_from_ms: p.valid_from_ms,
+            valid_until_ms: p.valid_until_ms,
+            temporary: p.temporary,
+            created_ms: p.created_ms,
+            revoked_ms: None,
+        })
+    }
+
+    async fn revoke_permission(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "UPDATE permissions SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("permission {id}")));
+        }
+        Ok(())
+    }
+
+    async fn set_shipment_number(
+        &self,
+        permission_id: i64,
+        device_id: &str,
+        number: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query("UPDATE permission_devices SET shipment_number = ? WHERE permission_id = ? AND device_id = ?")
+            .bind(number)
+            .bind(permission_id)
+            .bind(device_id)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "device {device_id} in permission {permission_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let companies = sqlx::query_as::<_, (String, String)>("SELECT id, name FROM companies")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(id, name)| Company { id, name })
+            .collect();
+        let users = sqlx::query_as::<_, (i64, String, String, String)>(
+            "SELECT id, company_id, name, role FROM users",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .filter_map(|(id, company_id, name, role)| {
+            Some(User {
+                id,
+                company_id,
+                name,
+                role: Role::parse(&role)?,
+            })
+        })
+        .collect();
+        let api_keys = sqlx::query_as::<_, (i64, i64, Vec<u8>, Option<i64>)>(
+            "SELECT id, user_id, hash, revoked_ms FROM api_keys",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(id, user_id, hash, revoked)| ApiKey {
+            id,
+            user_id,
+            hash: hash32(hash),
+            revoked: revoked.is_some(),
+        })
+        .collect();
+        let devices = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT device_id, company_id, name FROM devices",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(device_id, company_id, name)| Device {
+            device_id,
+            company_id,
+            name,
+        })
+        .collect();
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, String, String, String, Option<i64>, i64, Option<i64>, bool, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, name, provider_company_id, recipient_company_id, recipient_user_id, valid_from_ms, \
+             valid_until_ms, temporary, created_ms, revoked_ms FROM permissions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut permissions = Vec::with_capacity(rows.len());
+        for (id, name, provider, recipient, ruser, from, until, temporary, created, revoked) in rows
+        {
+            permissions.push(Permission {
+                id,
+                name,
+                provider_company_id: provider,
+                recipient_company_id: recipient,
+                recipient_user_id: ruser,
+                devices: self.permission_devices(id).await?,
+                valid_from_ms: from,
+                valid_until_ms: until,
+                temporary,
+                created_ms: created,
+                revoked_ms: revoked,
+            });
+        }
+        Ok(Loaded {
+            companies,
+            users,
+            api_keys,
+            devices,
+            permissions,
+        })
+    }
+
+    async fn append_log(&self, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let last: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (mut id, mut prev) = last.map_or((0, GENESIS), |(id, h)| (id, hash32(h)));
+        let mut ids = Vec::with_capacity(entries.len());
+        // Multi-row inserts: one statement per chunk instead of per entry.
+        for chunk in entries.chunks(40) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO access_log (id, scope, time_ms, event, permission_id, permission_name, \
+                 provider_company_id, recipient_company_id, user_id, api_key_id, device_id, device_name, \
+                 channel, query, positions, shipment_number, client_addr, user_agent, detail, prev_hash, hash) ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                id += 1;
+                let hash = entry_hash(&prev, id, e);
+                rows.push((id, e, prev, hash));
+                ids.push(id);
+                prev = hash;
+            }
+            qb.push_values(rows, |mut b, (id, e, prev, hash)| {
+                b.push_bind(id)
+                    .push_bind(e.scope)
+                    .push_bind(e.time_ms)
+                    .push_bind(e.event.clone())
+                    .push_bind(e.permission_id)
+                    .push_bind(e.permission_name.clone())
+                    .push_bind(e.provider_company_id.clone())
+                    .push_bind(e.recipient_company_id.clone())
+                    .push_bind(e.user_id)
+                    .push_bind(e.api_key_id)
+                    .push_bind(e.device_id.clone())
+                    .push_bind(e.device_name.clone())
+                    .push_bind(e.channel.clone())
+                    .push_bind(e.query.clone())
+                    .push_bind(e.positions)
+                    .push_bind(e.shipment_number.clone())
+                    .push_bind(e.client_addr.clone())
+                    .push_bind(e.user_agent.clone())
+                    .push_bind(e.detail.clone())
+                    .push_bind(prev.to_vec())
+                    .push_bind(hash.to_vec());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn permission_log(
+        &self,
+        permission_id: i64,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM access_log WHERE scope = 'partner' AND permission_id = ? \
+             AND time_ms >= ? AND time_ms < ? ORDER BY id",
+        )
+        .bind(permission_id)
+        .bind(from_ms.unwrap_or(i64::MIN))
+        .bind(to_ms.unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(Self::entry_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn all_log(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM access_log ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(Self::entry_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}
