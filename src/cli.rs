@@ -24,6 +24,11 @@ pub enum Command {
     /// Decode device bytes offline exactly as the server would, printing one
     /// JSON line per frame with its positions and the reply bytes.
     Decode(DecodeArgs),
+    /// Access-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -73,4 +78,14 @@ impl From<TransportArg> for Transport {
             TransportArg::Udp => Transport::Udp,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Re-walk the access log's hash chain; exit 1 naming the first broken entry.
+    Verify {
+        /// The gateway's data directory.
+        #[arg(long = "data-dir")]
+        dir: PathBuf,
+    },
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use trackgate::cli::{Cli, Command, ServeArgs};
+use trackgate::cli::{AuditCommand, Cli, Command, ServeArgs};
 use trackgate::config::Config;
 
 fn main() -> ExitCode {
@@ -33,6 +33,9 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Audit {
+            command: AuditCommand::Verify { dir },
+        }) => audit_verify(&dir),
         None => serve(cli.serve),
     }
 }
@@ -126,4 +129,56 @@ fn init_tracing() {
     } else {
         builder.init();
     }
+}
+
+/// `trackgate audit verify`: exit 0 when the chain is intact, 1 when broken.
+fn audit_verify(dir: &std::path::Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("trackgate audit verify: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        use trackgate::store::Store;
+        if !dir.join("trackgate.db").exists() {
+            eprintln!(
+                "trackgate audit verify: no trackgate.db in {}",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+        let store = match trackgate::store::SqliteStore::open(dir).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("trackgate audit verify: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let entries = match store.all_log().await {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("trackgate audit verify: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match trackgate::access::verify::verify(&entries) {
+            Ok(v) => {
+                println!(
+                    "access log intact: {} entries, last hash {}",
+                    v.entries,
+                    hex::encode(v.last_hash)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("access log BROKEN: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -1,0 +1,759 @@
+//! The partner-permission cycle over real HTTP against the running gateway,
+//! with positions arriving over a real Teltonika connection: grant → read →
+//! shipment number → access log (JSON, CSV, Excel read back) → revoke, for
+//! provider, recipient and outsider; time windows; authentication on every
+//! route; the access log surviving `kill -9`; tamper detection.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use nom_teltonika::encoder::{encode_avl_frame, AvlRecordFields};
+use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, Priority};
+use serde_json::{json, Value};
+use support::{http_request, start, test_config, write_admin_token};
+use trackgate::protocol::Transport;
+
+const ADMIN: &str = "tga_test_admin_token";
+const D1: &str = "356307042441013";
+const D2: &str = "356307042441014";
+const D9: &str = "356307042441099";
+
+/// A JSON call; returns status, headers text and parsed body (Null if none).
+fn call(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("User-Agent", "trackgate-test/1")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let body = body.map(|b| b.to_string());
+    let (status, text) = http_request(http, method, path, &headers, body.as_deref());
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Raw GET returning status, the x-access-logged header and the body bytes.
+fn get_raw(http: SocketAddr, path: &str, key: &str) -> (u16, Option<String>, Vec<u8>) {
+    let mut s = TcpStream::connect(http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: trackgate-test/1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let logged = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("x-access-logged: ")
+            .map(str::to_string)
+    });
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, logged, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
+        b = &b[nl + 2 + n + 2..];
+    }
+}
+
+/// Sends one record for `imei` at `fix_ms` over Teltonika TCP; asserts the ack.
+fn report(tcp: SocketAddr, imei: &str, fix_ms: u64, lat: f64, lon: f64) {
+    let mut s = TcpStream::connect(tcp).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut login = (imei.len() as u16).to_be_bytes().to_vec();
+    login.extend_from_slice(imei.as_bytes());
+    s.write_all(&login).unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(b, [1], "{imei} accepted");
+    let gps = GpsElement {
+        longitude_raw: (lon * 1e7).round() as i32,
+        latitude_raw: (lat * 1e7).round() as i32,
+        altitude_meters: 100,
+        angle_degrees: 90,
+        satellites: 8,
+        speed_kph: 55,
+    };
+    let rec = [AvlRecordFields::new(
+        AvlTimestamp::from(fix_ms),
+        Priority::Low,
+        gps,
+    )];
+    s.write_all(&encode_avl_frame(AvlCodec::Codec8, &rec).unwrap())
+        .unwrap();
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).unwrap();
+    assert_eq!(ack, [0, 0, 0, 1]);
+}
+
+struct World {
+    http: SocketAddr,
+    tcp: SocketAddr,
+    carrier: String,
+    carrier_user: String,
+    shipper: String,
+    shipper_user: String,
+    outsider: String,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn iso(ms: i64) -> String {
+    trackgate::api::ms_to_rfc3339(ms)
+}
+
+fn user(http: SocketAddr, company: &str, role: &str) -> String {
+    let (st, v) = call(
+        http,
+        "POST",
+        &format!("/api/v1/admin/companies/{company}/users"),
+        Some(ADMIN),
+        Some(json!({"name": format!("{role} of {company}"), "role": role})),
+    );
+    assert_eq!(st, 201, "{v}");
+    v["api_key"].as_str().unwrap().to_string()
+}
+
+fn setup(http: SocketAddr, tcp: SocketAddr) -> World {
+    for (id, name) in [
+        ("4711", "Carrier GmbH"),
+        ("0815", "Shipper AG"),
+        ("9999", "Outsider Ltd"),
+    ] {
+        let (st, v) = call(
+            http,
+            "POST",
+            "/api/v1/admin/companies",
+            Some(ADMIN),
+            Some(json!({"id": id, "name": name})),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, _) = call(
+        http,
+        "POST",
+        "/api/v1/admin/companies",
+        Some(ADMIN),
+        Some(json!({"id": "4711", "name": "dup"})),
+    );
+    assert_eq!(st, 409, "duplicate company id");
+    for (company, id, name) in [
+        ("4711", D1, "Truck 1"),
+        ("4711", D2, "Truck 2"),
+        ("9999", D9, "Their truck"),
+    ] {
+        let (st, v) = call(
+            http,
+            "POST",
+            &format!("/api/v1/admin/companies/{company}/devices"),
+            Some(ADMIN),
+            Some(json!({"device_id": id, "name": name})),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, _) = call(
+        http,
+        "POST",
+        "/api/v1/admin/companies/9999/devices",
+        Some(ADMIN),
+        Some(json!({"device_id": D1, "name": "steal"})),
+    );
+    assert_eq!(st, 409, "a device already owned");
+    World {
+        http,
+        tcp,
+        carrier: user(http, "4711", "admin"),
+        carrier_user: user(http, "4711", "user"),
+        shipper: user(http, "0815", "admin"),
+        shipper_user: user(http, "0815", "user"),
+        outsider: user(http, "9999", "admin"),
+    }
+}
+
+async fn gateway(dir: &std::path::Path) -> trackgate::app::Running {
+    write_admin_token(dir, ADMIN);
+    let mut c = test_config(dir);
+    c.ingest.accept_unregistered_devices = false;
+    start(&c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_read_shipment_number_log_excel_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let t0 = now_ms() as u64;
+        // A fix from before the grant: never shown to the recipient.
+        report(w.tcp, D1, t0 - 60_000, 50.1, 8.6);
+
+        // Only a company admin grants, and only its own devices.
+        let grant = json!({"name": "Load 42", "recipient_company_id": "0815", "device_ids": [D1]});
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier_user),
+            Some(grant.clone()),
+        );
+        assert_eq!(st, 403, "a plain user cannot grant");
+        let (st, v) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "x", "recipient_company_id": "0815", "device_ids": [D9]})),
+        );
+        assert_eq!(st, 400, "someone else's device: {v}");
+        let (st, p) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(grant),
+        );
+        assert_eq!(st, 201, "{p}");
+        assert_eq!(p["kind"], "partner");
+        assert_eq!(p["state"], "active");
+        assert_eq!(p["devices"][0]["name"], "Truck 1");
+        let pid = p["id"].as_i64().unwrap();
+
+        // The recipient is told that access is logged before any read.
+        let (st, r) = call(
+            w.http,
+            "GET",
+            "/api/v1/permissions?side=received",
+            Some(&w.shipper_user),
+            None,
+        );
+        assert_eq!(st, 200);
+        assert_eq!(r["permissions"][0]["id"], pid);
+        assert_eq!(r["permissions"][0]["access_logged"], true);
+        assert!(r["notice"].as_str().unwrap().contains("logged"));
+
+        // Shared, but nothing since the grant: listed with a null position.
+        let (st, logged, body) = get_raw(w.http, "/api/v1/devices?scope=received", &w.shipper_user);
+        assert_eq!(st, 200);
+        assert!(logged.is_some(), "list answer names its log entry");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["devices"].as_array().unwrap().len(), 1);
+        assert_eq!(v["devices"][0]["device_id"], D1);
+        assert_eq!(v["devices"][0]["permission_id"], pid);
+        assert_eq!(v["devices"][0]["position"], Value::Null);
+
+        // The owner sees the old fix; nobody else sees anything of D2 or D9.
+        let (st, v) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/devices/{D1}/position"),
+            Some(&w.carrier_user),
+            None,
+        );
+        assert_eq!(st, 200);
+        assert!((v["position"]["lat"].as_f64().unwrap() - 50.1).abs() < 1e-6);
+        for (key, dev) in [
+            (&w.shipper_user, D2),
+            (&w.shipper_user, D9),
+            (&w.outsider, D1),
+            (&w.shipper, "nope"),
+        ] {
+            let (st, v) = call(
+                w.http,
+                "GET",
+                &format!("/api/v1/devices/{dev}/position"),
+                Some(key),
+                None,
+            );
+            assert_eq!(st, 404, "{dev}: {v}");
+        }
+
+        // A new fix arrives: the recipient sees it, and the read is logged.
+        report(w.tcp, D1, t0 + 1_000, 50.2, 8.7);
+        let (st, logged, body) = get_raw(
+            w.http,
+            &format!("/api/v1/devices/{D1}/position"),
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        let first_read: i64 = logged.expect("logged header").parse().unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            (v["position"]["lat"].as_f64().unwrap() - 50.2).abs() < 1e-6,
+            "{v}"
+        );
+        assert!((v["position"]["lon"].as_f64().unwrap() - 8.7).abs() < 1e-6);
+        assert_eq!(v["position"]["speed_kmh"], 55.0);
+
+        // Spatial query, received scope: the box holds D1 (index rebuilds every 50 ms).
+        std::thread::sleep(Duration::from_millis(200));
+        let (st, logged, body) = get_raw(
+            w.http,
+            "/api/v1/positions?scope=received&bbox=8,50,9,51",
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        assert!(logged.is_some());
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["devices"][0]["device_id"], D1, "{v}");
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/positions?scope=received&near=50.2,8.7&radius_m=1000",
+            Some(&w.shipper_user),
+            None,
+        );
+        assert_eq!(v["devices"][0]["device_id"], D1, "{v}");
+        let (st, _) = call(
+            w.http,
+            "GET",
+            "/api/v1/positions?scope=received&bbox=8,50,9",
+            Some(&w.shipper_user),
+            None,
+        );
+        assert_eq!(st, 400, "bad bbox");
+
+        // Shipment number: the recipient sets it; it is in force for later reads.
+        let path = format!("/api/v1/permissions/{pid}/devices/{D1}/shipment-number");
+        let (st, v) = call(
+            w.http,
+            "PUT",
+            &path,
+            Some(&w.shipper_user),
+            Some(json!({"shipment_number": "=SUM(A1), \"X\""})),
+        );
+        assert_eq!(st, 200, "{v}");
+        let (st, _) = call(
+            w.http,
+            "PUT",
+            &path,
+            Some(&w.carrier),
+            Some(json!({"shipment_number": "x"})),
+        );
+        assert_eq!(st, 404, "the provider does not set shipment numbers");
+        let (st, _) = call(
+            w.http,
+            "PUT",
+            &path,
+            Some(&w.shipper_user),
+            Some(json!({"shipment_number": "x".repeat(201)})),
+        );
+        assert_eq!(st, 400, "length bound");
+        let (st, _, _) = get_raw(
+            w.http,
+            &format!("/api/v1/devices/{D1}/position"),
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+
+        // The log: both sides see it; the outsider gets 404.
+        let (st, _) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/permissions/{pid}/access-log"),
+            Some(&w.outsider),
+            None,
+        );
+        assert_eq!(st, 404);
+        let (st, log) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/permissions/{pid}/access-log"),
+            Some(&w.carrier_user),
+            None,
+        );
+        assert_eq!(st, 200);
+        let entries = log["entries"].as_array().unwrap();
+        let events: Vec<&str> = entries
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(events[0], "grant");
+        assert!(events.contains(&"shipment_number"));
+        let reads: Vec<&Value> = entries.iter().filter(|e| e["event"] == "read").collect();
+        assert_eq!(
+            reads.len(),
+            5,
+            "list, latest, bbox, near, latest (404s are not partner reads): {events:?}"
+        );
+        let r = reads
+            .iter()
+            .find(|e| e["id"] == first_read)
+            .expect("the logged id is in the log");
+        assert_eq!(r["device_id"], D1);
+        assert_eq!(r["device_name"], "Truck 1");
+        assert_eq!(r["channel"], "api");
+        assert_eq!(r["query"], "latest");
+        assert_eq!(r["positions"], 1);
+        assert_eq!(r["provider_company_id"], "4711");
+        assert_eq!(r["recipient_company_id"], "0815");
+        assert_eq!(r["user_agent"], "trackgate-test/1");
+        assert_eq!(r["client_addr"], "127.0.0.1");
+        assert_eq!(r["shipment_number"], Value::Null, "before it was set");
+        let last = reads.last().unwrap();
+        assert_eq!(last["shipment_number"], "=SUM(A1), \"X\"");
+
+        // Excel, read back with a reader crate.
+        let (st, _, xlsx) = get_raw(
+            w.http,
+            &format!("/api/v1/permissions/{pid}/access-log?format=xlsx"),
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+        let sheets = wb.sheet_names().to_vec();
+        assert_eq!(sheets.len(), 2, "{sheets:?}");
+        let summary = wb.worksheet_range(&sheets[0]).unwrap();
+        let summary_text: Vec<String> = summary
+            .rows()
+            .flat_map(|r| r.iter().map(|c| c.to_string()))
+            .collect();
+        for want in ["Load 42", "4711", "0815", D1, "Truck 1"] {
+            assert!(
+                summary_text.iter().any(|c| c == want),
+                "summary lacks {want}: {summary_text:?}"
+            );
+        }
+        let sheet = wb.worksheet_range(&sheets[1]).unwrap();
+        let rows: Vec<Vec<String>> = sheet
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let header = &rows[0];
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.to_lowercase().contains(name))
+                .unwrap_or_else(|| panic!("no {name} column: {header:?}"))
+        };
+        let data: Vec<&Vec<String>> = rows[1..]
+            .iter()
+            .filter(|r| r[col("event")] == "read")
+            .collect();
+        assert_eq!(data.len(), 5);
+        let lastrow = data.last().unwrap();
+        assert_eq!(lastrow[col("device name")], "Truck 1");
+        assert_eq!(lastrow[col("permission name")], "Load 42");
+        assert_eq!(
+            lastrow[col("shipment")],
+            "=SUM(A1), \"X\"",
+            "kept as text, not a formula"
+        );
+        assert_eq!(lastrow[col("provider")], "4711");
+        assert_eq!(lastrow[col("recipient")], "0815");
+        assert!(
+            lastrow[col("date")].starts_with(&iso(now_ms())[..10]),
+            "{:?}",
+            lastrow[col("date")]
+        );
+
+        // CSV.
+        let (st, _, csv) = get_raw(
+            w.http,
+            &format!("/api/v1/permissions/{pid}/access-log?format=csv"),
+            &w.carrier,
+        );
+        assert_eq!(st, 200);
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.contains("Truck 1"));
+        assert!(
+            csv.contains("\"'=SUM(A1), \"\"X\"\"\""),
+            "formula-safe and quoted: {csv}"
+        );
+
+        // Revoke: effective for the very next request.
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/permissions/{pid}"),
+            Some(&w.shipper),
+            None,
+        );
+        assert_eq!(st, 403, "the recipient cannot revoke");
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/permissions/{pid}"),
+            Some(&w.carrier),
+            None,
+        );
+        assert_eq!(st, 204);
+        let (st, _) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/devices/{D1}/position"),
+            Some(&w.shipper_user),
+            None,
+        );
+        assert_eq!(st, 404);
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/devices?scope=received",
+            Some(&w.shipper_user),
+            None,
+        );
+        assert_eq!(v["devices"].as_array().unwrap().len(), 0);
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/permissions?side=granted",
+            Some(&w.carrier_user),
+            None,
+        );
+        assert_eq!(v["permissions"][0]["state"], "revoked");
+        let (_, log) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/permissions/{pid}/access-log"),
+            Some(&w.shipper),
+            None,
+        );
+        let events: Vec<&str> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert!(
+            events.contains(&"revoke") && events.contains(&"log_download"),
+            "{events:?}"
+        );
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_windows_past_current_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let now = now_ms();
+        let h = 3_600_000;
+        // The device's latest fix: 30 minutes ago.
+        report(w.tcp, D1, (now - h / 2) as u64, 48.1, 11.5);
+        let grant = |name: &str, from: i64, until: i64| {
+            let (st, p) = call(
+                w.http,
+                "POST",
+                "/api/v1/permissions",
+                Some(&w.carrier),
+                Some(json!({"name": name, "recipient_company_id": "0815", "device_ids": [D1],
+                             "valid_from": iso(from), "valid_until": iso(until)})),
+            );
+            assert_eq!(st, 201, "{p}");
+            assert_eq!(p["kind"], "temporary");
+            p
+        };
+        let past = grant("past", now - 3 * h, now - 2 * h);
+        assert_eq!(past["state"], "expired");
+        let future = grant("future", now + h, now + 2 * h);
+        assert_eq!(future["state"], "scheduled");
+        let (st, _) = call(w.http, "GET", &format!("/api/v1/devices/{D1}/position"), Some(&w.shipper_user), None);
+        assert_eq!(st, 404, "only expired and scheduled permissions");
+        // Current, but starting after the fix: the device shows with no position.
+        let late = grant("late", now - h / 4, now + h);
+        assert_eq!(late["state"], "active");
+        let (st, v) = call(w.http, "GET", &format!("/api/v1/devices/{D1}/position"), Some(&w.shipper_user), None);
+        assert_eq!(st, 200);
+        assert_eq!(v["position"], Value::Null, "a fix before valid_from is never shown");
+        // Current and covering the fix: shown.
+        let cur = grant("current", now - h, now + h);
+        assert_eq!(cur["state"], "active");
+        let (st, v) = call(w.http, "GET", &format!("/api/v1/devices/{D1}/position"), Some(&w.shipper_user), None);
+        assert_eq!(st, 200);
+        assert!((v["position"]["lat"].as_f64().unwrap() - 48.1).abs() < 1e-6, "{v}");
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "bad", "recipient_company_id": "0815", "device_ids": [D1],
+                         "valid_from": iso(now), "valid_until": iso(now - 1)})),
+        );
+        assert_eq!(st, 400, "window ends before it starts");
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "bad", "recipient_company_id": "0815", "device_ids": [D1], "valid_from": "yesterday"})),
+        );
+        assert_eq!(st, 400, "not a time");
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_needs_the_right_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let routes: &[(&str, &str, Option<Value>)] = &[
+            (
+                "POST",
+                "/api/v1/admin/companies",
+                Some(json!({"id": "1", "name": "n"})),
+            ),
+            (
+                "POST",
+                "/api/v1/admin/companies/4711/users",
+                Some(json!({"name": "n", "role": "user"})),
+            ),
+            (
+                "POST",
+                "/api/v1/admin/companies/4711/devices",
+                Some(json!({"device_id": "1", "name": "n"})),
+            ),
+            ("GET", "/api/v1/admin/unknown-devices", None),
+            (
+                "POST",
+                "/api/v1/users",
+                Some(json!({"name": "n", "role": "user"})),
+            ),
+            ("DELETE", "/api/v1/api-keys/1", None),
+            (
+                "POST",
+                "/api/v1/permissions",
+                Some(json!({"name": "n", "recipient_company_id": "0815", "device_ids": [D1]})),
+            ),
+            ("GET", "/api/v1/permissions?side=granted", None),
+            ("DELETE", "/api/v1/permissions/1", None),
+            (
+                "PUT",
+                "/api/v1/permissions/1/devices/1/shipment-number",
+                Some(json!({"shipment_number": "1"})),
+            ),
+            ("GET", "/api/v1/permissions/1/access-log", None),
+            ("GET", "/api/v1/devices?scope=own", None),
+            ("GET", &format!("/api/v1/devices/{D1}/position"), None),
+            ("GET", "/api/v1/positions?bbox=0,0,1,1", None),
+        ];
+        for (method, path, body) in routes {
+            let (st, v) = call(w.http, method, path, None, body.clone());
+            assert_eq!(st, 401, "{method} {path} without a key: {v}");
+            let (st, _) = call(w.http, method, path, Some("tg_wrong"), body.clone());
+            assert_eq!(st, 401, "{method} {path} with a wrong key");
+            if path.contains("/admin/") {
+                let (st, _) = call(w.http, method, path, Some(&w.carrier), body.clone());
+                assert_eq!(st, 403, "{method} {path} with a company key");
+            }
+        }
+        // Another company's key sees nothing of the carrier's.
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/devices?scope=own",
+            Some(&w.outsider),
+            None,
+        );
+        let ids: Vec<&str> = v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["device_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [D9]);
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/positions?scope=own&bbox=-180,-90,180,90",
+            Some(&w.outsider),
+            None,
+        );
+        assert!(v["devices"].as_array().unwrap().is_empty());
+        // A revoked key stops working at once.
+        let (st, u) = call(
+            w.http,
+            "POST",
+            "/api/v1/users",
+            Some(&w.shipper),
+            Some(json!({"name": "temp", "role": "user"})),
+        );
+        assert_eq!(st, 201);
+        let key = u["api_key"].as_str().unwrap();
+        let (st, _) = call(w.http, "GET", "/api/v1/devices", Some(key), None);
+        assert_eq!(st, 200);
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/api-keys/{}", u["api_key_id"]),
+            Some(&w.outsider),
+            None,
+        );
+        assert_eq!(st, 404, "another company's admin cannot revoke it");
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/api-keys/{}", u["api_key_id"]),
+            Some(&w.shipper),
+            None,
+        );
+        assert_eq!(st, 204);
+        let (st, _) = call(w.http, "GET", "/api/v1/devices", Some(key), None);
+        assert_eq!(st, 401);
+        // Bad bodies get clear 400s.
+        let (st, v) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies",
+            Some(ADMIN),
+            Some(json!({"id": "x"})),
+        );
+        assert_eq!(st, 400, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("name"), "{v}");
+        let big = json!({"id": "big", "name": "x".repeat(70_000)});
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies",
+            Some(ADMIN),
+            Some(big),
+        );
+        assert!(st == 400 || st == 413, "oversize body: {st}");
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
