@@ -757,3 +757,55 @@ async fn every_route_needs_the_right_key() {
     .unwrap();
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    tokio::task::spawn_blocking(move || {
+        let (st, doc) = call(http, "GET", "/api/v1/openapi.json", None, None);
+        assert_eq!(st, 200);
+        let routes = [
+            ("post", "/api/v1/admin/companies"),
+            ("post", "/api/v1/admin/companies/{company}/users"),
+            ("post", "/api/v1/admin/companies/{company}/devices"),
+            ("get", "/api/v1/admin/unknown-devices"),
+            ("post", "/api/v1/users"),
+            ("delete", "/api/v1/api-keys/{id}"),
+            ("post", "/api/v1/permissions"),
+            ("get", "/api/v1/permissions"),
+            ("delete", "/api/v1/permissions/{id}"),
+            (
+                "put",
+                "/api/v1/permissions/{id}/devices/{device_id}/shipment-number",
+            ),
+            ("get", "/api/v1/permissions/{id}/access-log"),
+            ("get", "/api/v1/devices"),
+            ("get", "/api/v1/devices/{device_id}/position"),
+            ("get", "/api/v1/positions"),
+        ];
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, path) in routes {
+            let op = &paths[path][method];
+            assert!(
+                op.is_object(),
+                "{method} {path} missing from the OpenAPI document"
+            );
+            assert!(
+                op["security"].is_array(),
+                "{method} {path} documents its authentication"
+            );
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path} documents 401"
+            );
+        }
+        let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(documented, routes.len(), "no undocumented extra operations");
+        assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}

@@ -12,13 +12,14 @@ use crate::access::directory::{key_hash, new_api_key};
 use crate::model::DeviceId;
 use crate::store::Role;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
     id: String,
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/companies", tag = "operator", security(("admin_token" = [])), request_body = NewCompany, responses((status = 201, description = "company created"), (status = 400, description = "invalid id or name"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key, not the admin token"), (status = 409, description = "the id exists")))]
 pub async fn create_company(
     _: Operator,
     State(s): State<ApiState>,
@@ -41,7 +42,7 @@ pub async fn create_company(
     Ok((StatusCode::CREATED, Json(json!(company))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     name: String,
@@ -78,6 +79,7 @@ async fn make_user(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/companies/{company}/users", tag = "operator", security(("admin_token" = [])), params(("company" = String, Path, description = "company id")), request_body = NewUser, responses((status = 201, description = "user created; its API key is in the answer, shown once"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key"), (status = 404, description = "no such company")))]
 pub async fn create_user(
     _: Operator,
     State(s): State<ApiState>,
@@ -88,6 +90,7 @@ pub async fn create_user(
 }
 
 /// A company admin adds a user to their own company.
+#[utoipa::path(post, path = "/api/v1/users", tag = "company", security(("api_key" = [])), request_body = NewUser, responses((status = 201, description = "user created in the caller's company; API key shown once"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin")))]
 pub async fn create_own_user(
     caller: Caller,
     State(s): State<ApiState>,
@@ -98,6 +101,7 @@ pub async fn create_own_user(
 }
 
 /// Revokes an API key: the caller's own, or (company admin) any of the company's.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "company", security(("api_key" = [])), params(("id" = i64, Path, description = "API key id")), responses((status = 204, description = "revoked"), (status = 401, description = "no or wrong key"), (status = 404, description = "no such key visible to the caller")))]
 pub async fn revoke_key(
     caller: Caller,
     State(s): State<ApiState>,
@@ -117,13 +121,14 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     device_id: String,
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/companies/{company}/devices", tag = "operator", security(("admin_token" = [])), params(("company" = String, Path, description = "company id")), request_body = NewDevice, responses((status = 201, description = "device registered"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key"), (status = 409, description = "the device is owned already")))]
 pub async fn create_device(
     _: Operator,
     State(s): State<ApiState>,
@@ -143,6 +148,7 @@ pub async fn create_device(
     Ok((StatusCode::CREATED, Json(json!(device))))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/unknown-devices", tag = "operator", security(("admin_token" = [])), responses((status = 200, description = "devices that sent data nobody registered them for, most recent first"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key")))]
 pub async fn unknown_devices(_: Operator, State(s): State<ApiState>) -> Json<Value> {
     Json(json!(s.dir.unknown_devices()))
 }

@@ -119,6 +119,7 @@ fn deny(s: &ApiState, caller: &Caller, device_id: &str, query: &str) -> ApiError
     ApiError::NotFound(format!("device {device_id}"))
 }
 
+#[utoipa::path(get, path = "/api/v1/devices/{device_id}/position", tag = "positions", security(("api_key" = [])), params(("device_id" = String, Path, description = "device id")), responses((status = 200, description = "latest position visible to the caller (null when none in the window); recipients' reads are logged"), (status = 401, description = "no or wrong key"), (status = 404, description = "not the caller's device nor in an active received permission")))]
 pub async fn position(
     caller: Caller,
     State(s): State<ApiState>,
@@ -140,6 +141,7 @@ pub struct ListQuery {
     scope: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/devices", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received")), responses((status = 200, description = "devices with their latest visible position; recipients' reads are logged (x-access-logged)"), (status = 401, description = "no or wrong key")))]
 pub async fn list(
     caller: Caller,
     State(s): State<ApiState>,
@@ -192,6 +194,7 @@ fn numbers(field: &str, v: &str, n: usize) -> Result<Vec<f64>, ApiError> {
     Ok(parts)
 }
 
+#[utoipa::path(get, path = "/api/v1/positions", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received"), ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat"), ("near" = Option<String>, Query, description = "lat,lon"), ("radius_m" = Option<f64>, Query, description = "radius for near, metres")), responses((status = 200, description = "visible devices in the box or circle"), (status = 400, description = "invalid geometry"), (status = 401, description = "no or wrong key")))]
 pub async fn spatial(
     caller: Caller,
     State(s): State<ApiState>,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 
@@ -38,40 +38,57 @@ pub struct ApiState {
     pub admin_token_hash: [u8; 32],
 }
 
-/// Every API route.
+/// The OpenAPI document's frame; every route adds itself through
+/// `routes!`, so the router and the document cannot drift apart.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "trackgate API", description = "Partner-permissioned positions; every recipient read is logged."),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = doc.components.get_or_insert_with(Default::default);
+        let bearer =
+            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        c.add_security_scheme("api_key", bearer());
+        c.add_security_scheme("admin_token", bearer());
+    }
+}
+
+/// Every API route, and the OpenAPI document generated from them.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/v1/admin/companies", post(admin::create_company))
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(admin::create_company))
+        .routes(routes!(admin::create_user))
+        .routes(routes!(admin::create_device))
+        .routes(routes!(admin::unknown_devices))
+        .routes(routes!(admin::create_own_user))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(permissions::create, permissions::list))
+        .routes(routes!(permissions::revoke))
+        .routes(routes!(permissions::shipment_number))
+        .routes(routes!(permissions::access_log))
+        .routes(routes!(devices::list))
+        .routes(routes!(devices::position))
+        .routes(routes!(devices::spatial))
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    router
         .route(
-            "/api/v1/admin/companies/{company}/users",
-            post(admin::create_user),
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
         )
-        .route(
-            "/api/v1/admin/companies/{company}/devices",
-            post(admin::create_device),
-        )
-        .route("/api/v1/admin/unknown-devices", get(admin::unknown_devices))
-        .route("/api/v1/users", post(admin::create_own_user))
-        .route("/api/v1/api-keys/{id}", delete(admin::revoke_key))
-        .route(
-            "/api/v1/permissions",
-            post(permissions::create).get(permissions::list),
-        )
-        .route("/api/v1/permissions/{id}", delete(permissions::revoke))
-        .route(
-            "/api/v1/permissions/{id}/devices/{device_id}/shipment-number",
-            put(permissions::shipment_number),
-        )
-        .route(
-            "/api/v1/permissions/{id}/access-log",
-            get(permissions::access_log),
-        )
-        .route("/api/v1/devices", get(devices::list))
-        .route(
-            "/api/v1/devices/{device_id}/position",
-            get(devices::position),
-        )
-        .route("/api/v1/positions", get(devices::spatial))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -78,7 +78,7 @@ fn permission_json(s: &ApiState, p: &Permission, now: i64, received: bool) -> Va
     v
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
     name: String,
@@ -89,6 +89,7 @@ pub struct Grant {
     valid_until: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin")))]
 pub async fn create(
     caller: Caller,
     State(s): State<ApiState>,
@@ -191,6 +192,7 @@ pub struct ListQuery {
     side: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), params(("side" = Option<String>, Query, description = "granted (default) or received")), responses((status = 200, description = "permissions with devices, window, state and shipment numbers"), (status = 401, description = "no or wrong key")))]
 pub async fn list(
     caller: Caller,
     State(s): State<ApiState>,
@@ -228,6 +230,7 @@ pub async fn list(
     Ok(Json(body))
 }
 
+#[utoipa::path(delete, path = "/api/v1/permissions/{id}", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id")), responses((status = 204, description = "revoked, effective for the next request"), (status = 401, description = "no or wrong key"), (status = 403, description = "not the provider's admin"), (status = 404, description = "no such permission visible to the caller")))]
 pub async fn revoke(
     caller: Caller,
     State(s): State<ApiState>,
@@ -261,12 +264,13 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentNumber {
     shipment_number: Option<String>,
 }
 
+#[utoipa::path(put, path = "/api/v1/permissions/{id}/devices/{device_id}/shipment-number", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id"), ("device_id" = String, Path, description = "device id")), request_body = ShipmentNumber, responses((status = 200, description = "set (or cleared with null); logged for the provider"), (status = 400, description = "too long or control characters"), (status = 401, description = "no or wrong key"), (status = 404, description = "not a device of the caller's active received permission")))]
 pub async fn shipment_number(
     caller: Caller,
     State(s): State<ApiState>,
@@ -334,6 +338,7 @@ pub struct LogQuery {
     to: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/permissions/{id}/access-log", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id"), ("format" = Option<String>, Query, description = "json (default), csv or xlsx"), ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")), responses((status = 200, description = "the permission's access log"), (status = 401, description = "no or wrong key"), (status = 404, description = "not a party of this permission")))]
 pub async fn access_log(
     caller: Caller,
     State(s): State<ApiState>,
