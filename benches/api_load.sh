@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Authorized, logged single-device reads against the same server's /health,
+# measured in one run with wrk over 64 keep-alive connections.
+#
+#   bash benches/api_load.sh            # 15 s per endpoint
+#   DURATION=30s bash benches/api_load.sh
+#
+# Needs wrk (Debian package `wrk`), curl and python3. Starts the release
+# binary on loopback ports with a throw-away data dir; stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-15s}
+HTTP=127.0.0.1:18080
+TCP=127.0.0.1:15027
+D1=356307042441013
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --quiet
+dir=$(mktemp -d)
+token="tga_bench_$(date +%s)"
+python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())' "$token" > "$dir/admin-token.sha256"
+./target/release/trackgate --data-dir "$dir" --http "$HTTP" --listen "teltonika=$TCP" > "$dir/gateway.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do curl -sf "http://$HTTP/health" >/dev/null && break; sleep 0.1; done
+
+api() { curl -sf -X "$1" "http://$HTTP$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}; }
+api POST /api/v1/admin/companies "$token" '{"id":"4711","name":"Carrier"}' >/dev/null
+api POST /api/v1/admin/companies "$token" '{"id":"0815","name":"Shipper"}' >/dev/null
+api POST /api/v1/admin/companies/4711/devices "$token" "{\"device_id\":\"$D1\",\"name\":\"Truck 1\"}" >/dev/null
+key() { api POST "/api/v1/admin/companies/$1/users" "$token" '{"name":"bench","role":"admin"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])'; }
+carrier=$(key 4711)
+shipper=$(key 0815)
+api POST /api/v1/permissions "$carrier" "{\"name\":\"bench\",\"recipient_company_id\":\"0815\",\"device_ids\":[\"$D1\"]}" >/dev/null
+
+# One fresh fix over Teltonika TCP, so every read returns a position.
+python3 - "$TCP" "$D1" <<'PY'
+import socket, struct, sys, time
+host, port = sys.argv[1].split(":"); imei = sys.argv[2].encode()
+def crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+rec = struct.pack(">QBiiHHBHBB", int(time.time() * 1000), 0, int(8.6e7), int(50.1e7), 100, 90, 8, 55, 0, 0) + bytes([0, 0, 0, 0])
+data = bytes([8, 1]) + rec + bytes([1])
+frame = b"\0\0\0\0" + struct.pack(">I", len(data)) + data + struct.pack(">I", crc16(data))
+s = socket.create_connection((host, int(port)))
+s.sendall(struct.pack(">H", len(imei)) + imei); assert s.recv(1) == b"\x01"
+s.sendall(frame); assert s.recv(4) == b"\0\0\0\1", "record acked"
+PY
+
+run() { wrk -t2 -c64 -d"$DURATION" --latency "$@"; }
+echo "== baseline: GET /health"
+base=$(run "http://$HTTP/health")
+echo "$base" | grep -E 'Requests/sec|99%|Non-2xx' || true
+echo "== logged read: GET /api/v1/devices/$D1/position as the recipient"
+read=$(run -H "Authorization: Bearer $shipper" "http://$HTTP/api/v1/devices/$D1/position")
+echo "$read" | grep -E 'Requests/sec|99%|Non-2xx' || true
+b=$(echo "$base" | awk '/Requests\/sec/ {print $2}')
+r=$(echo "$read" | awk '/Requests\/sec/ {print $2}')
+echo "ratio logged reads / health: $(python3 -c "print(round($r / $b, 2))")"
+entries=$(api GET "/api/v1/permissions/1/access-log" "$carrier" | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["entries"] if e["event"] == "read"))')
+echo "access-log read entries written: $entries"
