@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
 use super::*;
 use crate::store::chain::{entry_hash, GENESIS};
@@ -18,6 +18,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The access log's chain head (last id and hash), read once and then
+    /// kept: appends are serialised by the log writer, so it stays exact.
+    head: tokio::sync::Mutex<Option<(i64, [u8; 32])>>,
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -51,7 +54,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            head: tokio::sync::Mutex::new(None),
+        })
     }
 
     fn entry_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEntry, sqlx::Error> {
@@ -368,55 +374,68 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let mut head = self.head.lock().await;
         let mut tx = self.pool.begin().await?;
-        let last: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (mut id, mut prev) = last.map_or((0, GENESIS), |(id, h)| (id, hash32(h)));
+        let (mut id, mut prev) = match *head {
+            Some(h) => h,
+            None => {
+                let last: Option<(i64, Vec<u8>)> =
+                    sqlx::query_as("SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                last.map_or((0, GENESIS), |(id, h)| (id, hash32(h)))
+            }
+        };
         let mut ids = Vec::with_capacity(entries.len());
-        // Multi-row inserts: one statement per chunk instead of per entry.
-        for chunk in entries.chunks(40) {
-            let mut qb = QueryBuilder::new(
+        // One prepared single-row statement, reused for every row: sqlx
+        // caches it by its text, where multi-row statements of varying size
+        // would be prepared anew for every batch.
+        for e in entries {
+            id += 1;
+            let hash = entry_hash(&prev, id, e);
+            sqlx::query(
                 "INSERT INTO access_log (id, scope, time_ms, event, permission_id, permission_name, \
                  provider_company_id, recipient_company_id, user_id, api_key_id, device_id, device_name, \
-                 channel, query, positions, shipment_number, client_addr, user_agent, detail, prev_hash, hash) ",
-            );
-            let mut rows = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                id += 1;
-                let hash = entry_hash(&prev, id, e);
-                rows.push((id, e, prev, hash));
-                ids.push(id);
-                prev = hash;
-            }
-            qb.push_values(rows, |mut b, (id, e, prev, hash)| {
-                b.push_bind(id)
-                    .push_bind(e.scope)
-                    .push_bind(e.time_ms)
-                    .push_bind(e.event.clone())
-                    .push_bind(e.permission_id)
-                    .push_bind(e.permission_name.clone())
-                    .push_bind(e.provider_company_id.clone())
-                    .push_bind(e.recipient_company_id.clone())
-                    .push_bind(e.user_id)
-                    .push_bind(e.api_key_id)
-                    .push_bind(e.device_id.clone())
-                    .push_bind(e.device_name.clone())
-                    .push_bind(e.channel.clone())
-                    .push_bind(e.query.clone())
-                    .push_bind(e.positions)
-                    .push_bind(e.shipment_number.clone())
-                    .push_bind(e.client_addr.clone())
-                    .push_bind(e.user_agent.clone())
-                    .push_bind(e.detail.clone())
-                    .push_bind(prev.to_vec())
-                    .push_bind(hash.to_vec());
-            });
-            qb.build().execute(&mut *tx).await?;
+                 channel, query, positions, shipment_number, client_addr, user_agent, detail, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(e.scope)
+            .bind(e.time_ms)
+            .bind(&e.event)
+            .bind(e.permission_id)
+            .bind(&e.permission_name)
+            .bind(&e.provider_company_id)
+            .bind(&e.recipient_company_id)
+            .bind(e.user_id)
+            .bind(e.api_key_id)
+            .bind(&e.device_id)
+            .bind(&e.device_name)
+            .bind(&e.channel)
+            .bind(&e.query)
+            .bind(e.positions)
+            .bind(&e.shipment_number)
+            .bind(&e.client_addr)
+            .bind(&e.user_agent)
+            .bind(&e.detail)
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            ids.push(id);
+            prev = hash;
         }
-        tx.commit().await?;
-        Ok(ids)
+        match tx.commit().await {
+            Ok(()) => {
+                *head = Some((id, prev));
+                Ok(ids)
+            }
+            Err(e) => {
+                // The database may or may not hold the batch: read the head again.
+                *head = None;
+                Err(e.into())
+            }
+        }
     }
 
     async fn permission_log(
