@@ -82,10 +82,34 @@ impl From<TransportArg> for Transport {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Re-walk the access log's hash chain; exit 1 naming the first broken entry.
-    Verify {
-        /// The gateway's data directory.
-        #[arg(long = "data-dir")]
-        dir: PathBuf,
-    },
+    /// Re-walk the access log's hash chain in `--data-dir` (default `data`);
+    /// exit 1 naming the first broken entry.
+    Verify,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_data_dir_reaches_audit_verify() {
+        let cli =
+            Cli::try_parse_from(["trackgate", "audit", "verify", "--data-dir", "/tmp/x"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Audit {
+                command: AuditCommand::Verify
+            })
+        ));
+        assert_eq!(
+            cli.serve.data_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/x"))
+        );
+    }
 }

@@ -34,8 +34,13 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Audit {
-            command: AuditCommand::Verify { dir },
-        }) => audit_verify(&dir),
+            command: AuditCommand::Verify,
+        }) => audit_verify(
+            cli.serve
+                .data_dir
+                .as_deref()
+                .unwrap_or(std::path::Path::new("data")),
+        ),
         None => serve(cli.serve),
     }
 }

@@ -185,7 +185,7 @@ impl Directory {
     /// Unknown devices, most recently seen first.
     pub fn unknown_devices(&self) -> Vec<UnknownDevice> {
         let mut v: Vec<UnknownDevice> = self.unknown.iter().map(|u| u.clone()).collect();
-        v.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        v.sort_by_key(|u| std::cmp::Reverse(u.last_seen));
         v
     }
 

@@ -44,8 +44,11 @@ pub enum PermitScope {
     },
 }
 
-/// Proof that a caller may read one device. Only this module makes them.
+/// Proof that a caller may read one device. Only this module makes them:
+/// the private field seals it against the rest of this crate too, which
+/// `#[non_exhaustive]` would not.
 #[derive(Debug, Clone)]
+#[allow(clippy::manual_non_exhaustive)]
 pub struct Permit {
     pub device: Device,
     pub scope: PermitScope,
