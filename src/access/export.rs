@@ -1,16 +1,21 @@
-//! Access-log downloads: an Excel workbook (a summary sheet for the
-//! permission and one row per log entry) and CSV. Shipment numbers are a
-//! partner's free text, so nothing is ever written as a formula: cells are
-//! strings, and CSV cells that a spreadsheet would evaluate get a leading
-//! apostrophe.
+//! Access-log downloads for one permission: an Excel workbook (a summary
+//! sheet for the permission and one row per log entry) and CSV with the
+//! same columns.
+//!
+//! Shipment numbers (and other text) come from partners, so nothing is
+//! ever written as a formula: workbook text cells are strings, and CSV text
+//! cells that a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, CR)
+//! get a leading apostrophe. Times are UTC text, `YYYY-MM-DD HH:MM:SS.mmm`.
 
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use std::borrow::Cow;
+
+use chrono::DateTime;
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use super::PermissionState;
-use crate::api::ms_to_rfc3339;
 use crate::store::{Permission, StoredEntry};
 
-/// What the summary sheet shows.
+/// What the summary sheet shows besides the permission itself.
 pub struct Summary<'a> {
     pub permission: &'a Permission,
     pub state: PermissionState,
@@ -22,11 +27,16 @@ pub struct Summary<'a> {
 /// Why a workbook could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    #[error(
+        "{entries} log entries do not fit one worksheet (at most {max}); download CSV instead"
+    )]
+    TooManyRows { entries: usize, max: usize },
     #[error("cannot write workbook: {0}")]
     Xlsx(#[from] XlsxError),
 }
 
-/// The log sheet's and the CSV's columns.
+/// The log sheet's and the CSV's columns. `Detail` carries what the event
+/// changed (the devices of a grant, the previous shipment number).
 pub const COLUMNS: [&str; 17] = [
     "Entry id",
     "Date and time (UTC)",
@@ -47,113 +57,200 @@ pub const COLUMNS: [&str; 17] = [
     "Detail",
 ];
 
-/// `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
-fn when(ms: i64) -> String {
-    ms_to_rfc3339(ms)
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
+/// Log sheet column widths, in characters, matching `COLUMNS`.
+const WIDTHS: [u8; 17] = [
+    9, 23, 16, 16, 17, 8, 18, 20, 13, 24, 9, 12, 10, 22, 16, 30, 40,
+];
+
+/// Excel's rows per sheet, less the header row.
+pub const MAX_XLSX_ENTRIES: usize = 1_048_575;
+
+/// Excel's limit on the characters in one cell.
+const MAX_CELL_CHARS: usize = 32_767;
+
+/// One cell of the log: numbers stay numbers in the workbook.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Empty,
+    Number(i64),
+    Text(String),
 }
 
-fn row(e: &StoredEntry) -> [String; 17] {
+impl Cell {
+    fn text(v: &Option<String>) -> Self {
+        v.as_ref().map_or(Cell::Empty, |s| Cell::Text(s.clone()))
+    }
+
+    fn number(v: Option<i64>) -> Self {
+        v.map_or(Cell::Empty, Cell::Number)
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm`, UTC; the bare number outside chrono's range.
+fn utc_text(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+    )
+}
+
+fn state_name(s: PermissionState) -> &'static str {
+    match s {
+        PermissionState::Active => "active",
+        PermissionState::Scheduled => "scheduled",
+        PermissionState::Expired => "expired",
+        PermissionState::Revoked => "revoked",
+    }
+}
+
+fn log_row(e: &StoredEntry) -> [Cell; 17] {
     let x = &e.entry;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     [
-        e.id.to_string(),
-        when(x.time_ms),
-        x.event.clone(),
-        opt(&x.provider_company_id),
-        opt(&x.recipient_company_id),
-        num(x.user_id),
-        opt(&x.device_id),
-        opt(&x.device_name),
-        num(x.permission_id),
-        opt(&x.permission_name),
-        opt(&x.channel),
-        opt(&x.query),
-        num(x.positions),
-        opt(&x.shipment_number),
-        opt(&x.client_addr),
-        opt(&x.user_agent),
-        opt(&x.detail),
+        Cell::Number(e.id),
+        Cell::Text(utc_text(x.time_ms)),
+        Cell::Text(x.event.clone()),
+        Cell::text(&x.provider_company_id),
+        Cell::text(&x.recipient_company_id),
+        Cell::number(x.user_id),
+        Cell::text(&x.device_id),
+        Cell::text(&x.device_name),
+        Cell::number(x.permission_id),
+        Cell::text(&x.permission_name),
+        Cell::text(&x.channel),
+        Cell::text(&x.query),
+        Cell::number(x.positions),
+        Cell::text(&x.shipment_number),
+        Cell::text(&x.client_addr),
+        Cell::text(&x.user_agent),
+        Cell::text(&x.detail),
     ]
 }
 
-/// The workbook: sheet "Permission" (summary) and sheet "Access log".
+/// The summary sheet's rows: a label, then one or two values.
+fn summary_rows(s: &Summary) -> Vec<(&'static str, Vec<Cell>)> {
+    let p = s.permission;
+    let mut rows = vec![
+        ("Permission id", vec![Cell::Number(p.id)]),
+        ("Permission name", vec![Cell::Text(p.name.clone())]),
+        (
+            "Provider company",
+            vec![Cell::Text(p.provider_company_id.clone())],
+        ),
+        (
+            "Recipient company",
+            vec![Cell::Text(p.recipient_company_id.clone())],
+        ),
+        (
+            "Recipient user id",
+            vec![p
+                .recipient_user_id
+                .map_or_else(|| Cell::Text("(any user)".into()), Cell::Number)],
+        ),
+        (
+            "Kind",
+            vec![Cell::Text(
+                if p.temporary { "temporary" } else { "partner" }.into(),
+            )],
+        ),
+        (
+            "Valid from (UTC)",
+            vec![Cell::Text(utc_text(p.valid_from_ms))],
+        ),
+        (
+            "Valid until (UTC)",
+            vec![Cell::Text(
+                p.valid_until_ms
+                    .map_or_else(|| "until revoked".into(), utc_text),
+            )],
+        ),
+        ("State", vec![Cell::Text(state_name(s.state).into())]),
+        (
+            "Revoked at (UTC)",
+            vec![p
+                .revoked_ms
+                .map_or(Cell::Empty, |ms| Cell::Text(utc_text(ms)))],
+        ),
+    ];
+    for (id, name) in s.device_names {
+        rows.push((
+            "Device",
+            vec![Cell::Text(id.clone()), Cell::Text(name.clone())],
+        ));
+    }
+    rows.push((
+        "Generated at (UTC)",
+        vec![Cell::Text(utc_text(s.generated_ms))],
+    ));
+    rows
+}
+
+/// `v` cut to Excel's cell limit, marked with an ellipsis when cut (the
+/// CSV keeps the whole text).
+fn fit(v: &str) -> Cow<'_, str> {
+    if v.chars().count() <= MAX_CELL_CHARS {
+        return v.into();
+    }
+    let mut cut: String = v.chars().take(MAX_CELL_CHARS - 1).collect();
+    cut.push('…');
+    cut.into()
+}
+
+fn put(sheet: &mut Worksheet, row: u32, col: u16, cell: &Cell) -> Result<(), XlsxError> {
+    match cell {
+        Cell::Empty => {}
+        // Log ids and counts stay far below 2^53, exact in an f64.
+        Cell::Number(n) => {
+            sheet.write_number(row, col, *n as f64)?;
+        }
+        Cell::Text(s) => {
+            sheet.write_string(row, col, fit(s))?;
+        }
+    }
+    Ok(())
+}
+
+/// The workbook: sheet "Permission" (summary) and sheet "Access log" (a
+/// bold, frozen, filterable header row, then one row per entry).
 pub fn xlsx(summary: &Summary, entries: &[StoredEntry]) -> Result<Vec<u8>, ExportError> {
-    let p = summary.permission;
+    if entries.len() > MAX_XLSX_ENTRIES {
+        return Err(ExportError::TooManyRows {
+            entries: entries.len(),
+            max: MAX_XLSX_ENTRIES,
+        });
+    }
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
 
     let sheet = wb.add_worksheet().set_name("Permission")?;
-    let mut lines: Vec<(String, String)> = vec![
-        ("Permission id".into(), p.id.to_string()),
-        ("Permission name".into(), p.name.clone()),
-        ("Provider company".into(), p.provider_company_id.clone()),
-        ("Recipient company".into(), p.recipient_company_id.clone()),
-        (
-            "Recipient user id".into(),
-            p.recipient_user_id
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "(any user)".into()),
-        ),
-        (
-            "Kind".into(),
-            if p.temporary { "temporary" } else { "partner" }.into(),
-        ),
-        ("Valid from (UTC)".into(), when(p.valid_from_ms)),
-        (
-            "Valid until (UTC)".into(),
-            p.valid_until_ms
-                .map(when)
-                .unwrap_or_else(|| "until revoked".into()),
-        ),
-        (
-            "State".into(),
-            format!("{:?}", summary.state).to_lowercase(),
-        ),
-        (
-            "Revoked at (UTC)".into(),
-            p.revoked_ms.map(when).unwrap_or_default(),
-        ),
-        ("Generated at (UTC)".into(), when(summary.generated_ms)),
-    ];
-    for (id, name) in summary.device_names {
-        lines.push(("Device".into(), id.clone()));
-        lines.push(("Device name".into(), name.clone()));
-    }
-    for (r, (label, value)) in lines.iter().enumerate() {
-        let r = r as u32;
+    for (r, (label, values)) in (0u32..).zip(summary_rows(summary)) {
         sheet.write_string_with_format(r, 0, label, &bold)?;
-        sheet.write_string(r, 1, value)?;
-    }
-    sheet.set_column_width(0, 22)?;
-    sheet.set_column_width(1, 40)?;
-
-    let sheet = wb.add_worksheet().set_name("Access log")?;
-    for (c, h) in COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
-    }
-    for (r, e) in entries.iter().enumerate() {
-        for (c, v) in row(e).iter().enumerate() {
-            sheet.write_string((r + 1) as u32, c as u16, v)?;
+        for (c, v) in (1u16..).zip(&values) {
+            put(sheet, r, c, v)?;
         }
     }
-    for (c, w) in [
-        9, 24, 16, 12, 12, 8, 18, 20, 10, 24, 8, 14, 9, 22, 16, 24, 30,
-    ]
-    .iter()
-    .enumerate()
-    {
-        sheet.set_column_width(c as u16, *w)?;
+    sheet.set_column_width(0, 20)?;
+    sheet.set_column_width(1, 28)?;
+    sheet.set_column_width(2, 28)?;
+
+    let sheet = wb.add_worksheet().set_name("Access log")?;
+    for (c, (h, w)) in (0u16..).zip(COLUMNS.iter().zip(WIDTHS)) {
+        sheet.write_string_with_format(0, c, *h, &bold)?;
+        sheet.set_column_width(c, w)?;
     }
+    for (r, e) in (1u32..).zip(entries) {
+        for (c, v) in (0u16..).zip(&log_row(e)) {
+            put(sheet, r, c, v)?;
+        }
+    }
+    // At most MAX_XLSX_ENTRIES, checked above: the count fits a u32.
+    sheet.autofilter(0, 0, entries.len() as u32, COLUMNS.len() as u16 - 1)?;
     sheet.set_freeze_panes(1, 0)?;
     Ok(wb.save_to_buffer()?)
 }
 
-/// RFC 4180 quoting, CRLF line ends, formula-looking text neutralised.
-fn csv_cell(v: &str) -> String {
+/// One CSV text field: formula-looking text neutralised with a leading
+/// apostrophe, then RFC 4180 quoting.
+fn csv_text(v: &str) -> String {
     let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{v}")
     } else {
@@ -166,23 +263,30 @@ fn csv_cell(v: &str) -> String {
     }
 }
 
-/// The log as CSV with the same columns as the workbook's log sheet.
-pub fn csv(entries: &[StoredEntry]) -> String {
-    let mut out = COLUMNS
-        .iter()
-        .map(|h| csv_cell(h))
-        .collect::<Vec<_>>()
-        .join(",");
+fn csv_line(out: &mut String, cells: impl Iterator<Item = String>) {
+    for (i, c) in cells.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&c);
+    }
     out.push_str("\r\n");
+}
+
+/// The log as CSV (RFC 4180, CRLF line ends) with the same columns as the
+/// workbook's log sheet.
+pub fn csv(entries: &[StoredEntry]) -> String {
+    let mut out = String::new();
+    csv_line(&mut out, COLUMNS.iter().map(|h| csv_text(h)));
     for e in entries {
-        out.push_str(
-            &row(e)
-                .iter()
-                .map(|v| csv_cell(v))
-                .collect::<Vec<_>>()
-                .join(","),
+        csv_line(
+            &mut out,
+            log_row(e).into_iter().map(|c| match c {
+                Cell::Empty => String::new(),
+                Cell::Number(n) => n.to_string(),
+                Cell::Text(s) => csv_text(&s),
+            }),
         );
-        out.push_str("\r\n");
     }
     out
 }
@@ -191,7 +295,10 @@ pub fn csv(entries: &[StoredEntry]) -> String {
 mod tests {
     use super::*;
     use crate::store::{entry_hash, LogEntry, GENESIS};
-    use calamine::Reader;
+    use calamine::{Data, Reader};
+
+    const TRUCK: &str = "356307042441013";
+    const TRAILER: &str = "356307042441014";
 
     fn permission() -> Permission {
         Permission {
@@ -199,53 +306,82 @@ mod tests {
             name: "Load 42".into(),
             provider_company_id: "4711".into(),
             recipient_company_id: "0815".into(),
-            recipient_user_id: None,
-            devices: vec![("356307042441013".into(), Some("=HYPERLINK(\"x\")".into()))],
+            recipient_user_id: Some(3),
+            devices: vec![
+                (TRUCK.into(), Some("=HYPERLINK(\"x\")".into())),
+                (TRAILER.into(), None),
+            ],
             valid_from_ms: 1_700_000_000_000,
-            valid_until_ms: None,
-            temporary: false,
-            created_ms: 1_700_000_000_000,
+            valid_until_ms: Some(1_700_086_400_000),
+            temporary: true,
+            created_ms: 1_699_999_000_000,
             revoked_ms: None,
         }
     }
 
     fn entries() -> Vec<StoredEntry> {
-        let mk = |id: i64, sn: Option<&str>| {
-            let entry = LogEntry {
-                scope: "partner",
-                time_ms: 1_700_000_000_123 + id * 1000,
-                event: "read".into(),
-                permission_id: Some(7),
-                permission_name: Some("Load 42".into()),
-                provider_company_id: Some("4711".into()),
-                recipient_company_id: Some("0815".into()),
-                user_id: Some(3),
-                device_id: Some("356307042441013".into()),
-                device_name: Some("Truck, \"one\"".into()),
-                channel: Some("api".into()),
-                query: Some("latest".into()),
-                positions: Some(1),
-                shipment_number: sn.map(str::to_string),
-                ..Default::default()
-            };
-            StoredEntry {
-                id,
-                hash: entry_hash(&GENESIS, id, &entry),
-                entry,
-                prev_hash: GENESIS,
-            }
+        let base = LogEntry {
+            scope: "partner",
+            event: "read".into(),
+            permission_id: Some(7),
+            permission_name: Some("Load 42".into()),
+            provider_company_id: Some("4711".into()),
+            recipient_company_id: Some("0815".into()),
+            user_id: Some(3),
+            channel: Some("api".into()),
+            client_addr: Some("192.0.2.1".into()),
+            user_agent: Some("curl/8.5.0".into()),
+            ..Default::default()
         };
-        vec![
-            mk(1, None),
-            mk(2, Some("=HYPERLINK(\"x\")")),
-            mk(3, Some("SN-1")),
-        ]
+        let e1 = LogEntry {
+            time_ms: 1_700_000_001_123,
+            device_id: Some(TRUCK.into()),
+            device_name: Some("Truck 1".into()),
+            query: Some("latest".into()),
+            positions: Some(1),
+            ..base.clone()
+        };
+        let e2 = LogEntry {
+            time_ms: 1_700_000_002_005,
+            event: "shipment_number".into(),
+            device_id: Some(TRUCK.into()),
+            device_name: Some("Truck 1".into()),
+            shipment_number: Some("=HYPERLINK(\"x\")".into()),
+            detail: Some("previous: (none)".into()),
+            ..base.clone()
+        };
+        let e3 = LogEntry {
+            time_ms: 1_700_000_003_999,
+            device_id: Some(TRAILER.into()),
+            device_name: Some("Trailer, \"blue\"".into()),
+            query: Some("history".into()),
+            positions: Some(120),
+            shipment_number: Some("SN 7, \"rush\"".into()),
+            ..base
+        };
+        let mut prev = GENESIS;
+        (1..)
+            .zip([e1, e2, e3])
+            .map(|(id, entry)| {
+                let hash = entry_hash(&prev, id, &entry);
+                let e = StoredEntry {
+                    id,
+                    entry,
+                    prev_hash: prev,
+                    hash,
+                };
+                prev = hash;
+                e
+            })
+            .collect()
     }
 
-    #[test]
-    fn workbook_reads_back_cell_for_cell() {
+    fn workbook(entries: &[StoredEntry]) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
         let p = permission();
-        let names = vec![("356307042441013".to_string(), "Truck 1".to_string())];
+        let names = vec![
+            (TRUCK.to_string(), "Truck 1".to_string()),
+            (TRAILER.to_string(), "Trailer, \"blue\"".to_string()),
+        ];
         let bytes = xlsx(
             &Summary {
                 permission: &p,
@@ -253,54 +389,154 @@ mod tests {
                 device_names: &names,
                 generated_ms: 1_700_000_100_000,
             },
-            &entries(),
+            entries,
         )
         .unwrap();
-        let mut wb: calamine::Xlsx<_> =
-            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-        assert_eq!(wb.sheet_names(), ["Permission", "Access log"]);
-        let s = wb.worksheet_range("Permission").unwrap();
-        let cell = |r: u32, c: u32| {
-            s.get_value((r, c))
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
-        assert_eq!(
-            (cell(1, 0), cell(1, 1)),
-            ("Permission name".into(), "Load 42".into())
-        );
-        assert_eq!(cell(2, 1), "4711");
-        assert_eq!(cell(3, 1), "0815");
-        assert_eq!(cell(5, 1), "partner");
-        assert_eq!(cell(6, 1), "2023-11-14 22:13:20.000");
-        assert_eq!(cell(8, 1), "active");
-        assert_eq!(cell(12, 1), "Truck 1");
-        let log = wb.worksheet_range("Access log").unwrap();
-        let cell = |r: u32, c: u32| {
-            log.get_value((r, c))
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
-        assert_eq!(cell(0, 1), "Date and time (UTC)");
-        assert_eq!(cell(1, 0), "1");
-        assert_eq!(cell(1, 1), "2023-11-14 22:13:21.123");
-        assert_eq!(cell(2, 7), "Truck, \"one\"");
-        assert_eq!(cell(2, 13), "=HYPERLINK(\"x\")", "kept as text");
-        assert_eq!(cell(3, 9), "Load 42");
-        assert_eq!(log.height(), 4);
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap()
+    }
+
+    fn s(v: &str) -> Data {
+        Data::String(v.into())
+    }
+
+    fn n(v: f64) -> Data {
+        Data::Float(v)
+    }
+
+    fn rows(r: &calamine::Range<Data>) -> Vec<Vec<Data>> {
+        r.rows().map(<[Data]>::to_vec).collect()
     }
 
     #[test]
-    fn csv_quotes_and_neutralises_formulas() {
-        let text = csv(&entries());
-        let lines: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(lines.len(), 5, "header, 3 rows, trailing empty");
-        assert!(lines[0].starts_with("Entry id,Date and time (UTC),Event,"));
+    fn summary_sheet_reads_back_cell_for_cell() {
+        let mut wb = workbook(&entries());
+        assert_eq!(wb.sheet_names(), ["Permission", "Access log"]);
+        let e = Data::Empty;
         assert_eq!(
-            lines[2],
-            "2,2023-11-14 22:13:22.123,read,4711,0815,3,356307042441013,\"Truck, \"\"one\"\"\",7,Load 42,api,latest,1,\"'=HYPERLINK(\"\"x\"\")\",,,"
+            rows(&wb.worksheet_range("Permission").unwrap()),
+            [
+                vec![s("Permission id"), n(7.0), e.clone()],
+                vec![s("Permission name"), s("Load 42"), e.clone()],
+                vec![s("Provider company"), s("4711"), e.clone()],
+                vec![s("Recipient company"), s("0815"), e.clone()],
+                vec![s("Recipient user id"), n(3.0), e.clone()],
+                vec![s("Kind"), s("temporary"), e.clone()],
+                vec![
+                    s("Valid from (UTC)"),
+                    s("2023-11-14 22:13:20.000"),
+                    e.clone()
+                ],
+                vec![
+                    s("Valid until (UTC)"),
+                    s("2023-11-15 22:13:20.000"),
+                    e.clone()
+                ],
+                vec![s("State"), s("active"), e.clone()],
+                vec![s("Revoked at (UTC)"), e.clone(), e.clone()],
+                vec![s("Device"), s(TRUCK), s("Truck 1")],
+                vec![s("Device"), s(TRAILER), s("Trailer, \"blue\"")],
+                vec![
+                    s("Generated at (UTC)"),
+                    s("2023-11-14 22:15:00.000"),
+                    e.clone()
+                ],
+            ]
         );
-        assert_eq!(csv_cell("-1"), "'-1");
-        assert_eq!(csv_cell("plain"), "plain");
+    }
+
+    #[test]
+    fn log_sheet_reads_back_cell_for_cell_without_formulas() {
+        let mut wb = workbook(&entries());
+        let e = Data::Empty;
+        let header: Vec<Data> = COLUMNS.iter().map(|h| s(h)).collect();
+        #[rustfmt::skip]
+        let expected = [
+            header,
+            vec![
+                n(1.0), s("2023-11-14 22:13:21.123"), s("read"), s("4711"), s("0815"), n(3.0),
+                s(TRUCK), s("Truck 1"), n(7.0), s("Load 42"), s("api"), s("latest"), n(1.0),
+                e.clone(), s("192.0.2.1"), s("curl/8.5.0"), e.clone(),
+            ],
+            vec![
+                n(2.0), s("2023-11-14 22:13:22.005"), s("shipment_number"), s("4711"), s("0815"),
+                n(3.0), s(TRUCK), s("Truck 1"), n(7.0), s("Load 42"), s("api"), e.clone(),
+                e.clone(), s("=HYPERLINK(\"x\")"), s("192.0.2.1"), s("curl/8.5.0"),
+                s("previous: (none)"),
+            ],
+            vec![
+                n(3.0), s("2023-11-14 22:13:23.999"), s("read"), s("4711"), s("0815"), n(3.0),
+                s(TRAILER), s("Trailer, \"blue\""), n(7.0), s("Load 42"), s("api"), s("history"),
+                n(120.0), s("SN 7, \"rush\""), s("192.0.2.1"), s("curl/8.5.0"), e.clone(),
+            ],
+        ];
+        assert_eq!(rows(&wb.worksheet_range("Access log").unwrap()), expected);
+        // The partner's "=HYPERLINK(...)" is a string cell, not a formula.
+        let formulas = wb.worksheet_formula("Access log").unwrap();
+        assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()));
+    }
+
+    #[test]
+    fn empty_log_is_a_header_row() {
+        let mut wb = workbook(&[]);
+        let log = wb.worksheet_range("Access log").unwrap();
+        assert_eq!(log.height(), 1);
+        assert_eq!(log.get_value((0, 16)), Some(&s("Detail")));
+        assert_eq!(
+            csv(&[]),
+            "Entry id,Date and time (UTC),Event,Provider company,Recipient company,User id,\
+             Device id,Device name,Permission id,Permission name,Channel,Query,Positions,\
+             Shipment number,Client address,User agent,Detail\r\n"
+        );
+    }
+
+    #[test]
+    fn csv_lines_are_exact() {
+        let text = csv(&entries());
+        let lines: Vec<&str> = text.split_inclusive("\r\n").collect();
+        assert_eq!(
+            lines,
+            [
+                "Entry id,Date and time (UTC),Event,Provider company,Recipient company,User id,\
+                 Device id,Device name,Permission id,Permission name,Channel,Query,Positions,\
+                 Shipment number,Client address,User agent,Detail\r\n",
+                "1,2023-11-14 22:13:21.123,read,4711,0815,3,356307042441013,Truck 1,7,Load 42,\
+                 api,latest,1,,192.0.2.1,curl/8.5.0,\r\n",
+                "2,2023-11-14 22:13:22.005,shipment_number,4711,0815,3,356307042441013,Truck 1,\
+                 7,Load 42,api,,,\"'=HYPERLINK(\"\"x\"\")\",192.0.2.1,curl/8.5.0,previous: (none)\r\n",
+                "3,2023-11-14 22:13:23.999,read,4711,0815,3,356307042441014,\
+                 \"Trailer, \"\"blue\"\"\",7,Load 42,api,history,120,\"SN 7, \"\"rush\"\"\",\
+                 192.0.2.1,curl/8.5.0,\r\n",
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_text_neutralises_then_quotes() {
+        assert_eq!(csv_text("plain"), "plain");
+        assert_eq!(csv_text("-1+2"), "'-1+2");
+        assert_eq!(csv_text("+49 30"), "'+49 30");
+        assert_eq!(csv_text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_text("\tx"), "'\tx");
+        assert_eq!(csv_text("=1,2"), "\"'=1,2\"");
+        assert_eq!(csv_text("a\r\nb"), "\"a\r\nb\"");
+        assert_eq!(csv_text("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_text("SN=5"), "SN=5", "only a leading sign matters");
+    }
+
+    #[test]
+    fn cells_are_cut_to_excels_limit() {
+        let long = "é".repeat(MAX_CELL_CHARS + 5);
+        let cut = fit(&long);
+        assert_eq!(cut.chars().count(), MAX_CELL_CHARS);
+        assert!(cut.ends_with("é…"));
+        let exact = "x".repeat(MAX_CELL_CHARS);
+        assert_eq!(fit(&exact), exact.as_str());
+    }
+
+    #[test]
+    fn times_are_utc_text_with_milliseconds() {
+        assert_eq!(utc_text(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc_text(-1), "1969-12-31 23:59:59.999");
+        assert_eq!(utc_text(i64::MAX), i64::MAX.to_string());
     }
 }
