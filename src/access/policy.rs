@@ -84,7 +84,9 @@ impl Permit {
     }
 }
 
-fn recipient_matches(p: &Permission, who: &Principal) -> bool {
+/// Whether `who` is the recipient of `p` (its company, and its user where
+/// the permission names one).
+pub fn is_recipient(p: &Permission, who: &Principal) -> bool {
     p.recipient_company_id == who.company_id && p.recipient_user_id.is_none_or(|u| u == who.user_id)
 }
 
@@ -101,7 +103,7 @@ pub fn authorize(dir: &Directory, who: &Principal, device_id: &str, now_ms: i64)
         });
     }
     let mut perms = dir.permissions_where(|p| {
-        recipient_matches(p, who)
+        is_recipient(p, who)
             && state(p, now_ms) == PermissionState::Active
             && p.devices.iter().any(|(d, _)| d == device_id)
     });
@@ -138,9 +140,9 @@ pub fn own(dir: &Directory, who: &Principal) -> Vec<Permit> {
 /// (one per permission and device).
 pub fn received(dir: &Directory, who: &Principal, now_ms: i64) -> Vec<Permit> {
     let mut out = Vec::new();
-    for p in dir.permissions_where(|p| {
-        recipient_matches(p, who) && state(p, now_ms) == PermissionState::Active
-    }) {
+    for p in dir
+        .permissions_where(|p| is_recipient(p, who) && state(p, now_ms) == PermissionState::Active)
+    {
         for (device_id, shipment_number) in &p.devices {
             if let Some(device) = dir.device(device_id) {
                 out.push(Permit {
@@ -160,5 +162,5 @@ pub fn received(dir: &Directory, who: &Principal, now_ms: i64) -> Vec<Permit> {
 /// Whether `who` is the provider or the recipient side of `p` (may read
 /// its log), regardless of its state.
 pub fn is_party(p: &Permission, who: &Principal) -> bool {
-    p.provider_company_id == who.company_id || recipient_matches(p, who)
+    p.provider_company_id == who.company_id || is_recipient(p, who)
 }

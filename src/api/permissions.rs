@@ -210,10 +210,7 @@ pub async fn list(
         }
     };
     let perms = if received {
-        s.dir.permissions_where(|p| {
-            p.recipient_company_id == who.company_id
-                && p.recipient_user_id.is_none_or(|u| u == who.user_id)
-        })
+        s.dir.permissions_where(|p| policy::is_recipient(p, who))
     } else {
         s.dir
             .permissions_where(|p| p.provider_company_id == who.company_id)
@@ -283,10 +280,7 @@ pub async fn shipment_number(
     let p = s
         .dir
         .permission(id)
-        .filter(|p| {
-            p.recipient_company_id == who.company_id
-                && p.recipient_user_id.is_none_or(|u| u == who.user_id)
-        })
+        .filter(|p| policy::is_recipient(p, who))
         .filter(|p| state(p, now) == crate::access::PermissionState::Active)
         .ok_or_else(not_found)?;
     let old = p
