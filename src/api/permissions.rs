@@ -187,6 +187,19 @@ pub async fn create(
     ))
 }
 
+/// Permission `id` if `who` is its provider or recipient; 404 otherwise,
+/// so its existence is not revealed.
+fn party_permission(
+    s: &ApiState,
+    who: &Principal,
+    id: i64,
+) -> Result<std::sync::Arc<Permission>, ApiError> {
+    s.dir
+        .permission(id)
+        .filter(|p| policy::is_party(p, who))
+        .ok_or_else(|| ApiError::NotFound(format!("permission {id}")))
+}
+
 #[derive(Deserialize)]
 pub struct ListQuery {
     side: Option<String>,
@@ -234,11 +247,7 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let who = &caller.who;
-    let p = s
-        .dir
-        .permission(id)
-        .filter(|p| policy::is_party(p, who))
-        .ok_or_else(|| ApiError::NotFound(format!("permission {id}")))?;
+    let p = party_permission(&s, who, id)?;
     if p.provider_company_id != who.company_id {
         return Err(ApiError::Forbidden(
             "only the provider can revoke a permission",
@@ -340,11 +349,7 @@ pub async fn access_log(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let who = &caller.who;
-    let p = s
-        .dir
-        .permission(id)
-        .filter(|p| policy::is_party(p, who))
-        .ok_or_else(|| ApiError::NotFound(format!("permission {id}")))?;
+    let p = party_permission(&s, who, id)?;
     let from = q
         .from
         .as_deref()
