@@ -5,6 +5,6 @@ mod attributes;
 mod device_id;
 mod position;
 
-pub use attributes::{AttrKey, AttrValue, Attributes};
+pub use attributes::{AttrKey, AttrValue, Attributes, Namer};
 pub use device_id::{DeviceId, DeviceIdError};
 pub use position::{format_time, Position, Report};

@@ -31,10 +31,16 @@ pub struct Position {
 impl Position {
     /// Whether lat/lon are finite and within WGS84 range.
     pub fn has_valid_coordinates(&self) -> bool {
-        self.lat.is_finite()
-            && self.lon.is_finite()
-            && (-90.0..=90.0).contains(&self.lat)
-            && (-180.0..=180.0).contains(&self.lon)
+        Self::valid_coordinates(self.lat, self.lon)
+    }
+
+    /// Whether `lat`/`lon` are finite and within WGS84 range (for decoders
+    /// that decide before building a position).
+    pub fn valid_coordinates(lat: f64, lon: f64) -> bool {
+        lat.is_finite()
+            && lon.is_finite()
+            && (-90.0..=90.0).contains(&lat)
+            && (-180.0..=180.0).contains(&lon)
     }
 }
 

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use nom::error::context;
 use nom::number::complete::{be_f32, be_u16, be_u32, be_u8};
 
-use super::avl::{fixed, invalid, Out, PResult, RecordCtx};
-use super::io::{self, Dictionary};
+use super::avl::{fixed_group, invalid, Out, PResult, RecordCtx};
+use super::io;
 use super::NAME;
 use crate::model::{AttrKey, AttrValue, Attributes, Position, Report};
 
@@ -66,6 +66,7 @@ pub(super) fn record<'a>(i: &'a [u8], ctx: &RecordCtx<'_>, out: &mut Out) -> PRe
 
     // No total count to size from; GH3000 records carry a handful of fields.
     let mut attrs = Attributes::with_capacity(TYPICAL_ATTRS);
+    attrs.set_namer(io::gh3000);
     let mut fix = Fix::default();
     let mut i = i;
     if global & HAS_LOCATION != 0 {
@@ -76,30 +77,27 @@ pub(super) fn record<'a>(i: &'a [u8], ctx: &RecordCtx<'_>, out: &mut Out) -> PRe
             continue;
         }
         let (rest, n) = context("IO group count", be_u8)(i)?;
-        i = rest;
-        for _ in 0..n {
-            let (rest, id) = context("IO id", be_u8)(i)?;
-            let (rest, raw) = fixed(width)(rest)?;
-            io::push_fixed(&mut attrs, Dictionary::Gh3000, u16::from(id), width, raw);
-            i = rest;
-        }
+        i = fixed_group(rest, u16::from(n), width, &mut attrs)?.0;
     }
 
     match fix.lat_lon {
-        Some((lat, lon)) => out.located(Position {
-            device_id: ctx.device.clone(),
-            fix_time: time,
-            received_time: ctx.received,
-            lat: f64::from(lat),
-            lon: f64::from(lon),
-            altitude_m: fix.altitude_m,
-            speed_kmh: fix.speed_kmh,
-            course_deg: fix.course_deg,
-            satellites: fix.satellites,
-            valid: fix.satellites.is_none_or(|s| s != 0),
-            protocol: NAME,
-            attributes: attrs,
-        }),
+        Some((lat, lon)) => {
+            let (lat, lon) = (f64::from(lat), f64::from(lon));
+            out.located(lat, lon, move || Position {
+                device_id: ctx.device.clone(),
+                fix_time: time,
+                received_time: ctx.received,
+                lat,
+                lon,
+                altitude_m: fix.altitude_m,
+                speed_kmh: fix.speed_kmh,
+                course_deg: fix.course_deg,
+                satellites: fix.satellites,
+                valid: fix.satellites.is_none_or(|s| s != 0),
+                protocol: NAME,
+                attributes: attrs,
+            })
+        }
         None => out.reports.push(Report {
             device_id: ctx.device.clone(),
             time,

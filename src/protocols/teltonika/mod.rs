@@ -10,7 +10,7 @@
 //! avl.rs     the AVL data field: codec, counts, records (nom)
 //! gh3000.rs  codec 7 records (masks, floats, 2007 epoch)
 //! command.rs codec 12/13 responses and camera packets
-//! io.rs      IO element → attribute mapping (raw `io<N>` + named)
+//! io.rs      IO element → raw `io<N>` attribute; namers deriving named ones
 //! ble.rs     BLE beacon / tag lists inside variable-length IO elements
 //! reply.rs   the exact bytes a device gets back
 //! ```

@@ -177,6 +177,47 @@ fn well_formed_but_unparseable_records_are_skipped_without_reply() {
 }
 
 #[test]
+fn an_io_group_longer_than_the_bytes_left_names_the_read_that_fails() {
+    // data(): N1 count at 28 (2 elements from 29), N2 count at 33 (2 from
+    // 34), N4 count at 40, N8 count at 41, second record count at 42; the
+    // frame puts the data field at offset 8.
+    for (at, count, offset) in [
+        // Three 3-byte elements from 34: the third's value has one byte.
+        (33, 3, 8 + 41),
+        // 200 2-byte elements from 29: the seventh's value has none.
+        (28, 200, 8 + 42),
+    ] {
+        let mut d = data();
+        d[at] = count;
+        let r = decode_tcp(&encode::tcp_packet(&d)).unwrap_err();
+        assert_eq!(
+            r.error,
+            DecodeError::Malformed {
+                what: "IO value",
+                offset
+            },
+            "count {count} at {at}"
+        );
+        assert_eq!(r.reply, None);
+    }
+}
+
+#[test]
+fn a_record_cut_inside_its_fixed_fields_names_the_field() {
+    // Timestamp, priority, longitude and two of the latitude's four bytes.
+    let mut d = data()[..2 + 15].to_vec();
+    d.push(1);
+    let r = decode_tcp(&encode::tcp_packet(&d)).unwrap_err();
+    assert_eq!(
+        r.error,
+        DecodeError::Malformed {
+            what: "latitude",
+            offset: 8 + 2 + 13
+        }
+    );
+}
+
+#[test]
 fn a_timestamp_beyond_chrono_is_malformed_not_a_panic() {
     let mut d = data();
     d[2..10].copy_from_slice(&u64::MAX.to_be_bytes());

@@ -86,6 +86,16 @@ fn codec8_documentation_example() {
     assert_eq!(attr(a, "gsm_operator"), &AttrValue::Int(0x601A));
     // priority, event, 5 IO elements, 4 named twins.
     assert_eq!(a.len(), 2 + 5 + 4);
+    assert_eq!(a.iter().count(), 2 + 5 + 4);
+    assert_eq!(a.stored().count(), 2 + 5, "twins are derived, not stored");
+    // Each twin follows its raw element in the public JSON form.
+    assert_eq!(
+        serde_json::to_string(a).unwrap(),
+        concat!(
+            r#"{"priority":1,"event_io":1,"io21":3,"gsm_signal":3,"io1":1,"din1":true,"#,
+            r#""io66":24079,"power_v":24.079,"io241":24602,"gsm_operator":24602,"io78":0}"#
+        )
+    );
 }
 
 #[test]
@@ -260,15 +270,18 @@ fn udp_documentation_example_ack_echoes_both_ids() {
 
 #[test]
 fn named_attributes_convert_units_and_signs() {
-    use super::super::io::{push_fixed, Dictionary};
+    use super::super::io::{fixed_entry, fm, gh3000};
     let mut attributes = crate::model::Attributes::new();
-    let a = &mut attributes;
-    push_fixed(a, Dictionary::Fm, 10800, 2, 0xfb5d);
-    push_fixed(a, Dictionary::Fm, 72, 4, 0xffff_ff9c);
-    push_fixed(a, Dictionary::Fm, 78, 8, 0x0100_0B00_791C_1793);
-    push_fixed(a, Dictionary::Fm, 239, 1, 1);
-    push_fixed(a, Dictionary::Fm, 9999, 8, u64::MAX);
-    push_fixed(a, Dictionary::Gh3000, 1, 1, 55);
+    attributes.set_namer(fm);
+    attributes.extend([
+        fixed_entry(10800, 0xfb5d),
+        fixed_entry(72, 0xffff_ff9c),
+        fixed_entry(78, 0x0100_0B00_791C_1793),
+        fixed_entry(239, 1),
+        fixed_entry(9999, u64::MAX),
+        fixed_entry(17, 0xffff_ffe3),
+        fixed_entry(18, 0x0001_0000),
+    ]);
     let a = attributes;
     assert_eq!(attr(&a, "eye_temp1_c"), &AttrValue::Float(-11.87));
     assert_eq!(attr(&a, "dallas_temp1_c"), &AttrValue::Float(-10.0));
@@ -282,5 +295,18 @@ fn named_attributes_convert_units_and_signs() {
         &AttrValue::Int(-1),
         "u64 keeps its bit pattern"
     );
-    assert_eq!(attr(&a, "battery_level_pct"), &AttrValue::Int(55));
+    assert_eq!(
+        attr(&a, "axis_x_mg"),
+        &AttrValue::Int(-29),
+        "sign-extended in a 4-byte group"
+    );
+    assert_eq!(
+        attr(&a, "axis_y_mg"),
+        &AttrValue::Int(65_536),
+        "too wide for its 2 bytes: read at the width it needs"
+    );
+    let mut gh = crate::model::Attributes::new();
+    gh.set_namer(gh3000);
+    gh.extend([fixed_entry(1, 55)]);
+    assert_eq!(attr(&gh, "battery_level_pct"), &AttrValue::Int(55));
 }
