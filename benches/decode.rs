@@ -7,16 +7,28 @@
 //! odometer, one u64, and a 12-byte NX element in 8E): 1 record, 10
 //! records, and the most records that fit in one frame.
 //!
+//! On a shared machine the two decoders, measured one after the other,
+//! land in windows of different load (the same function moved by 40% between
+//! back-to-back runs here). So a third group, `teltonika_paired`, runs both
+//! decoders on each frame alternating in blocks of ~1024 records inside every
+//! sample and prints the ratio of their summed times: both see the same load.
+//!
+//! A second group puts what the server does per frame for its metrics
+//! (`frames.inc()`, `positions.inc_by(n)`, `ack_latency.observe(..)`, and the
+//! clock reads behind the latency) next to decoding 1- and 10-record codec 8
+//! frames, to check that metrics stay a small fraction of a frame's CPU.
+//!
 //! Run: `cargo bench --bench decode` (results in benches/README.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nom_teltonika::decoder::take_frame;
 use nom_teltonika::encoder::{encode_avl_frame, AvlRecordFields, EncodeAvlError};
 use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, IoId, Priority};
+use trackgate::metrics::Metrics;
 use trackgate::protocol::{find, DecodeContext, SessionConfig, Transport};
 
 const GPS: GpsElement = GpsElement {
@@ -124,5 +136,111 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decode);
+/// Per frame: decoding it, against the metric updates the server makes for it.
+fn metrics(c: &mut Criterion) {
+    let io = io();
+    let teltonika = find("teltonika").unwrap();
+    let ctx = DecodeContext::now();
+    let m = Metrics::new().protocol("teltonika");
+    let mut g = c.benchmark_group("teltonika_metrics_per_frame");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(1));
+    for n in [1, 10] {
+        let frame = encode_avl_frame(AvlCodec::Codec8, &records(AvlCodec::Codec8, n, &io)).unwrap();
+        let mut session = teltonika.session(&SessionConfig::new(Transport::Tcp));
+        session.decode(b"\x00\x0f356307042441013", &ctx).unwrap();
+        assert_eq!(session.decode(&frame, &ctx).unwrap().positions.len(), n);
+        g.bench_with_input(BenchmarkId::new("decode_codec8", n), &frame, |b, f| {
+            b.iter(|| black_box(session.decode(black_box(f), &ctx).unwrap()))
+        });
+    }
+    // What tcp.rs / server::judge do per data frame, minus the decode.
+    g.bench_function("metrics", |b| {
+        b.iter(|| {
+            m.frames.inc();
+            m.positions.inc_by(black_box(10));
+            m.ack_latency.observe(black_box(0.000_3));
+        })
+    });
+    // The same with the clock reads that exist only for the latency metric.
+    g.bench_function("metrics_and_clock", |b| {
+        b.iter(|| {
+            let started = Instant::now();
+            m.frames.inc();
+            m.positions.inc_by(black_box(10));
+            m.ack_latency.observe(started.elapsed().as_secs_f64());
+        })
+    });
+    g.finish();
+}
+
+/// Records each decoder decodes in turn before the other takes over
+/// (about a quarter of a millisecond).
+const BLOCK_RECORDS: u64 = 1024;
+
+/// Both decoders on the same frames, alternating in blocks inside every
+/// sample; prints each one's mean time per frame and the ratio.
+fn paired(c: &mut Criterion) {
+    let io = io();
+    let teltonika = find("teltonika").unwrap();
+    let ctx = DecodeContext::now();
+    let mut lines = Vec::new();
+    let mut g = c.benchmark_group("teltonika_paired");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for (codec, name) in [
+        (AvlCodec::Codec8, "codec8"),
+        (AvlCodec::Codec8Extended, "codec8e"),
+    ] {
+        for (frame, n) in frames(codec, &io) {
+            // One iteration decodes the frame once with each decoder.
+            g.throughput(Throughput::Elements(2 * n as u64));
+            let mut session = teltonika.session(&SessionConfig::new(Transport::Tcp));
+            session.decode(b"\x00\x0f356307042441013", &ctx).unwrap();
+            let block = (BLOCK_RECORDS / n as u64).max(1);
+            let (mut ours, mut theirs, mut count) = (Duration::ZERO, Duration::ZERO, 0u64);
+            g.bench_with_input(BenchmarkId::new(name, n), &frame, |b, f| {
+                b.iter_custom(|iters| {
+                    let mut left = iters;
+                    let mut total = Duration::ZERO;
+                    while left > 0 {
+                        let k = left.min(block);
+                        left -= k;
+                        let t = Instant::now();
+                        for _ in 0..k {
+                            black_box(session.decode(black_box(f), &ctx).unwrap());
+                        }
+                        let a = t.elapsed();
+                        let t = Instant::now();
+                        for _ in 0..k {
+                            black_box(take_frame(&mut black_box(&f[..])).unwrap().evaluate());
+                        }
+                        let b = t.elapsed();
+                        (ours, theirs, count) = (ours + a, theirs + b, count + k);
+                        total += a + b;
+                    }
+                    total
+                })
+            });
+            if count == 0 {
+                continue; // filtered out on the command line
+            }
+            let per_frame = |d: Duration| d.as_nanos() as f64 / count as f64;
+            lines.push(format!(
+                "teltonika_paired/{name}/{n}: trackgate {:.0} ns/frame, \
+                 nom-teltonika 0.3.0 {:.0} ns/frame, trackgate {:.2}x as fast",
+                per_frame(ours),
+                per_frame(theirs),
+                theirs.as_secs_f64() / ours.as_secs_f64(),
+            ));
+        }
+    }
+    g.finish();
+    for line in lines {
+        println!("{line}");
+    }
+}
+
+criterion_group!(benches, decode, paired, metrics);
 criterion_main!(benches);
