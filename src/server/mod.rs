@@ -59,7 +59,14 @@ impl ListenerCtx {
             .device
             .iter()
             .chain(decoded.positions.iter().map(|p| &p.device_id));
+        // A frame's records nearly always share one id: look each run up once,
+        // not once per record (a Teltonika packet carries up to 255).
+        let mut last: Option<&crate::model::DeviceId> = None;
         for device in claimed {
+            if last == Some(device) {
+                continue;
+            }
+            last = Some(device);
             if !pipeline.admits(device, self.protocol.name()) {
                 self.metrics.unknown_devices.inc();
                 return Outcome {

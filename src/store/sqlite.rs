@@ -23,8 +23,12 @@ pub struct SqliteStore {
     head: tokio::sync::Mutex<Option<(i64, [u8; 32])>>,
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+/// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
+fn conflict(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        _ => e.into(),
+    }
 }
 
 fn hash32(v: Vec<u8>) -> [u8; 32] {
@@ -118,13 +122,7 @@ impl Store for SqliteStore {
             .bind(now_ms)
             .execute(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("company {id}"))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(conflict(format!("company {id}")))?;
         Ok(Company {
             id: id.to_string(),
             name: name.to_string(),
@@ -198,13 +196,7 @@ impl Store for SqliteStore {
         .bind(now_ms)
         .execute(&self.pool)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("device {device_id}"))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(conflict(format!("device {device_id}")))?;
         Ok(Device {
             device_id: device_id.to_string(),
             company_id: company_id.to_string(),
