@@ -42,44 +42,15 @@ fn call(
 
 /// Raw GET returning status, the x-access-logged header and the body bytes.
 fn get_raw(http: SocketAddr, path: &str, key: &str) -> (u16, Option<String>, Vec<u8>) {
-    let mut s = TcpStream::connect(http).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: trackgate-test/1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut body = raw[split + 4..].to_vec();
-    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let logged = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("x-access-logged: ")
-            .map(str::to_string)
-    });
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, logged, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
-        b = &b[nl + 2 + n + 2..];
-    }
+    let auth = format!("Bearer {key}");
+    let r = support::http_raw(
+        http,
+        "GET",
+        path,
+        &[("User-Agent", "trackgate-test/1"), ("Authorization", &auth)],
+        None,
+    );
+    (r.status, r.header("x-access-logged"), r.body)
 }
 
 /// Sends one record for `imei` at `fix_ms` over Teltonika TCP; asserts the ack.
