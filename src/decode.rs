@@ -20,6 +20,8 @@ pub enum DecodeCmdError {
     },
     #[error("cannot read stdin: {0}")]
     Stdin(#[from] std::io::Error),
+    #[error("input is larger than {MAX_INPUT} bytes")]
+    TooLarge,
 }
 
 /// One frame's result, as printed.
@@ -60,11 +62,13 @@ pub fn run(
         parse_hex_lines(hex_args.iter().map(String::as_str))?
     } else if raw {
         let mut buf = Vec::new();
-        stdin.read_to_end(&mut buf)?;
+        read_bounded(stdin, &mut buf)?;
         vec![buf]
     } else {
-        let mut text = String::new();
-        stdin.read_to_string(&mut text)?;
+        let mut raw = Vec::new();
+        read_bounded(stdin, &mut raw)?;
+        let text = String::from_utf8(raw)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         parse_hex_lines(text.lines())?
     };
     let (steps, err) = protocol::replay(
@@ -81,6 +85,17 @@ pub fn run(
         );
     }
     Ok(out)
+}
+
+/// Most bytes `decode` reads from stdin.
+pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
+
+fn read_bounded(r: &mut dyn Read, buf: &mut Vec<u8>) -> Result<(), DecodeCmdError> {
+    r.take(MAX_INPUT + 1).read_to_end(buf)?;
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(DecodeCmdError::TooLarge);
+    }
+    Ok(())
 }
 
 fn parse_hex_lines<'a>(
@@ -124,4 +139,46 @@ fn render(step: &Step) -> String {
         },
     };
     serde_json::to_string(&line).unwrap_or_else(|e| format!("{{\"error\":\"cannot render: {e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_gets_clear_errors() {
+        let mut empty = std::io::empty();
+        let e = run("nosuch", Transport::Tcp, &[], false, &mut empty).unwrap_err();
+        assert!(
+            e.to_string().starts_with("unknown protocol \"nosuch\""),
+            "{e}"
+        );
+        let e = run(
+            "teltonika",
+            Transport::Tcp,
+            &["00zz".into()],
+            false,
+            &mut empty,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("input line 1: invalid hex"),
+            "{e}"
+        );
+        let mut huge = std::io::repeat(b'0').take(MAX_INPUT + 10);
+        let e = run("teltonika", Transport::Tcp, &[], true, &mut huge).unwrap_err();
+        assert!(matches!(e, DecodeCmdError::TooLarge), "{e}");
+    }
+
+    #[test]
+    fn hex_lines_from_stdin_decode_a_login() {
+        let mut input =
+            std::io::Cursor::new(b"000f 3335 3633 3037 3034 3234 3431 3031 33\n".to_vec());
+        let out = run("teltonika", Transport::Tcp, &[], false, &mut input).unwrap();
+        assert_eq!(out.len(), 1);
+        let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
+        assert_eq!(v["kind"], "login");
+        assert_eq!(v["device"], "356307042441013");
+        assert_eq!(v["reply"], "01");
+    }
 }
