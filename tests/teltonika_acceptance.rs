@@ -92,7 +92,9 @@ fn record(rng: &mut StdRng, ms: u64, extended: bool) -> Rec {
 }
 
 /// Encodes records with nom-teltonika (borrowed IO tables live in `store`).
-fn encode(codec: AvlCodec, recs: &[Rec]) -> Vec<u8> {
+/// `None` when the records exceed the codec's frame limit (1,280 bytes for
+/// codec 8/8E in nom-teltonika; devices send no larger frames).
+fn encode(codec: AvlCodec, recs: &[Rec]) -> Option<Vec<u8>> {
     let tables: Vec<_> = recs
         .iter()
         .map(|r| {
@@ -136,7 +138,7 @@ fn encode(codec: AvlCodec, recs: &[Rec]) -> Vec<u8> {
                 .with_io_bytes(&t.4)
         })
         .collect();
-    encode_avl_frame(codec, &fields).expect("encodable")
+    encode_avl_frame(codec, &fields).ok()
 }
 
 /// A random session: an IMEI and frames of records with increasing times.
@@ -153,7 +155,7 @@ fn session(rng: &mut StdRng) -> Session {
     let frames = (0..rng.gen_range(1..=4))
         .map(|_| {
             let extended = rng.gen_bool(0.5);
-            let recs: Vec<Rec> = (0..rng.gen_range(1..=12))
+            let mut recs: Vec<Rec> = (0..rng.gen_range(1..=12))
                 .map(|_| {
                     ms += rng.gen_range(1..60_000);
                     record(rng, ms, extended)
@@ -164,7 +166,14 @@ fn session(rng: &mut StdRng) -> Session {
             } else {
                 AvlCodec::Codec8
             };
-            (encode(codec, &recs), recs)
+            // Drop trailing records until the frame fits the codec's limit.
+            loop {
+                if let Some(frame) = encode(codec, &recs) {
+                    break (frame, recs);
+                }
+                assert!(recs.len() > 1, "one record always fits");
+                recs.pop();
+            }
         })
         .collect();
     Session { imei, frames }
