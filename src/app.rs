@@ -15,7 +15,7 @@ use crate::api;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::protocol::Transport;
+use crate::protocol::{SessionConfig, Transport};
 use crate::server::{self, http, ListenerCtx, Pipeline, Shared};
 use crate::store::{SqliteStore, Store};
 
@@ -188,6 +188,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             shared: shared.clone(),
             protocol,
             metrics: metrics.protocol(name),
+            session: SessionConfig {
+                time_zone: l.time_zone,
+                model: l.model.clone(),
+                ..SessionConfig::new(Transport::Tcp)
+            },
         };
         let bind_err = |transport, addr, source| StartError::Bind {
             protocol: name,

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{FixedOffset, Offset, Utc};
 use serde::Deserialize;
 
 use crate::protocol;
@@ -89,6 +91,31 @@ pub struct ProtocolConfig {
     pub enabled: bool,
     /// Address for TCP and UDP; absent: all interfaces on the default port.
     pub listen: Option<SocketAddr>,
+    /// UTC offset of the local time the devices on this port send, as
+    /// `+HH:MM` / `-HH:MM`; absent: UTC. Only protocols that send local time use it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Device model on this port, for protocols with model-specific forms.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// Parses `+HH:MM`, `-HH:MM`, `+HH` or `UTC` into an offset.
+pub fn parse_time_zone(s: &str) -> Option<FixedOffset> {
+    if s.eq_ignore_ascii_case("utc") || s == "Z" {
+        return Some(Utc.fix());
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, s.get(1..)?),
+        b'-' => (-1, s.get(1..)?),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 fn yes() -> bool {
@@ -106,6 +133,8 @@ impl Default for Config {
                 ProtocolConfig {
                     enabled: true,
                     listen: Some(SocketAddr::from(([0, 0, 0, 0], p.default_port()))),
+                    time_zone: None,
+                    model: None,
                 },
             );
         }
@@ -136,6 +165,9 @@ impl Default for Config {
 pub struct Listener {
     pub protocol: &'static dyn protocol::Protocol,
     pub addr: SocketAddr,
+    /// Local-time offset of this port's devices (validated config).
+    pub time_zone: FixedOffset,
+    pub model: Option<Arc<str>>,
 }
 
 impl Config {
@@ -173,6 +205,8 @@ impl Config {
             .or_insert(ProtocolConfig {
                 enabled: true,
                 listen: None,
+                time_zone: None,
+                model: None,
             });
         entry.enabled = true;
         entry.listen = Some(addr);
@@ -181,8 +215,16 @@ impl Config {
 
     /// Checks values a type cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for name in self.protocols.keys() {
+        for (name, p) in &self.protocols {
             find_protocol(name)?;
+            if let Some(tz) = &p.time_zone {
+                if parse_time_zone(tz).is_none() {
+                    return Err(ConfigError::Value {
+                        key: "protocols.<name>.time_zone",
+                        why: format!("{name}: {tz:?} is not +HH:MM, -HH:MM or UTC"),
+                    });
+                }
+            }
         }
         let positive = |key: &'static str, v: u64| {
             if v == 0 {
@@ -219,7 +261,17 @@ impl Config {
                 let addr = c
                     .and_then(|c| c.listen)
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], p.default_port())));
-                Some(Listener { protocol: *p, addr })
+                let time_zone = c
+                    .and_then(|c| c.time_zone.as_deref())
+                    .and_then(parse_time_zone)
+                    .unwrap_or(Utc.fix());
+                let model = c.and_then(|c| c.model.as_deref()).map(Arc::from);
+                Some(Listener {
+                    protocol: *p,
+                    addr,
+                    time_zone,
+                    model,
+                })
             })
             .collect()
     }
@@ -243,6 +295,45 @@ fn find_protocol(name: &str) -> Result<&'static dyn protocol::Protocol, ConfigEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_zones_parse_and_bad_ones_are_refused() {
+        let h = |s| parse_time_zone(s).map(|o| o.local_minus_utc());
+        assert_eq!(h("+03:00"), Some(3 * 3600));
+        assert_eq!(h("-05:30"), Some(-(5 * 3600 + 30 * 60)));
+        assert_eq!(h("+8"), Some(8 * 3600));
+        assert_eq!(h("UTC"), Some(0));
+        assert_eq!(h("03:00"), None);
+        assert_eq!(h("+15:00"), None);
+        assert_eq!(h("+03:75"), None);
+        let e = Config::from_toml(
+            &DEFAULT_TOML.replace(
+                "[protocols.h02]\n",
+                "[protocols.h02]\ntime_zone = \"Europe/Berlin\"\n",
+            ),
+            "t",
+        )
+        .and_then(|c| c.validate().map(|_| c))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Europe/Berlin"), "{e}");
+        let c = Config::from_toml(
+            &DEFAULT_TOML.replace(
+                "[protocols.h02]\n",
+                "[protocols.h02]\ntime_zone = \"+02:00\"\nmodel = \"X\"\n",
+            ),
+            "t",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let l = c
+            .listeners()
+            .into_iter()
+            .find(|l| l.protocol.name() == "h02");
+        let l = l.unwrap();
+        assert_eq!(l.time_zone.local_minus_utc(), 7200);
+        assert_eq!(l.model.as_deref(), Some("X"));
+    }
 
     #[test]
     fn embedded_file_is_the_default() {

@@ -15,10 +15,9 @@
 // Helpers below panic on malformed vector files, which is what a test should do.
 #![allow(clippy::unwrap_used)]
 
-use bytes::BytesMut;
 use chrono::{TimeZone, Utc};
-use trackgate::model::{AttrValue, Attributes, DeviceId};
-use trackgate::protocol::testkit::{self, Expectation, Vector, KNOTS_TO_KMH};
+use trackgate::model::DeviceId;
+use trackgate::protocol::testkit::{self, Vector};
 use trackgate::protocol::{
     replay, DecodeContext, Decoded, MessageKind, Protocol, SessionConfig, Step, Transport,
 };
@@ -32,23 +31,12 @@ const VECTORS: &str = concat!(
     "/protocols/vectors/teltonika.tsv"
 );
 
-/// Traccar's attribute name in a vector → trackgate's.
+/// Traccar's attribute name in a vector → trackgate's (beyond testkit::COMMON_KEYS).
 const KEY_MAP: &[(&str, &str)] = &[
     ("tag1Voltage", "tag1_voltage_mv"),
     ("tag1Battery", "tag1_battery_mv"),
-    ("driverUniqueId", "driver_unique_id"),
     ("eyeTemp1", "eye_temp1_c"),
 ];
-
-fn our_key(traccar: &str) -> Result<&'static str, String> {
-    KEY_MAP
-        .iter()
-        .find(|(t, _)| *t == traccar)
-        .map(|(_, ours)| *ours)
-        .ok_or(format!(
-            "no mapping for Traccar attribute {traccar}; add it to KEY_MAP"
-        ))
-}
 
 fn ctx() -> DecodeContext {
     DecodeContext {
@@ -96,11 +84,9 @@ fn every_vector_row_meets_its_expectation() {
 }
 
 fn check(v: &Vector) -> Result<(), String> {
-    match &v.expectation {
-        Expectation::Frame(_) | Expectation::Frames(_) | Expectation::NoFrame => {
-            return check_framer(v)
-        }
-        _ => {}
+    if testkit::is_framer_row(v) {
+        let mut session = Teltonika.session(&SessionConfig::new(Transport::Tcp));
+        return testkit::check_framer(session.as_mut(), v);
     }
     let (transport, chunks, logged_in) = match v.transport.as_str() {
         "udp" => (Transport::Udp, vec![v.message.clone()], false),
@@ -152,7 +138,7 @@ fn check(v: &Vector) -> Result<(), String> {
         .as_ref()
         .map_err(|r| format!("rejected: {r:?}"))?;
     check_common(v, d, step)?;
-    check_expectation(&v.expectation, d)
+    testkit::check_expectation(&v.expectation, d, KEY_MAP)
 }
 
 fn is_login(message: &[u8]) -> bool {
@@ -228,106 +214,6 @@ fn check_common(v: &Vector, d: &Decoded, step: &Step) -> Result<(), String> {
     Ok(())
 }
 
-fn check_expectation(e: &Expectation, d: &Decoded) -> Result<(), String> {
-    let now = Utc::now();
-    match e {
-        Expectation::Position {
-            time,
-            valid,
-            lat,
-            lon,
-        } => {
-            let [p] = d.positions.as_slice() else {
-                return Err(format!("expected one position, got {}", d.positions.len()));
-            };
-            testkit::plausible(p, now)?;
-            if time.is_some_and(|t| t != p.fix_time) {
-                return Err(format!("fix time {} != {time:?}", p.fix_time));
-            }
-            if valid.is_some_and(|v| v != p.valid) {
-                return Err(format!("valid {} != {valid:?}", p.valid));
-            }
-            if lat.is_some_and(|l| (l - p.lat).abs() > 1e-5)
-                || lon.is_some_and(|l| (l - p.lon).abs() > 1e-5)
-            {
-                return Err(format!("location {},{} != {lat:?},{lon:?}", p.lat, p.lon));
-            }
-        }
-        Expectation::Positions {
-            location_checked: true,
-        } => {
-            if d.positions.is_empty() {
-                return Err(format!("no positions (reports: {})", d.reports.len()));
-            }
-            for p in &d.positions {
-                testkit::plausible(p, now).map_err(|e| format!("{e}: {p:?}"))?;
-            }
-        }
-        Expectation::Positions {
-            location_checked: false,
-        } => {
-            let responses = d.kind == MessageKind::CommandResponse && !d.reports.is_empty();
-            if d.positions.is_empty() && !responses {
-                return Err(format!("neither positions nor command responses: {d:?}"));
-            }
-        }
-        Expectation::Attributes => {
-            if first_attributes(d).is_none_or(Attributes::is_empty) {
-                return Err("first record has no attributes".into());
-            }
-        }
-        Expectation::Attribute { key, value } => check_attribute(d, key, value)?,
-        Expectation::NotNull => {
-            if d.positions.is_empty() && d.reports.is_empty() {
-                return Err("decoded nothing".into());
-            }
-        }
-        Expectation::NoPosition => {
-            if !d.positions.is_empty() {
-                return Err(format!("expected no position, got {}", d.positions.len()));
-            }
-        }
-        Expectation::Frame(_) | Expectation::Frames(_) | Expectation::NoFrame => {
-            unreachable!("framer rows")
-        }
-    }
-    Ok(())
-}
-
-/// The attributes of the first record: the first position's, or for frames
-/// without a fix the first report's.
-fn first_attributes(d: &Decoded) -> Option<&Attributes> {
-    d.positions
-        .first()
-        .map(|p| &p.attributes)
-        .or(d.reports.first().map(|r| &r.attributes))
-}
-
-fn check_attribute(d: &Decoded, key: &str, expected: &serde_json::Value) -> Result<(), String> {
-    let p = d.positions.first();
-    let field = |v: f64| Some(AttrValue::Float(v));
-    let actual = match key {
-        "speed" => p.and_then(|p| field(p.speed_kmh / KNOTS_TO_KMH)),
-        "course" => p.and_then(|p| field(p.course_deg)),
-        "altitude" => p.and_then(|p| field(p.altitude_m)),
-        _ => first_attributes(d)
-            .and_then(|a| a.get(our_key(key).ok()?))
-            .cloned(),
-    };
-    let ours = if matches!(key, "speed" | "course" | "altitude") {
-        key
-    } else {
-        our_key(key)?
-    };
-    match (actual, expected) {
-        (None, serde_json::Value::Null) => Ok(()),
-        (Some(a), e) if testkit::value_matches(&a, e) => Ok(()),
-        (a, e) => Err(format!(
-            "attribute {key} (ours: {ours}) is {a:?}, expected {e}"
-        )),
-    }
-}
-
 /// `@integrity` rows: no frame cut from them is acknowledged as good, and
 /// the row's bytes as one frame are rejected with the resend reply.
 fn check_integrity(v: &Vector, steps: &[Step]) -> Result<(), String> {
@@ -372,43 +258,6 @@ fn check_integrity(v: &Vector, steps: &[Step]) -> Result<(), String> {
                 ))
             }
         }
-    }
-}
-
-/// `frame=`, `frames=` and `no_frame` rows check the TCP framer alone.
-fn check_framer(v: &Vector) -> Result<(), String> {
-    let mut session = Teltonika.session(&SessionConfig::new(Transport::Tcp));
-    let mut buf = BytesMut::from(v.message.as_slice());
-    let mut next = || session.frame(&mut buf).map_err(|e| e.to_string());
-    match &v.expectation {
-        Expectation::Frame(expected) => match next()? {
-            Some(f) if f.as_ref() == expected.as_slice() => Ok(()),
-            other => Err(format!(
-                "first frame {:?}, expected {}",
-                other.map(hex::encode),
-                hex::encode(expected)
-            )),
-        },
-        Expectation::Frames(expected) => {
-            for e in expected {
-                match next()? {
-                    Some(f) if f.as_ref() == e.as_slice() => {}
-                    other => {
-                        return Err(format!(
-                            "frame {:?}, expected {}",
-                            other.map(hex::encode),
-                            hex::encode(e)
-                        ))
-                    }
-                }
-            }
-            Ok(())
-        }
-        Expectation::NoFrame => match next()? {
-            None => Ok(()),
-            Some(f) => Err(format!("unexpected frame {}", hex::encode(f))),
-        },
-        _ => unreachable!("decoder rows"),
     }
 }
 

@@ -16,13 +16,15 @@ mod replay;
 pub mod testkit;
 
 use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Offset, Utc};
 
 use crate::model::{DeviceId, Position, Report};
 
 pub use codec::FrameCodec;
 pub use registry::{find, registry};
-pub use replay::{replay, Step};
+pub use replay::{replay, replay_with, Step};
 
 /// How a session's bytes arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,13 @@ pub struct SessionConfig {
     pub transport: Transport,
     /// Largest frame the framer accepts before declaring the stream broken.
     pub max_frame_bytes: usize,
+    /// Offset of the local time some devices send (H02, TK103, …); protocols
+    /// whose devices send UTC ignore it. Per port: `protocols.<name>.time_zone`.
+    pub time_zone: FixedOffset,
+    /// Device model where one protocol name covers firmware variants that
+    /// differ on the wire (GT06's VL103, JT808's JC371, …). Per port:
+    /// `protocols.<name>.model`; `None` decodes the common form.
+    pub model: Option<Arc<str>>,
 }
 
 impl SessionConfig {
@@ -56,7 +65,16 @@ impl SessionConfig {
         Self {
             transport,
             max_frame_bytes: 64 * 1024,
+            time_zone: Utc.fix(),
+            model: None,
         }
+    }
+
+    /// Whether the configured model is `name` (case-insensitive).
+    pub fn model_is(&self, name: &str) -> bool {
+        self.model
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(name))
     }
 }
 

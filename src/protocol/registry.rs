@@ -4,7 +4,18 @@
 use super::Protocol;
 use crate::protocols;
 
-static REGISTRY: &[&dyn Protocol] = &[&protocols::teltonika::Teltonika];
+static REGISTRY: &[&dyn Protocol] = &[
+    &protocols::teltonika::Teltonika,
+    &protocols::gt06::Gt06,
+    &protocols::gl200::Gl200,
+    &protocols::jt808::Jt808,
+    &protocols::h02::H02,
+    &protocols::meitrack::Meitrack,
+    &protocols::ruptela::Ruptela,
+    &protocols::wialon::Wialon,
+    &protocols::tk103::Tk103,
+    &protocols::osmand::Osmand,
+];
 
 /// Every protocol trackgate speaks.
 pub fn registry() -> &'static [&'static dyn Protocol] {

@@ -25,7 +25,18 @@ pub fn replay<'a>(
     chunks: impl IntoIterator<Item = &'a [u8]>,
     ctx: &DecodeContext,
 ) -> (Vec<Step>, Option<FrameError>) {
-    let mut session = protocol.session(&SessionConfig::new(transport));
+    replay_with(protocol, &SessionConfig::new(transport), chunks, ctx)
+}
+
+/// [`replay`] with a session configured as a listener would (model, time zone).
+pub fn replay_with<'a>(
+    protocol: &dyn Protocol,
+    config: &SessionConfig,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    ctx: &DecodeContext,
+) -> (Vec<Step>, Option<FrameError>) {
+    let transport = config.transport;
+    let mut session = protocol.session(config);
     let mut steps = Vec::new();
     let mut buf = BytesMut::new();
     let mut step = |frame: Bytes, session: &mut dyn super::Session| {

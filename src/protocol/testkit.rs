@@ -6,8 +6,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Decoded, Step};
-use crate::model::{AttrValue, Position};
+use bytes::BytesMut;
+
+use super::{Decoded, MessageKind, Session, Step};
+use crate::model::{AttrValue, Attributes, Position};
 
 /// Knots → km/h (Traccar keeps speed in knots; we keep km/h).
 pub const KNOTS_TO_KMH: f64 = 1.852;
@@ -255,6 +257,10 @@ pub fn value_matches(actual: &AttrValue, expected: &serde_json::Value) -> bool {
             e.as_f64().is_some_and(|e| approx(*a, e))
         }
         (AttrValue::Text(a), serde_json::Value::Number(e)) => a == &e.to_string(),
+        // Structured values (cell lists, …) are kept as JSON text.
+        (AttrValue::Text(a), e @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
+            serde_json::from_str::<serde_json::Value>(a).is_ok_and(|a| &a == e)
+        }
         _ => false,
     }
 }
@@ -266,4 +272,227 @@ fn approx(a: f64, e: f64) -> bool {
 /// Every position and report decoded across `steps`.
 pub fn decoded(steps: &[Step]) -> impl Iterator<Item = &Decoded> {
     steps.iter().filter_map(|s| s.outcome.as_ref().ok())
+}
+
+/// Traccar attribute names (as vectors assert them) → trackgate's, for names
+/// that mean the same in every protocol. A protocol's test passes its own
+/// table for the rest; that table is consulted first.
+pub const COMMON_KEYS: &[(&str, &str)] = &[
+    ("alarm", "alarm"),
+    ("event", "event"),
+    ("status", "status"),
+    ("result", "result"),
+    ("ignition", "ignition"),
+    ("motion", "motion"),
+    ("charge", "charging"),
+    ("door", "door"),
+    ("iccid", "iccid"),
+    ("imei", "imei"),
+    ("vin", "vin"),
+    ("rpm", "rpm"),
+    ("steps", "steps"),
+    ("input", "input"),
+    ("batteryLevel", "battery_level_pct"),
+    ("power", "power_v"),
+    ("battery", "battery_v"),
+    ("humidity", "humidity_pct"),
+    ("deviceTemp", "device_temp_c"),
+    ("temp1", "temp1_c"),
+    ("temp2", "temp2_c"),
+    ("temp3", "temp3_c"),
+    ("temp4", "temp4_c"),
+    ("driverUniqueId", "driver_unique_id"),
+];
+
+/// Our name for Traccar's attribute `traccar`: `keys` first, then [`COMMON_KEYS`].
+pub fn our_key<'a>(keys: &[(&str, &'a str)], traccar: &str) -> Result<&'a str, String>
+where
+    'static: 'a,
+{
+    keys.iter()
+        .chain(COMMON_KEYS.iter())
+        .find(|(t, _)| *t == traccar)
+        .map(|(_, ours)| *ours)
+        .ok_or(format!(
+            "no mapping for Traccar attribute {traccar}; add it to the protocol's key table"
+        ))
+}
+
+/// The attributes of the first record: the first position's, or for frames
+/// without a fix the first report's.
+pub fn first_attributes(d: &Decoded) -> Option<&Attributes> {
+    d.positions
+        .first()
+        .map(|p| &p.attributes)
+        .or(d.reports.first().map(|r| &r.attributes))
+}
+
+/// Checks a decoded frame against a row's decoder expectation (everything
+/// but the framer rows). `keys` maps Traccar attribute names to ours.
+pub fn check_expectation(
+    e: &Expectation,
+    d: &Decoded,
+    keys: &[(&str, &'static str)],
+) -> Result<(), String> {
+    let now = Utc::now();
+    match e {
+        Expectation::Position {
+            time,
+            valid,
+            lat,
+            lon,
+        } => {
+            let [p] = d.positions.as_slice() else {
+                return Err(format!("expected one position, got {}", d.positions.len()));
+            };
+            plausible(p, now)?;
+            if time.is_some_and(|t| t != p.fix_time) {
+                return Err(format!("fix time {} != {time:?}", p.fix_time));
+            }
+            if valid.is_some_and(|v| v != p.valid) {
+                return Err(format!("valid {} != {valid:?}", p.valid));
+            }
+            if lat.is_some_and(|l| (l - p.lat).abs() > 1e-5)
+                || lon.is_some_and(|l| (l - p.lon).abs() > 1e-5)
+            {
+                return Err(format!("location {},{} != {lat:?},{lon:?}", p.lat, p.lon));
+            }
+        }
+        Expectation::Positions {
+            location_checked: true,
+        } => {
+            if d.positions.is_empty() {
+                return Err(format!("no positions (reports: {})", d.reports.len()));
+            }
+            for p in &d.positions {
+                plausible(p, now).map_err(|e| format!("{e}: {p:?}"))?;
+            }
+        }
+        Expectation::Positions {
+            location_checked: false,
+        } => {
+            let responses = d.kind == MessageKind::CommandResponse && !d.reports.is_empty();
+            if d.positions.is_empty() && !responses {
+                return Err(format!("neither positions nor command responses: {d:?}"));
+            }
+        }
+        Expectation::Attributes => {
+            if first_attributes(d).is_none_or(Attributes::is_empty) {
+                return Err("first record has no attributes".into());
+            }
+        }
+        Expectation::Attribute { key, value } => check_attribute(d, key, value, keys)?,
+        Expectation::NotNull => {
+            if d.positions.is_empty() && d.reports.is_empty() {
+                return Err("decoded nothing".into());
+            }
+        }
+        Expectation::NoPosition => {
+            if !d.positions.is_empty() {
+                return Err(format!("expected no position, got {}", d.positions.len()));
+            }
+        }
+        Expectation::Frame(_) | Expectation::Frames(_) | Expectation::NoFrame => {
+            return Err("framer rows are checked with check_framer".into())
+        }
+    }
+    Ok(())
+}
+
+/// `attribute KEY=VALUE`: `speed` (knots in Traccar), `course` and `altitude`
+/// are position fields; other keys are looked up under our name.
+pub fn check_attribute(
+    d: &Decoded,
+    key: &str,
+    expected: &serde_json::Value,
+    keys: &[(&str, &'static str)],
+) -> Result<(), String> {
+    let p = d.positions.first();
+    let field = |v: f64| Some(AttrValue::Float(v));
+    let (ours, actual) = match key {
+        "speed" => (key, p.and_then(|p| field(p.speed_kmh / KNOTS_TO_KMH))),
+        "course" => (key, p.and_then(|p| field(p.course_deg))),
+        "altitude" => (key, p.and_then(|p| field(p.altitude_m))),
+        _ => {
+            let ours = our_key(keys, key)?;
+            (ours, first_attributes(d).and_then(|a| a.get(ours)).cloned())
+        }
+    };
+    match (actual, expected) {
+        (None, serde_json::Value::Null) => Ok(()),
+        (Some(a), e) if value_matches(&a, e) => Ok(()),
+        (a, e) => Err(format!(
+            "attribute {key} (ours: {ours}) is {a:?}, expected {e}"
+        )),
+    }
+}
+
+/// `frame=`, `frames=` and `no_frame` rows: the framer alone, on `session`.
+pub fn check_framer(session: &mut dyn Session, v: &Vector) -> Result<(), String> {
+    let mut buf = BytesMut::from(v.message.as_slice());
+    let mut next = || session.frame(&mut buf).map_err(|e| e.to_string());
+    match &v.expectation {
+        Expectation::Frame(expected) => match next()? {
+            Some(f) if f.as_ref() == expected.as_slice() => Ok(()),
+            other => Err(format!(
+                "first frame {:?}, expected {}",
+                other.map(hex::encode),
+                hex::encode(expected)
+            )),
+        },
+        Expectation::Frames(expected) => {
+            for e in expected {
+                match next()? {
+                    Some(f) if f.as_ref() == e.as_slice() => {}
+                    other => {
+                        return Err(format!(
+                            "frame {:?}, expected {}",
+                            other.map(hex::encode),
+                            hex::encode(e)
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
+        Expectation::NoFrame => match next()? {
+            None => Ok(()),
+            Some(f) => Err(format!("expected no frame, got {}", hex::encode(f))),
+        },
+        _ => Err("not a framer row".into()),
+    }
+}
+
+/// Whether a row checks the framer rather than the decoder.
+pub fn is_framer_row(v: &Vector) -> bool {
+    matches!(
+        v.expectation,
+        Expectation::Frame(_) | Expectation::Frames(_) | Expectation::NoFrame
+    )
+}
+
+/// Runs `check` on every row of the vector file at `path` and panics with
+/// every failing row, so one run shows all failures. Returns the rows.
+pub fn run_file(path: &str, mut check: impl FnMut(&Vector) -> Result<(), String>) -> Vec<Vector> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let rows = parse_tsv(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let lines = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(rows.len(), lines, "{path}: every line parses to a row");
+    let failures: Vec<String> = rows
+        .iter()
+        .filter_map(|v| check(v).err().map(|e| format!("line {}: {e}", v.line)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{path}: {} of {} rows fail:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+    println!("{path}: all {} rows meet their expectation", rows.len());
+    rows
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::ProtocolMetrics;
-use crate::protocol::{Decoded, MessageKind, Protocol, Verdict};
+use crate::protocol::{Decoded, MessageKind, Protocol, SessionConfig, Verdict};
 
 /// What every listener shares.
 #[derive(Clone)]
@@ -41,6 +41,8 @@ pub struct ListenerCtx {
     pub shared: Shared,
     pub protocol: &'static dyn Protocol,
     pub metrics: ProtocolMetrics,
+    /// Per-port session settings (time zone, model); transport is set by the listener.
+    pub session: SessionConfig,
 }
 
 /// The server's decision on one decoded frame.

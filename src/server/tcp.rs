@@ -53,6 +53,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx
     let config = SessionConfig {
         transport: Transport::Tcp,
         max_frame_bytes: ctx.shared.max_frame_bytes,
+        ..ctx.session.clone()
     };
     let (rd, mut wr) = stream.into_split();
     let mut frames = FramedRead::with_capacity(

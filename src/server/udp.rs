@@ -25,6 +25,7 @@ pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
     let config = SessionConfig {
         transport: Transport::Udp,
         max_frame_bytes: ctx.shared.max_frame_bytes,
+        ..ctx.session.clone()
     };
     let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];

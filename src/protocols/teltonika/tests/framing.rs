@@ -49,6 +49,7 @@ fn declared_length_over_the_limit_fails_before_the_bytes_arrive() {
     let mut s = super::super::Session::new(&SessionConfig {
         transport: Transport::Tcp,
         max_frame_bytes: 1024,
+        ..SessionConfig::new(Transport::Tcp)
     });
     // 1013 data bytes + 12 = 1025 > 1024; only the 8-byte header is there.
     let (r, _) = frame_once(&mut s, &h("00000000000003f5"));
@@ -78,6 +79,7 @@ fn an_imei_packet_over_the_limit_is_too_large() {
     let mut s = super::super::Session::new(&SessionConfig {
         transport: Transport::Tcp,
         max_frame_bytes: 10,
+        ..SessionConfig::new(Transport::Tcp)
     });
     let (r, _) = frame_once(&mut s, &h("000f33"));
     assert!(

@@ -1,0 +1,1 @@
+//! gl200: vectors and socket tests (to be written).

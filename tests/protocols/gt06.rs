@@ -1,0 +1,1 @@
+//! gt06: vectors and socket tests (to be written).

@@ -1,0 +1,1 @@
+//! h02: vectors and socket tests (to be written).

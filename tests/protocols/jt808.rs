@@ -1,0 +1,1 @@
+//! jt808: vectors and socket tests (to be written).

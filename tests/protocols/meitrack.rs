@@ -1,0 +1,1 @@
+//! meitrack: vectors and socket tests (to be written).

@@ -1,0 +1,1 @@
+//! osmand: vectors and socket tests (to be written).

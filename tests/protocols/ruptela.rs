@@ -1,0 +1,1 @@
+//! ruptela: vectors and socket tests (to be written).

@@ -1,0 +1,1 @@
+//! tk103: vectors and socket tests (to be written).

@@ -1,0 +1,1 @@
+//! wialon: vectors and socket tests (to be written).
