@@ -36,6 +36,8 @@ pub enum StartError {
     },
     #[error("storage: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Mqtt(#[from] crate::mqtt::MqttError),
     #[error("admin token file {path}: {source}")]
     AdminToken {
         path: std::path::PathBuf,
@@ -166,12 +168,28 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let access_log = AccessLog::spawn(Arc::clone(&store));
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let mut pipeline = Pipeline::new(
+        Arc::clone(&engine),
+        Arc::clone(&directory),
+        config.ingest.accept_unregistered_devices,
+    );
+    let mut feed_rx = None;
+    if let Some(p) = &config.mqtt.publish {
+        let (feed, rx) = crate::mqtt::Feed::new(p.buffer, metrics.mqtt_publish_dropped.clone());
+        pipeline = pipeline.with_feed(feed);
+        feed_rx = Some(rx);
+    }
+    let pipeline = Arc::new(pipeline);
+    crate::mqtt::start(
+        &config.mqtt,
+        Arc::clone(&pipeline),
+        &metrics,
+        feed_rx,
+        &stop,
+        &tracker,
+    )?;
     let shared = Shared {
-        pipeline: Arc::new(Pipeline::new(
-            Arc::clone(&engine),
-            Arc::clone(&directory),
-            config.ingest.accept_unregistered_devices,
-        )),
+        pipeline: Arc::clone(&pipeline),
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         max_udp_peers: config.limits.max_connections,
         idle_timeout: config.idle_timeout(),

@@ -49,6 +49,9 @@ pub struct Config {
     pub ingest: Ingest,
     #[serde(default)]
     pub protocols: BTreeMap<String, ProtocolConfig>,
+    /// MQTT brokers to ingest from and the optional feed; absent: none.
+    #[serde(default)]
+    pub mqtt: crate::mqtt::MqttConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -156,6 +159,7 @@ impl Default for Config {
                 accept_unregistered_devices: false,
             },
             protocols,
+            mqtt: crate::mqtt::MqttConfig::default(),
         }
     }
 }
@@ -215,6 +219,9 @@ impl Config {
 
     /// Checks values a type cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.mqtt
+            .validate()
+            .map_err(|why| ConfigError::Value { key: "mqtt", why })?;
         for (name, p) in &self.protocols {
             find_protocol(name)?;
             if let Some(tz) = &p.time_zone {

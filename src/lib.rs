@@ -19,6 +19,7 @@ pub mod decode;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod mqtt;
 pub mod protocol;
 pub mod protocols;
 pub mod server;

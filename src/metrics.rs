@@ -21,6 +21,23 @@ pub struct Metrics {
     ack_latency: HistogramVec,
     pub engine_devices: IntGauge,
     pub index_age_seconds: prometheus::Gauge,
+    mqtt_connected: IntGaugeVec,
+    mqtt_messages: IntCounterVec,
+    mqtt_bytes: IntCounterVec,
+    mqtt_reconnects: IntCounterVec,
+    /// Positions published to the MQTT feed.
+    pub mqtt_published: IntCounter,
+    /// Positions dropped because the feed's buffer was full (broker away).
+    pub mqtt_publish_dropped: IntCounter,
+}
+
+/// Label handles for one MQTT broker connection.
+#[derive(Clone)]
+pub struct MqttMetrics {
+    pub connected: IntGauge,
+    pub messages: IntCounter,
+    pub bytes: IntCounter,
+    pub reconnects: IntCounter,
 }
 
 /// Label handles for one protocol, bound once per listener.
@@ -120,8 +137,43 @@ impl Metrics {
             "trackgate_index_age_seconds",
             "Age of the spatial index snapshot",
         ));
+        let by_broker =
+            |name: &str, help: &str| must(IntCounterVec::new(Opts::new(name, help), &["broker"]));
+        let mqtt_connected = must(IntGaugeVec::new(
+            Opts::new(
+                "trackgate_mqtt_connected",
+                "1 while the broker connection is up",
+            ),
+            &["broker"],
+        ));
+        let mqtt_messages = by_broker(
+            "trackgate_mqtt_messages_total",
+            "MQTT messages received from the broker",
+        );
+        let mqtt_bytes = by_broker(
+            "trackgate_mqtt_bytes_total",
+            "MQTT payload bytes received from the broker",
+        );
+        let mqtt_reconnects = by_broker(
+            "trackgate_mqtt_reconnects_total",
+            "Lost or failed broker connections (each is followed by a reconnect)",
+        );
+        let mqtt_published = must(IntCounter::new(
+            "trackgate_mqtt_published_total",
+            "Accepted positions published to the MQTT feed",
+        ));
+        let mqtt_publish_dropped = must(IntCounter::new(
+            "trackgate_mqtt_publish_dropped_total",
+            "Positions not published because the feed buffer was full",
+        ));
         for c in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(mqtt_connected.clone()),
+            Box::new(mqtt_messages.clone()),
+            Box::new(mqtt_bytes.clone()),
+            Box::new(mqtt_reconnects.clone()),
+            Box::new(mqtt_published.clone()),
+            Box::new(mqtt_publish_dropped.clone()),
             Box::new(connections_refused.clone()),
             Box::new(frames.clone()),
             Box::new(positions.clone()),
@@ -144,6 +196,23 @@ impl Metrics {
             ack_latency,
             engine_devices,
             index_age_seconds,
+            mqtt_connected,
+            mqtt_messages,
+            mqtt_bytes,
+            mqtt_reconnects,
+            mqtt_published,
+            mqtt_publish_dropped,
+        }
+    }
+
+    /// Label handles for the broker connection `broker`.
+    pub fn mqtt(&self, broker: &str) -> MqttMetrics {
+        let l = &[broker];
+        MqttMetrics {
+            connected: self.mqtt_connected.with_label_values(l),
+            messages: self.mqtt_messages.with_label_values(l),
+            bytes: self.mqtt_bytes.with_label_values(l),
+            reconnects: self.mqtt_reconnects.with_label_values(l),
         }
     }
 

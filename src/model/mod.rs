@@ -3,8 +3,10 @@
 
 mod attributes;
 mod device_id;
+mod incoming;
 mod position;
 
 pub use attributes::{AttrKey, AttrValue, Attributes, Namer};
 pub use device_id::{DeviceId, DeviceIdError};
+pub use incoming::{InvalidPosition, PositionIn};
 pub use position::{format_time, Position, Report};

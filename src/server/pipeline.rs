@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::access::Directory;
 use crate::engine::Engine;
 use crate::model::{DeviceId, Position};
+use crate::mqtt::Feed;
 
 /// Why positions were not accepted (the device gets no ack and resends).
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,8 @@ pub struct Pipeline {
     engine: Arc<Engine>,
     directory: Arc<Directory>,
     accept_unregistered: bool,
+    /// The MQTT feed of accepted positions, when configured.
+    feed: Option<Feed>,
 }
 
 impl Pipeline {
@@ -30,7 +33,14 @@ impl Pipeline {
             engine,
             directory,
             accept_unregistered,
+            feed: None,
         }
+    }
+
+    /// Also offers every accepted position to `feed`.
+    pub fn with_feed(mut self, feed: Feed) -> Self {
+        self.feed = Some(feed);
+        self
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -54,6 +64,9 @@ impl Pipeline {
 
     /// Accepts positions into the live engine.
     pub async fn submit(&self, positions: Vec<Position>) -> Result<(), PipelineError> {
+        if let Some(feed) = &self.feed {
+            positions.iter().for_each(|p| feed.offer(p));
+        }
         for p in positions {
             self.engine.update(p);
         }

@@ -90,6 +90,23 @@ impl Session {
     }
 }
 
+/// Decodes one complete TCP AVL packet (`00000000`, length, data, CRC) for
+/// `device` without a login: for transports that name the device elsewhere
+/// (an MQTT topic). Same checks and records as over TCP.
+pub fn decode_avl_packet(
+    device: &DeviceId,
+    packet: &[u8],
+    ctx: &DecodeContext,
+) -> Result<Decoded, Rejected> {
+    match packet {
+        [0, 0, 0, 0, ..] => tcp::avl_packet(device, packet, ctx),
+        _ => Err(Rejected::skip(protocol::DecodeError::Malformed {
+            what: "AVL packet preamble",
+            offset: 0,
+        })),
+    }
+}
+
 impl protocol::Session for Session {
     fn frame(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
         Ok(frame::next_len(buf, self.max_frame_bytes)?.map(|len| buf.split_to(len)))

@@ -100,7 +100,11 @@ fn resend(error: DecodeError) -> Rejected {
 }
 
 /// An AVL packet: 4 zero bytes, u32 data length, data, u32 CRC.
-fn avl_packet(device: &DeviceId, frame: &[u8], ctx: &DecodeContext) -> Result<Decoded, Rejected> {
+pub(super) fn avl_packet(
+    device: &DeviceId,
+    frame: &[u8],
+    ctx: &DecodeContext,
+) -> Result<Decoded, Rejected> {
     let Some((header, rest)) = frame.split_first_chunk::<AVL_HEADER>() else {
         return Err(resend(DecodeError::Malformed {
             what: "AVL packet header (truncated)",

@@ -1,0 +1,216 @@
+//! One broker connection: subscribe, turn each publish into positions
+//! through the pipeline, and only then acknowledge it (manual acks), so a
+//! QoS 1 message trackgate did not accept stays with the broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, TlsConfiguration};
+use tokio_util::sync::CancellationToken;
+
+use super::payload::{self, DeviceRule, Format};
+use super::settings::BrokerConfig;
+use super::MqttError;
+use crate::metrics::{Metrics, MqttMetrics, ProtocolMetrics};
+use crate::model::Position;
+use crate::server::Pipeline;
+
+/// Requests queued towards the event loop (subscribes, acks, feed publishes).
+const REQUEST_CAPACITY: usize = 256;
+
+/// The client options for `b`, TLS included.
+pub fn options(b: &BrokerConfig) -> Result<MqttOptions, MqttError> {
+    let mut o = MqttOptions::new(&b.client_id, &b.host, b.port);
+    o.set_keep_alive(Duration::from_secs(b.keep_alive_secs))
+        .set_clean_session(b.clean_session)
+        .set_manual_acks(true)
+        .set_request_channel_capacity(REQUEST_CAPACITY)
+        // The client drops the connection on a packet over this size; our own
+        // (smaller) payload limit is enforced per message so an oversize
+        // message is acknowledged and counted instead of redelivered forever.
+        .set_max_packet_size(b.max_payload_bytes.saturating_mul(4).max(1 << 20), 1 << 20);
+    if let (Some(u), p) = (&b.username, &b.password) {
+        o.set_credentials(u, p.clone().unwrap_or_default());
+    }
+    if b.tls {
+        let path = b.ca_file.clone().ok_or(MqttError::NoCa(b.name.clone()))?;
+        let ca = std::fs::read(&path).map_err(|source| MqttError::Ca {
+            broker: b.name.clone(),
+            path,
+            source,
+        })?;
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            TlsConfiguration::Simple {
+                ca,
+                alpn: None,
+                client_auth: None,
+            },
+        ));
+    }
+    Ok(o)
+}
+
+/// A subscription ready to match publishes.
+struct Subscription {
+    filter: String,
+    qos: QoS,
+    format: Format,
+    rule: DeviceRule,
+    metrics: ProtocolMetrics,
+}
+
+/// Capped exponential backoff with ±25 % jitter, so a fleet of gateways
+/// does not reconnect in lock-step after a broker restart.
+struct Backoff {
+    min: u64,
+    max: u64,
+    next: u64,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next.saturating_mul(2)).min(self.max);
+        let jitter = rand::thread_rng().gen_range(0.75..1.25);
+        Duration::from_millis((base as f64 * jitter) as u64)
+    }
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// Drives the connection until `stop`: reconnects, subscribes, ingests.
+pub async fn run(
+    b: BrokerConfig,
+    client: AsyncClient,
+    mut events: EventLoop,
+    pipeline: Arc<Pipeline>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    let m: MqttMetrics = metrics.mqtt(&b.name);
+    let subs: Vec<Subscription> = b
+        .subscriptions
+        .iter()
+        .map(|s| Subscription {
+            filter: s.topic.clone(),
+            qos: if s.qos == 0 {
+                QoS::AtMostOnce
+            } else {
+                QoS::AtLeastOnce
+            },
+            format: s.format,
+            rule: s.rule(),
+            metrics: metrics.protocol(s.format.label()),
+        })
+        .collect();
+    let mut backoff = Backoff {
+        min: b.reconnect_min_ms,
+        max: b.reconnect_max_ms,
+        next: b.reconnect_min_ms,
+    };
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => break,
+            e = events.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                m.connected.set(1);
+                backoff.reset();
+                tracing::info!(broker = %b.name, session_present = ack.session_present, "mqtt connected");
+                for s in &subs {
+                    if let Err(e) = client.subscribe(&s.filter, s.qos).await {
+                        tracing::error!(broker = %b.name, topic = %s.filter, error = %e, "mqtt subscribe failed");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                m.messages.inc();
+                m.bytes.inc_by(p.payload.len() as u64);
+                let accepted = ingest(&b, &subs, &p, &pipeline).await;
+                if accepted && p.qos != QoS::AtMostOnce {
+                    if let Err(e) = client.ack(&p).await {
+                        tracing::warn!(broker = %b.name, error = %e, "mqtt ack not queued");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                m.connected.set(0);
+                m.reconnects.inc();
+                let wait = backoff.next();
+                tracing::warn!(broker = %b.name, error = %e, retry_in_ms = wait.as_millis() as u64, "mqtt connection lost");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+    // Leave cleanly: the broker keeps the persistent session and queues
+    // what arrives while we are away.
+    m.connected.set(0);
+    if client.disconnect().await.is_ok() {
+        let flush = async {
+            while let Ok(e) = events.poll().await {
+                if matches!(e, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+    }
+}
+
+/// Decodes and submits one publish. Returns whether to acknowledge it: yes
+/// when it was accepted, malformed (retrying cannot help) or from unknown
+/// devices; no only when the pipeline could not take it (shutting down).
+async fn ingest(b: &BrokerConfig, subs: &[Subscription], p: &Publish, pipeline: &Pipeline) -> bool {
+    let Some(sub) = subs.iter().find(|s| rumqttc::matches(&p.topic, &s.filter)) else {
+        tracing::warn!(broker = %b.name, topic = %p.topic, "message matches no subscription; acknowledged and dropped");
+        return true;
+    };
+    let label = sub.format.label();
+    let positions = match payload::decode(
+        sub.format,
+        sub.rule,
+        &p.topic,
+        &p.payload,
+        b.max_payload_bytes,
+        Utc::now(),
+    ) {
+        Ok(ps) => ps,
+        Err(e) => {
+            sub.metrics.decode_error(e.kind());
+            tracing::warn!(broker = %b.name, topic = %p.topic, error = %e, "mqtt payload refused");
+            return true;
+        }
+    };
+    let admitted: Vec<Position> = positions
+        .into_iter()
+        .filter(|pos| {
+            let ok = pipeline.admits(&pos.device_id, label);
+            if !ok {
+                sub.metrics.unknown_devices.inc();
+            }
+            ok
+        })
+        .collect();
+    if admitted.is_empty() {
+        return true;
+    }
+    let n = admitted.len() as u64;
+    match pipeline.submit(admitted).await {
+        Ok(()) => {
+            sub.metrics.positions.inc_by(n);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(broker = %b.name, topic = %p.topic, error = %e, "positions not accepted; message left with the broker");
+            false
+        }
+    }
+}
