@@ -274,6 +274,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         log: access_log,
         engine: Arc::clone(&engine),
         admin_token_hash,
+        pipeline: Arc::clone(&pipeline),
+        ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
     }));
     let http_stop = stop.clone();
     tracker.spawn(async move {

@@ -14,7 +14,8 @@ use std::time::Duration;
 use nom_teltonika::encoder::{encode_avl_frame, AvlRecordFields};
 use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, Priority};
 use serde_json::{json, Value};
-use support::{http_request, start, test_config, write_admin_token};
+use support::{http_request, metric, start, test_config, write_admin_token};
+use trackgate::model::DeviceId;
 use trackgate::protocol::Transport;
 
 const ADMIN: &str = "tga_test_admin_token";
@@ -640,6 +641,11 @@ async fn every_route_needs_the_right_key() {
             ("GET", "/api/v1/devices?scope=own", None),
             ("GET", &format!("/api/v1/devices/{D1}/position"), None),
             ("GET", "/api/v1/positions?bbox=0,0,1,1", None),
+            (
+                "POST",
+                "/api/v1/ingest/positions",
+                Some(json!([{"device_id": D1, "fix_time": "2026-01-01T00:00:00Z", "lat": 1, "lon": 2}])),
+            ),
         ];
         for (method, path, body) in routes {
             let (st, v) = call(w.http, method, path, None, body.clone());
@@ -755,6 +761,7 @@ async fn openapi_documents_every_route() {
             ("get", "/api/v1/devices"),
             ("get", "/api/v1/devices/{device_id}/position"),
             ("get", "/api/v1/positions"),
+            ("post", "/api/v1/ingest/positions"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         for (method, path) in routes {
@@ -778,5 +785,99 @@ async fn openapi_documents_every_route() {
     })
     .await
     .unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_ingest_takes_own_devices_and_reports_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let engine = gw.engine.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let ingest = user(http, "4711", "ingest");
+        let now = now_ms();
+        let body = json!([
+            {"device_id": D1, "fix_time": iso(now - 60_000), "lat": 52.52, "lon": 13.405, "speed_kmh": 72.5,
+             "course_deg": 90, "satellites": 11, "attributes": {"fuel_l": 210.5, "ignition": true}},
+            {"device_id": D9, "fix_time": iso(now - 60_000), "lat": 1, "lon": 2},
+            {"device_id": "never-registered", "fix_time": iso(now), "lat": 1, "lon": 2},
+            {"device_id": D2, "fix_time": iso(now), "lat": 95, "lon": 2},
+            {"device_id": D2, "lat": 1, "lon": 2},
+            {"device_id": D2, "fix_time": iso(now - 1000), "lat": 48.1, "lon": 11.6}
+        ]);
+        let (st, v) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest), Some(body));
+        assert_eq!(st, 207, "{v}");
+        assert_eq!(v["accepted"], 2);
+        assert_eq!(v["rejected"], 4);
+        let statuses: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["accepted", "unknown_device", "unknown_device", "invalid", "invalid", "accepted"]);
+        assert!(v["results"][3]["error"].as_str().unwrap().contains("WGS84"), "{v}");
+        assert!(v["results"][4]["error"].as_str().unwrap().contains("fix_time"), "{v}");
+
+        // All accepted: 200.
+        let (st, v) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest),
+            Some(json!([{"device_id": D2, "fix_time": iso(now), "lat": 48.2, "lon": 11.7}])));
+        assert_eq!((st, v["accepted"].as_i64()), (200, Some(1)), "{v}");
+
+        // Only the ingest role may push; bad bodies are clear 400s.
+        for key in [&w.carrier, &w.carrier_user, &w.shipper] {
+            let (st, _) = call(http, "POST", "/api/v1/ingest/positions", Some(key),
+                Some(json!([{"device_id": D1, "fix_time": iso(now), "lat": 1, "lon": 2}])));
+            assert_eq!(st, 403);
+        }
+        let (st, _) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest), Some(json!([])));
+        assert_eq!(st, 400);
+        let (st, _) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest), Some(json!({"device_id": D1})));
+        assert_eq!(st, 400);
+        let big: Vec<Value> = (0..1001).map(|_| json!({})).collect();
+        let (st, _) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest), Some(Value::Array(big)));
+        assert_eq!(st, 400);
+        let huge = format!("[{}]", vec![r#"{"device_id":"x","fix_time":"2026-01-01T00:00:00Z","lat":1,"lon":2}"#; 2000].join(","));
+        let (st, _) = http_request(http, "POST", "/api/v1/ingest/positions",
+            &[("Authorization", &format!("Bearer {ingest}")), ("Content-Type", "application/json")], Some(&huge));
+        assert_eq!(st, 413, "body over 64 KiB");
+        let (_, text) = support::http_get(http, "/metrics");
+        text
+    })
+    .await
+    .unwrap();
+    let p = engine.get(&DeviceId::new(D1).unwrap()).unwrap();
+    assert_eq!(
+        (p.lat, p.lon, p.speed_kmh, p.course_deg, p.satellites),
+        (52.52, 13.405, 72.5, 90.0, Some(11))
+    );
+    assert_eq!(p.protocol, "http");
+    assert_eq!(
+        p.attributes.get("fuel_l"),
+        Some(&trackgate::model::AttrValue::Float(210.5))
+    );
+    assert!((engine.get(&DeviceId::new(D2).unwrap()).unwrap().lat - 48.2).abs() < 1e-9);
+    assert!(
+        engine.get(&DeviceId::new(D9).unwrap()).is_none(),
+        "another company's device"
+    );
+    assert_eq!(
+        metric(&text, "trackgate_positions_total", "protocol=\"http\""),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "trackgate_unknown_device_messages_total",
+            "protocol=\"http\""
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"invalid_value\",protocol=\"http\""
+        ),
+        2.0
+    );
     gw.shutdown().await;
 }

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod devices;
 mod error;
+mod ingest;
 mod permissions;
 
 use std::sync::Arc;
@@ -18,10 +19,13 @@ use chrono::{DateTime, Utc};
 
 use crate::access::{AccessLog, Directory};
 use crate::engine::Engine;
+use crate::metrics::ProtocolMetrics;
+use crate::server::Pipeline;
 use crate::store::Store;
 
 pub use auth::{Caller, Client, Operator};
 pub use error::ApiError;
+pub use ingest::PROTOCOL as INGEST_PROTOCOL;
 
 /// Largest request body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -36,6 +40,10 @@ pub struct ApiState {
     pub log: AccessLog,
     pub engine: Arc<Engine>,
     pub admin_token_hash: [u8; 32],
+    /// Where HTTP-pushed positions go.
+    pub pipeline: Arc<Pipeline>,
+    /// Metric handles for HTTP ingestion (`protocol="http"`).
+    pub ingest: ProtocolMetrics,
 }
 
 /// The OpenAPI document's frame; every route adds itself through
@@ -79,6 +87,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(devices::list))
         .routes(routes!(devices::position))
         .routes(routes!(devices::spatial))
+        .routes(routes!(ingest::positions))
         .split_for_parts();
     let doc = Arc::new(doc);
     router
@@ -109,6 +118,9 @@ where
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
                 "expected Content-Type: application/json".into(),
             )),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::TooLarge)
+            }
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }
