@@ -43,6 +43,8 @@ fn free_port() -> u16 {
 /// A broker for one test: Mosquitto (own process) or rumqttd (in-process).
 struct Broker {
     port: u16,
+    /// rumqttd serves MQTT 5 on its own port; Mosquitto speaks both on one.
+    port5: u16,
     mosquitto: Option<(PathBuf, Child, tempfile::TempDir)>,
 }
 
@@ -55,16 +57,28 @@ impl Broker {
                 let child = spawn_mosquitto(bin.as_ref(), dir.path(), port);
                 Broker {
                     port,
+                    port5: port,
                     mosquitto: Some((bin.into(), child, dir)),
                 }
             }
             None => {
-                start_rumqttd(port);
+                let port5 = free_port();
+                start_rumqttd(port, port5);
                 Broker {
                     port,
+                    port5,
                     mosquitto: None,
                 }
             }
+        }
+    }
+
+    /// The port for a client speaking `version`.
+    fn port_for(&self, version: &str) -> u16 {
+        if version == "5" {
+            self.port5
+        } else {
+            self.port
         }
     }
 
@@ -126,10 +140,10 @@ fn spawn_mosquitto(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> C
     child
 }
 
-fn start_rumqttd(port: u16) {
+fn start_rumqttd(port: u16, port5: u16) {
     use rumqttd::{Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings};
-    let server = ServerSettings {
-        name: "v4".into(),
+    let server = |name: &str, port: u16| ServerSettings {
+        name: name.into(),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         tls: None,
         next_connection_delay_ms: 1,
@@ -153,8 +167,16 @@ fn start_rumqttd(port: u16) {
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some([("1".to_string(), server)].into_iter().collect()),
-        v5: None,
+        v4: Some(
+            [("1".to_string(), server("v4", port))]
+                .into_iter()
+                .collect(),
+        ),
+        v5: Some(
+            [("1".to_string(), server("v5", port5))]
+                .into_iter()
+                .collect(),
+        ),
         ws: None,
         cluster: None,
         console: None,
@@ -229,6 +251,16 @@ impl Relay {
 }
 
 fn gateway_config(dir: &std::path::Path, port: u16, client_id: &str, feed: bool) -> Config {
+    gateway_config_v(dir, port, client_id, feed, "3.1.1")
+}
+
+fn gateway_config_v(
+    dir: &std::path::Path,
+    port: u16,
+    client_id: &str,
+    feed: bool,
+    version: &str,
+) -> Config {
     let mut c = test_config(dir);
     let feed = if feed {
         "[mqtt.publish]\nbroker = \"test\"\ntopic = \"tgfeed/{device_id}\"\nqos = 1\nbuffer = 1000\n"
@@ -242,6 +274,7 @@ name = "test"
 host = "127.0.0.1"
 port = {port}
 client_id = "{client_id}"
+version = "{version}"
 reconnect_min_ms = 50
 reconnect_max_ms = 500
 max_payload_bytes = 8192
@@ -670,9 +703,21 @@ async fn persistent_session_delivers_what_was_published_while_trackgate_was_down
         std::env::var_os(MOSQUITTO_ENV).is_some(),
         "{MOSQUITTO_ENV} must name the mosquitto binary for this test"
     );
+    for version in ["3.1.1", "5"] {
+        persistent_session(version).await;
+    }
+}
+
+async fn persistent_session(version: &str) {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = gateway_config(dir.path(), broker.port, &client_id("persist"), false);
+    let config = gateway_config_v(
+        dir.path(),
+        broker.port_for(version),
+        &client_id(&format!("persist{}", version.len())),
+        false,
+        version,
+    );
     let gw = start(&config).await;
     connected(&gw).await;
     gw.shutdown().await;
@@ -708,5 +753,105 @@ async fn persistent_session_delivers_what_was_published_while_trackgate_was_down
     );
     let p = gw.engine.get(&dev("p-123")).unwrap();
     assert!((p.lat - 40.123).abs() < 1e-9);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_subscription_ingests_and_the_feed_publishes() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&gateway_config_v(
+        dir.path(),
+        broker.port_for("5"),
+        &client_id("v5"),
+        true,
+        "5",
+    ))
+    .await;
+    connected(&gw).await;
+    publish_all(
+        broker.port,
+        &[
+            ("owntracks/bob/van-5".into(), owntracks(45.5, 9.2, 1_764_158_400)),
+            (
+                "fleet/json".into(),
+                br#"{"device_id":"truck-5","fix_time":"2026-11-26T10:00:00Z","lat":41.9,"lon":12.5}"#.to_vec(),
+            ),
+        ],
+    )
+    .await;
+    let engine = gw.engine.clone();
+    eventually("both devices", || {
+        engine.get(&dev("van-5")).is_some() && engine.get(&dev("truck-5")).is_some()
+    })
+    .await;
+    assert_eq!(gw.engine.get(&dev("van-5")).unwrap().lat, 45.5);
+    assert_eq!(gw.engine.get(&dev("truck-5")).unwrap().lon, 12.5);
+    eventually("two feed publishes", || {
+        metric(&metrics(&gw), "trackgate_mqtt_published_total", "") == 2.0
+    })
+    .await;
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
+    use std::io::{Read, Write};
+    let broker = Broker::start();
+    let relay = Relay::start(broker.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gateway_config(dir.path(), relay.port, &client_id("drops"), true);
+    config.mqtt.publish.as_mut().unwrap().buffer = 10;
+    let gw = start(&config).await;
+    connected(&gw).await;
+    relay.cut();
+    eventually("disconnect noticed", || {
+        metric(&metrics(&gw), "trackgate_mqtt_connected", "broker=\"test\"") == 0.0
+    })
+    .await;
+
+    // Devices keep reporting over TCP; ingestion must not wait for the feed.
+    let tcp = gw
+        .addr("teltonika", trackgate::protocol::Transport::Tcp)
+        .unwrap();
+    let started = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(tcp).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"\x00\x0f356307042441013").unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b[..1]).unwrap();
+        assert_eq!(b[0], 1);
+        let packet = hex::decode(TELTONIKA_PACKET).unwrap();
+        for _ in 0..400 {
+            s.write_all(&packet).unwrap();
+            s.read_exact(&mut b).unwrap();
+            assert_eq!(b, [0, 0, 0, 1]);
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ingestion was held up by the feed"
+    );
+    let m = metrics(&gw);
+    assert_eq!(
+        metric(&m, "trackgate_positions_total", "protocol=\"teltonika\""),
+        400.0
+    );
+    let dropped = metric(&m, "trackgate_mqtt_publish_dropped_total", "");
+    assert!(dropped > 0.0, "a full buffer drops and counts");
+    assert!(
+        dropped <= 400.0 - 10.0,
+        "{dropped}: at least the buffer is kept"
+    );
+
+    relay.resume();
+    connected(&gw).await;
+    eventually("buffered positions published after reconnect", || {
+        metric(&metrics(&gw), "trackgate_mqtt_published_total", "") + dropped >= 400.0
+    })
+    .await;
     gw.shutdown().await;
 }

@@ -4,10 +4,10 @@
 //! feed never slows ingestion or grows memory without limit.
 
 use prometheus::IntCounter;
-use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::link::Client;
 use super::settings::PublishConfig;
 use crate::model::Position;
 
@@ -41,16 +41,11 @@ pub fn topic(template: &str, device: &str) -> String {
 /// Publishes queued positions until `stop`.
 pub async fn publish(
     mut rx: mpsc::Receiver<Position>,
-    client: AsyncClient,
+    client: Client,
     cfg: PublishConfig,
     published: IntCounter,
     stop: CancellationToken,
 ) {
-    let qos = if cfg.qos == 0 {
-        QoS::AtMostOnce
-    } else {
-        QoS::AtLeastOnce
-    };
     loop {
         let p = tokio::select! {
             _ = stop.cancelled() => break,
@@ -65,7 +60,7 @@ pub async fn publish(
         };
         let sent = tokio::select! {
             _ = stop.cancelled() => break,
-            r = client.publish(topic(&cfg.topic, p.device_id.as_str()), qos, false, body) => r,
+            r = client.publish(topic(&cfg.topic, p.device_id.as_str()), cfg.qos, body) => r,
         };
         match sent {
             Ok(()) => published.inc(),

@@ -5,11 +5,13 @@
 //! ```text
 //! settings.rs   [mqtt] config, validated at start-up
 //! payload.rs    pure: topic + payload → positions (json, owntracks, teltonika)
+//! link.rs       a broker connection in MQTT 3.1.1 or 5 (rumqttc), one interface
 //! subscriber.rs one broker connection: reconnect/backoff, manual acks after acceptance
 //! feed.rs       bounded publishing of accepted positions
 //! ```
 
 mod feed;
+mod link;
 pub mod payload;
 pub mod settings;
 mod subscriber;
@@ -22,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use feed::{topic, Feed};
-pub use settings::MqttConfig;
+pub use settings::{BrokerConfig, MqttConfig};
 
 use crate::metrics::Metrics;
 use crate::model::Position;
@@ -51,23 +53,8 @@ pub fn start(
     stop: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), MqttError> {
-    let mut feed = feed;
     for b in &cfg.brokers {
-        let (client, events) = rumqttc::AsyncClient::new(subscriber::options(b)?, 256);
-        if let (Some(p), true) = (
-            &cfg.publish,
-            cfg.publish.as_ref().is_some_and(|p| p.broker == b.name),
-        ) {
-            if let Some(rx) = feed.take() {
-                tracker.spawn(feed::publish(
-                    rx,
-                    client.clone(),
-                    p.clone(),
-                    metrics.mqtt_published.clone(),
-                    stop.clone(),
-                ));
-            }
-        }
+        let (client, events) = link::connect(b)?;
         tracker.spawn(subscriber::run(
             b.clone(),
             client,
@@ -76,6 +63,35 @@ pub fn start(
             metrics.clone(),
             stop.clone(),
         ));
+    }
+    // The feed publishes over a connection of its own: a broker that is away
+    // fills the feed's request queue, never the one the subscriber's acks use.
+    if let (Some(p), Some(rx)) = (&cfg.publish, feed) {
+        if let Some(b) = cfg.brokers.iter().find(|b| b.name == p.broker) {
+            let b = BrokerConfig {
+                name: format!("{}:feed", b.name),
+                client_id: format!("{}-feed", b.client_id),
+                clean_session: true,
+                subscriptions: Vec::new(),
+                ..b.clone()
+            };
+            let (client, events) = link::connect(&b)?;
+            tracker.spawn(feed::publish(
+                rx,
+                client.clone(),
+                p.clone(),
+                metrics.mqtt_published.clone(),
+                stop.clone(),
+            ));
+            tracker.spawn(subscriber::run(
+                b,
+                client,
+                events,
+                Arc::clone(&pipeline),
+                metrics.clone(),
+                stop.clone(),
+            ));
+        }
     }
     Ok(())
 }

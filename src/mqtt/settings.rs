@@ -39,8 +39,7 @@ pub struct BrokerConfig {
     pub tls: bool,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// MQTT protocol version: "3.1.1" (the only one implemented; "5" is refused
-    /// at start-up with a clear error rather than silently downgraded).
+    /// MQTT protocol version: "3.1.1" or "5".
     #[serde(default = "default_version")]
     pub version: String,
     #[serde(default = "default_keep_alive")]
@@ -142,9 +141,9 @@ impl MqttConfig {
             if !names.insert(b.name.as_str()) {
                 return Err(at("duplicate name".into()));
             }
-            if b.version != "3.1.1" {
+            if b.version != "3.1.1" && b.version != "5" {
                 return Err(at(format!(
-                    "version {:?} is not supported; use \"3.1.1\"",
+                    "version {:?}: use \"3.1.1\" or \"5\"",
                     b.version
                 )));
             }

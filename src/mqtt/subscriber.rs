@@ -7,55 +7,19 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, TlsConfiguration};
 use tokio_util::sync::CancellationToken;
 
+use super::link::{Client, Events, Incoming, Message};
 use super::payload::{self, DeviceRule, Format};
 use super::settings::BrokerConfig;
-use super::MqttError;
 use crate::metrics::{Metrics, MqttMetrics, ProtocolMetrics};
 use crate::model::Position;
 use crate::server::Pipeline;
 
-/// Requests queued towards the event loop (subscribes, acks, feed publishes).
-const REQUEST_CAPACITY: usize = 256;
-
-/// The client options for `b`, TLS included.
-pub fn options(b: &BrokerConfig) -> Result<MqttOptions, MqttError> {
-    let mut o = MqttOptions::new(&b.client_id, &b.host, b.port);
-    o.set_keep_alive(Duration::from_secs(b.keep_alive_secs))
-        .set_clean_session(b.clean_session)
-        .set_manual_acks(true)
-        .set_request_channel_capacity(REQUEST_CAPACITY)
-        // The client drops the connection on a packet over this size; our own
-        // (smaller) payload limit is enforced per message so an oversize
-        // message is acknowledged and counted instead of redelivered forever.
-        .set_max_packet_size(b.max_payload_bytes.saturating_mul(4).max(1 << 20), 1 << 20);
-    if let (Some(u), p) = (&b.username, &b.password) {
-        o.set_credentials(u, p.clone().unwrap_or_default());
-    }
-    if b.tls {
-        let path = b.ca_file.clone().ok_or(MqttError::NoCa(b.name.clone()))?;
-        let ca = std::fs::read(&path).map_err(|source| MqttError::Ca {
-            broker: b.name.clone(),
-            path,
-            source,
-        })?;
-        o.set_transport(rumqttc::Transport::tls_with_config(
-            TlsConfiguration::Simple {
-                ca,
-                alpn: None,
-                client_auth: None,
-            },
-        ));
-    }
-    Ok(o)
-}
-
 /// A subscription ready to match publishes.
 struct Subscription {
     filter: String,
-    qos: QoS,
+    qos: u8,
     format: Format,
     rule: DeviceRule,
     metrics: ProtocolMetrics,
@@ -84,8 +48,8 @@ impl Backoff {
 /// Drives the connection until `stop`: reconnects, subscribes, ingests.
 pub async fn run(
     b: BrokerConfig,
-    client: AsyncClient,
-    mut events: EventLoop,
+    client: Client,
+    mut events: Events,
     pipeline: Arc<Pipeline>,
     metrics: Metrics,
     stop: CancellationToken,
@@ -96,11 +60,7 @@ pub async fn run(
         .iter()
         .map(|s| Subscription {
             filter: s.topic.clone(),
-            qos: if s.qos == 0 {
-                QoS::AtMostOnce
-            } else {
-                QoS::AtLeastOnce
-            },
+            qos: s.qos,
             format: s.format,
             rule: s.rule(),
             metrics: metrics.protocol(s.format.label()),
@@ -114,24 +74,24 @@ pub async fn run(
     loop {
         let event = tokio::select! {
             _ = stop.cancelled() => break,
-            e = events.poll() => e,
+            e = events.next() => e,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            Ok(Incoming::Connected { session_present }) => {
                 m.connected.set(1);
                 backoff.reset();
-                tracing::info!(broker = %b.name, session_present = ack.session_present, "mqtt connected");
+                tracing::info!(broker = %b.name, session_present, "mqtt connected");
                 for s in &subs {
                     if let Err(e) = client.subscribe(&s.filter, s.qos).await {
                         tracing::error!(broker = %b.name, topic = %s.filter, error = %e, "mqtt subscribe failed");
                     }
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
+            Ok(Incoming::Publish(p)) => {
                 m.messages.inc();
-                m.bytes.inc_by(p.payload.len() as u64);
+                m.bytes.inc_by(p.payload().len() as u64);
                 let accepted = ingest(&b, &subs, &p, &pipeline).await;
-                if accepted && p.qos != QoS::AtMostOnce {
+                if accepted && p.needs_ack() {
                     if let Err(e) = client.ack(&p).await {
                         tracing::warn!(broker = %b.name, error = %e, "mqtt ack not queued");
                     }
@@ -154,38 +114,32 @@ pub async fn run(
     // what arrives while we are away.
     m.connected.set(0);
     if client.disconnect().await.is_ok() {
-        let flush = async {
-            while let Ok(e) = events.poll().await {
-                if matches!(e, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), events.flush_disconnect()).await;
     }
 }
 
 /// Decodes and submits one publish. Returns whether to acknowledge it: yes
 /// when it was accepted, malformed (retrying cannot help) or from unknown
 /// devices; no only when the pipeline could not take it (shutting down).
-async fn ingest(b: &BrokerConfig, subs: &[Subscription], p: &Publish, pipeline: &Pipeline) -> bool {
-    let Some(sub) = subs.iter().find(|s| rumqttc::matches(&p.topic, &s.filter)) else {
-        tracing::warn!(broker = %b.name, topic = %p.topic, "message matches no subscription; acknowledged and dropped");
+async fn ingest(b: &BrokerConfig, subs: &[Subscription], p: &Message, pipeline: &Pipeline) -> bool {
+    let topic = p.topic();
+    let Some(sub) = subs.iter().find(|s| rumqttc::matches(&topic, &s.filter)) else {
+        tracing::warn!(broker = %b.name, %topic, "message matches no subscription; acknowledged and dropped");
         return true;
     };
     let label = sub.format.label();
     let positions = match payload::decode(
         sub.format,
         sub.rule,
-        &p.topic,
-        &p.payload,
+        &topic,
+        p.payload(),
         b.max_payload_bytes,
         Utc::now(),
     ) {
         Ok(ps) => ps,
         Err(e) => {
             sub.metrics.decode_error(e.kind());
-            tracing::warn!(broker = %b.name, topic = %p.topic, error = %e, "mqtt payload refused");
+            tracing::warn!(broker = %b.name, %topic, error = %e, "mqtt payload refused");
             return true;
         }
     };
@@ -209,7 +163,7 @@ async fn ingest(b: &BrokerConfig, subs: &[Subscription], p: &Publish, pipeline: 
             true
         }
         Err(e) => {
-            tracing::warn!(broker = %b.name, topic = %p.topic, error = %e, "positions not accepted; message left with the broker");
+            tracing::warn!(broker = %b.name, %topic, error = %e, "positions not accepted; message left with the broker");
             false
         }
     }
