@@ -343,6 +343,37 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_mqtt_example_parses_and_validates() {
+        let start = DEFAULT_TOML.find("# [[mqtt.brokers]]").unwrap();
+        let end = DEFAULT_TOML.find("# One table per protocol").unwrap();
+        let example: String = DEFAULT_TOML[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&format!("{DEFAULT_TOML}\n{example}"), "t").unwrap();
+        c.validate().unwrap();
+        let b = &c.mqtt.brokers[0];
+        assert_eq!(
+            (b.name.as_str(), b.port, b.version.as_str()),
+            ("fleet", 1883, "3.1.1")
+        );
+        assert!(!b.clean_session);
+        let s = &b.subscriptions[0];
+        assert_eq!(s.rule(), crate::mqtt::payload::DeviceRule::LastTopicLevel);
+        assert_eq!(c.mqtt.publish.unwrap().buffer, 10_000);
+        let bad = format!(
+            "{DEFAULT_TOML}\n{}",
+            example.replace("version = \"3.1.1\"", "version = \"4\"")
+        );
+        let e = Config::from_toml(&bad, "t")
+            .and_then(|c| c.validate().map(|_| c))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"4\""), "{e}");
+    }
+
+    #[test]
     fn embedded_file_is_the_default() {
         assert_eq!(
             Config::from_toml(DEFAULT_TOML, "embedded").unwrap(),
