@@ -18,7 +18,14 @@
 //! clock reads behind the latency) next to decoding 1- and 10-record codec 8
 //! frames, to check that metrics stay a small fraction of a frame's CPU.
 //!
-//! Run: `cargo bench --bench decode` (results in benches/README.md).
+//! A last group, `vectors`, is the same harness for every other protocol:
+//! each protocol's captured vectors (`protocols/vectors/<name>.tsv`, minus
+//! framer and `@integrity` rows) replayed in file order through one session
+//! per transport, as Traccar's tests feed one decoder — so logins precede
+//! data — in records/s (positions decoded).
+//!
+//! Run: `cargo bench --bench decode` (results in benches/README.md);
+//! `cargo bench --bench decode -- vectors` for the protocol breadth alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -242,5 +249,74 @@ fn paired(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decode, paired, metrics);
+/// The replayable rows of `protocol`'s vector file, grouped by transport.
+fn vector_streams(protocol: &str) -> Vec<(Transport, Vec<Vec<u8>>)> {
+    use trackgate::protocol::testkit;
+    let path = format!(
+        "{}/protocols/vectors/{protocol}.tsv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let rows = testkit::parse_tsv(&text).unwrap();
+    let mut out: Vec<(Transport, Vec<Vec<u8>>)> = Vec::new();
+    for t in [Transport::Tcp, Transport::Udp] {
+        let chunks: Vec<Vec<u8>> = rows
+            .iter()
+            .filter(|v| !testkit::is_framer_row(v) && v.integrity().is_none())
+            .filter(|v| match t {
+                Transport::Tcp => v.transport.contains("tcp") || v.transport == "http",
+                Transport::Udp => v.transport == "udp",
+            })
+            .map(|v| v.message.clone())
+            .collect();
+        if !chunks.is_empty() {
+            out.push((t, chunks));
+        }
+    }
+    out
+}
+
+fn vectors(c: &mut Criterion) {
+    let ctx = DecodeContext::now();
+    let mut g = c.benchmark_group("vectors");
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    for p in trackgate::protocol::registry() {
+        for (transport, chunks) in vector_streams(p.name()) {
+            if !p.transports().contains(&transport) {
+                continue;
+            }
+            let run = || {
+                let (steps, _) = trackgate::protocol::replay(
+                    *p,
+                    transport,
+                    chunks.iter().map(Vec::as_slice),
+                    &ctx,
+                );
+                steps
+                    .iter()
+                    .filter_map(|s| s.outcome.as_ref().ok())
+                    .map(|d| d.positions.len())
+                    .sum::<usize>()
+            };
+            let n = run();
+            if n == 0 {
+                println!(
+                    "vectors/{}/{transport}: no positions decoded; skipped",
+                    p.name()
+                );
+                continue;
+            }
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_function(BenchmarkId::new(p.name(), transport), |b| {
+                b.iter(|| black_box(run()))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode, paired, metrics, vectors);
 criterion_main!(benches);

@@ -14,6 +14,7 @@ use crate::access::{AccessLog, Directory};
 use crate::api;
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::history::History;
 use crate::metrics::Metrics;
 use crate::protocol::{SessionConfig, Transport};
 use crate::server::{self, http, ListenerCtx, Pipeline, Shared};
@@ -38,6 +39,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Mqtt(#[from] crate::mqtt::MqttError),
+    #[error("{0}")]
+    History(#[from] crate::history::HistoryError),
     #[error("admin token file {path}: {source}")]
     AdminToken {
         path: std::path::PathBuf,
@@ -101,6 +104,10 @@ pub struct Running {
     pub engine: Arc<Engine>,
     pub metrics: Metrics,
     pub directory: Arc<Directory>,
+    /// The durable position history.
+    pub history: History,
+    /// How long rebuilding the engine from the history took at start-up.
+    pub restored: (usize, Duration),
     /// A newly generated admin token, to print once (None when it existed
     /// already or came from the environment).
     pub new_admin_token: Option<String>,
@@ -168,11 +175,27 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let access_log = AccessLog::spawn(Arc::clone(&store));
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let history = History::open(&config.data_dir, metrics.history.clone())?;
+    // The engine starts where the history ends: every device's latest fix.
+    let t = Instant::now();
+    let latest = history.latest_all().await?;
+    let restored_devices = latest.len();
+    for p in latest {
+        engine.update(p);
+    }
+    engine.refresh_index();
+    let restored = (restored_devices, t.elapsed());
+    tracing::info!(
+        devices = restored_devices,
+        ms = restored.1.as_millis() as u64,
+        "engine restored from history"
+    );
     let mut pipeline = Pipeline::new(
         Arc::clone(&engine),
         Arc::clone(&directory),
         config.ingest.accept_unregistered_devices,
-    );
+    )
+    .with_history(history.clone(), config.ingest.ack);
     let mut feed_rx = None;
     if let Some(p) = &config.mqtt.publish {
         let (feed, rx) = crate::mqtt::Feed::new(p.buffer, metrics.mqtt_publish_dropped.clone());
@@ -267,6 +290,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         engine: Arc::clone(&engine),
         metrics: metrics.clone(),
         started: Instant::now(),
+        storage: Arc::clone(&history.health),
     })
     .merge(api::router(api::ApiState {
         dir: Arc::clone(&directory),
@@ -275,6 +299,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         engine: Arc::clone(&engine),
         admin_token_hash,
         pipeline: Arc::clone(&pipeline),
+        history: history.clone(),
         ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
     }));
     let http_stop = stop.clone();
@@ -290,6 +315,12 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
     });
     tracker.spawn(Arc::clone(&engine).run_indexer(config.index_interval(), stop.clone()));
+    tracker.spawn(crate::history::run_retention(
+        history.clone(),
+        Duration::from_secs(u64::from(config.history.retention_days) * 86_400),
+        Duration::from_secs(config.history.purge_interval_secs),
+        stop.clone(),
+    ));
 
     Ok(Running {
         http: http_addr,
@@ -297,6 +328,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         engine,
         metrics,
         directory,
+        history,
+        restored,
         new_admin_token,
         stop,
         tracker,

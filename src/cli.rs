@@ -24,6 +24,10 @@ pub enum Command {
     /// Decode device bytes offline exactly as the server would, printing one
     /// JSON line per frame with its positions and the reply bytes.
     Decode(DecodeArgs),
+    /// Virtual Teltonika devices against a running gateway: plausible routes,
+    /// acks honoured like a real device; prints acked records/s and ack
+    /// latency percentiles.
+    Simulate(crate::simulate::SimOptions),
     /// Access-log tools.
     Audit {
         #[command(subcommand)]

@@ -49,6 +49,7 @@ pub struct Config {
     pub ingest: Ingest,
     #[serde(default)]
     pub protocols: BTreeMap<String, ProtocolConfig>,
+    pub history: HistoryConfig,
     /// MQTT brokers to ingest from and the optional feed; absent: none.
     #[serde(default)]
     pub mqtt: crate::mqtt::MqttConfig,
@@ -78,6 +79,29 @@ pub struct EngineConfig {
 #[serde(deny_unknown_fields)]
 pub struct Ingest {
     pub accept_unregistered_devices: bool,
+    /// When a device is acked: after its records are committed (`durable`)
+    /// or on receipt (`received`, loses acked records on a crash).
+    #[serde(default)]
+    pub ack: AckMode,
+}
+
+/// When devices are acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    #[default]
+    Durable,
+    Received,
+}
+
+/// `[history]`: how long positions are kept.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Positions received longer ago than this are purged.
+    pub retention_days: u32,
+    /// How often the purge runs, in seconds.
+    pub purge_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -157,6 +181,11 @@ impl Default for Config {
             shutdown: Shutdown { grace_secs: 10 },
             ingest: Ingest {
                 accept_unregistered_devices: false,
+                ack: AckMode::Durable,
+            },
+            history: HistoryConfig {
+                retention_days: 90,
+                purge_interval_secs: 3600,
             },
             protocols,
             mqtt: crate::mqtt::MqttConfig::default(),
@@ -246,6 +275,14 @@ impl Config {
         positive("limits.max_connections", self.limits.max_connections as u64)?;
         positive("limits.idle_timeout_secs", self.limits.idle_timeout_secs)?;
         positive("engine.index_interval_ms", self.engine.index_interval_ms)?;
+        positive(
+            "history.retention_days",
+            u64::from(self.history.retention_days),
+        )?;
+        positive(
+            "history.purge_interval_secs",
+            self.history.purge_interval_secs,
+        )?;
         if !(16..=16 * 1024 * 1024).contains(&self.limits.max_frame_bytes) {
             return Err(ConfigError::Value {
                 key: "limits.max_frame_bytes",

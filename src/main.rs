@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Simulate(opts)) => simulate(opts),
         Some(Command::Audit {
             command: AuditCommand::Verify,
         }) => audit_verify(
@@ -42,6 +43,40 @@ fn main() -> ExitCode {
                 .unwrap_or(std::path::Path::new("data")),
         ),
         None => serve(cli.serve),
+    }
+}
+
+fn simulate(opts: trackgate::simulate::SimOptions) -> ExitCode {
+    init_tracing();
+    if opts.devices == 0 || !(1..=255).contains(&opts.records) || opts.rate <= 0.0 {
+        eprintln!("trackgate simulate: need --devices > 0, --records in 1..=255, --rate > 0");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("trackgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s2 = stop.clone();
+    let report = runtime.block_on(async move {
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            s2.cancel();
+        });
+        println!(
+            "simulating {} devices against {} ({} packets/s each, {} records per packet, {} s)",
+            opts.devices, opts.target, opts.rate, opts.records, opts.duration
+        );
+        trackgate::simulate::run(opts, stop).await
+    });
+    println!("{}", report.summary());
+    if report.unacked > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -29,6 +29,19 @@ pub struct Metrics {
     pub mqtt_published: IntCounter,
     /// Positions dropped because the feed's buffer was full (broker away).
     pub mqtt_publish_dropped: IntCounter,
+    pub history: HistoryMetrics,
+}
+
+/// The history writer's metrics.
+#[derive(Clone)]
+pub struct HistoryMetrics {
+    /// Records committed (duplicates included: they were acked).
+    pub records: IntCounter,
+    /// Failed commits (their records were not acked).
+    pub errors: IntCounter,
+    pub commit_seconds: Histogram,
+    /// 1 while the last commit succeeded.
+    pub healthy: IntGauge,
 }
 
 /// Label handles for one MQTT broker connection.
@@ -166,8 +179,37 @@ impl Metrics {
             "trackgate_mqtt_publish_dropped_total",
             "Positions not published because the feed buffer was full",
         ));
+        let history = HistoryMetrics {
+            records: must(IntCounter::new(
+                "trackgate_history_records_total",
+                "Position records committed to the history",
+            )),
+            errors: must(IntCounter::new(
+                "trackgate_history_commit_errors_total",
+                "History commits that failed (their records were not acked)",
+            )),
+            commit_seconds: must(Histogram::with_opts(
+                HistogramOpts::new(
+                    "trackgate_history_commit_seconds",
+                    "Time to write and fsync one history batch",
+                )
+                .buckets(vec![
+                    0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.5,
+                    2.0,
+                ]),
+            )),
+            healthy: must(IntGauge::new(
+                "trackgate_storage_healthy",
+                "1 while history commits succeed; 0 while storage fails (no acks)",
+            )),
+        };
+        history.healthy.set(1);
         for c in [
-            Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(history.records.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(history.errors.clone()),
+            Box::new(history.commit_seconds.clone()),
+            Box::new(history.healthy.clone()),
+            Box::new(connections.clone()),
             Box::new(mqtt_connected.clone()),
             Box::new(mqtt_messages.clone()),
             Box::new(mqtt_bytes.clone()),
@@ -202,6 +244,7 @@ impl Metrics {
             mqtt_reconnects,
             mqtt_published,
             mqtt_publish_dropped,
+            history,
         }
     }
 

@@ -640,6 +640,7 @@ async fn every_route_needs_the_right_key() {
             ("GET", "/api/v1/permissions/1/access-log", None),
             ("GET", "/api/v1/devices?scope=own", None),
             ("GET", &format!("/api/v1/devices/{D1}/position"), None),
+            ("GET", &format!("/api/v1/devices/{D1}/positions"), None),
             ("GET", "/api/v1/positions?bbox=0,0,1,1", None),
             (
                 "POST",
@@ -762,6 +763,7 @@ async fn openapi_documents_every_route() {
             ("get", "/api/v1/devices/{device_id}/position"),
             ("get", "/api/v1/positions"),
             ("post", "/api/v1/ingest/positions"),
+            ("get", "/api/v1/devices/{device_id}/positions"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         for (method, path) in routes {

@@ -39,7 +39,7 @@ fn scope(v: Option<&str>) -> Result<Scope, ApiError> {
 }
 
 /// The log entry for returning `permit`'s device to a recipient.
-fn read_entry(
+pub(super) fn read_entry(
     s: &ApiState,
     caller: &Caller,
     permit: &Permit,
@@ -64,7 +64,11 @@ fn read_entry(
 }
 
 /// Writes the entries durably, then returns the answer with their ids.
-async fn logged(s: &ApiState, entries: Vec<LogEntry>, body: Value) -> Result<Response, ApiError> {
+pub(super) async fn logged(
+    s: &ApiState,
+    entries: Vec<LogEntry>,
+    body: Value,
+) -> Result<Response, ApiError> {
     let ids = s.log.append(entries).await?;
     let mut resp = Json(body).into_response();
     if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
@@ -101,7 +105,7 @@ fn device_json(permit: &Permit, position: Option<&Position>) -> Value {
 }
 
 /// Denied reads go to the operator's security log, not the partner's.
-fn deny(s: &ApiState, caller: &Caller, device_id: &str, query: &str) -> ApiError {
+pub(super) fn deny(s: &ApiState, caller: &Caller, device_id: &str, query: &str) -> ApiError {
     s.log.append_detached(LogEntry {
         scope: "security",
         time_ms: now_ms(),

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod devices;
 mod error;
+mod history;
 mod ingest;
 mod permissions;
 
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub log: AccessLog,
     pub engine: Arc<Engine>,
     pub admin_token_hash: [u8; 32],
+    /// Position history (range reads).
+    pub history: crate::history::History,
     /// Where HTTP-pushed positions go.
     pub pipeline: Arc<Pipeline>,
     /// Metric handles for HTTP ingestion (`protocol="http"`).
@@ -87,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(devices::list))
         .routes(routes!(devices::position))
         .routes(routes!(devices::spatial))
+        .routes(routes!(history::positions))
         .routes(routes!(ingest::positions))
         .split_for_parts();
     let doc = Arc::new(doc);

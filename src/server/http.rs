@@ -18,6 +18,8 @@ pub struct HttpState {
     pub engine: Arc<Engine>,
     pub metrics: Metrics,
     pub started: Instant,
+    /// History storage state: `/health` says `degraded` while commits fail.
+    pub storage: Arc<crate::history::StorageHealth>,
 }
 
 /// The router for health and metrics.
@@ -30,13 +32,23 @@ pub fn router(state: HttpState) -> Router {
 
 async fn health(State(s): State<HttpState>) -> impl IntoResponse {
     let snap = s.engine.snapshot();
-    Json(serde_json::json!({
-        "status": "ok",
+    let healthy = s.storage.is_healthy();
+    let status = if healthy {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Json(serde_json::json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "storage": if healthy { "ok".to_string() } else {
+            format!("failing: {}", s.storage.last_error().unwrap_or_default())
+        },
         "uptime_s": s.started.elapsed().as_secs(),
         "devices": s.engine.len(),
         "indexed_devices": snap.len(),
         "index_age_ms": snap.age().as_millis() as u64,
-    }))
+    }));
+    (status, body)
 }
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {

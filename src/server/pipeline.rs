@@ -1,11 +1,14 @@
-//! The position pipeline: the one place every ingest path (TCP, UDP, later
-//! MQTT and HTTP) hands accepted positions to. A submit returns only when
-//! the positions are accepted, so replies are sent after acceptance.
+//! The position pipeline: the one place every ingest path (TCP, UDP, MQTT,
+//! HTTP) hands accepted positions to. A submit returns only when the
+//! positions are accepted — committed to the history with `ack = "durable"` —
+//! so replies are sent after acceptance.
 
 use std::sync::Arc;
 
 use crate::access::Directory;
+use crate::config::AckMode;
 use crate::engine::Engine;
+use crate::history::{History, HistoryError};
 use crate::model::{DeviceId, Position};
 use crate::mqtt::Feed;
 
@@ -14,6 +17,8 @@ use crate::mqtt::Feed;
 pub enum PipelineError {
     #[error("the pipeline is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Storage(#[from] HistoryError),
 }
 
 /// Where accepted positions go.
@@ -23,6 +28,8 @@ pub struct Pipeline {
     accept_unregistered: bool,
     /// The MQTT feed of accepted positions, when configured.
     feed: Option<Feed>,
+    /// Durable history, and whether submit waits for its commit.
+    history: Option<(History, AckMode)>,
 }
 
 impl Pipeline {
@@ -34,7 +41,15 @@ impl Pipeline {
             directory,
             accept_unregistered,
             feed: None,
+            history: None,
         }
+    }
+
+    /// Stores every accepted position in `history`; with `AckMode::Durable`
+    /// `submit` returns only after the commit.
+    pub fn with_history(mut self, history: History, ack: AckMode) -> Self {
+        self.history = Some((history, ack));
+        self
     }
 
     /// Also offers every accepted position to `feed`.
@@ -63,7 +78,15 @@ impl Pipeline {
     }
 
     /// Accepts positions into the live engine.
+    /// With durable history, returns only when the positions are committed;
+    /// on a storage failure nothing reaches the engine or the feed and the
+    /// caller must not ack (the device keeps its records and resends).
     pub async fn submit(&self, positions: Vec<Position>) -> Result<(), PipelineError> {
+        match &self.history {
+            Some((h, AckMode::Durable)) => h.append(&positions).await?,
+            Some((h, AckMode::Received)) => h.append_detached(&positions).await?,
+            None => {}
+        }
         if let Some(feed) = &self.feed {
             positions.iter().for_each(|p| feed.offer(p));
         }

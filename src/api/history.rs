@@ -1,0 +1,226 @@
+//! A device's position history. An owner reads any stored range; a
+//! recipient's range is clamped to its permission's window — never before
+//! `valid_from`, never after `valid_until` (a revoked permission reads
+//! nothing) — and each call writes one access-log entry with the clamped
+//! range and the number of positions, committed before the answer leaves.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::devices::{deny, logged, read_entry};
+use super::{now_ms, parse_time, ApiError, ApiState, Caller};
+use crate::access::policy::{self, PermitScope};
+use crate::history::{Cursor, Range};
+use crate::model::{format_time, DeviceId, Position};
+
+/// Positions per page unless `limit` says otherwise, and the most it may say.
+pub const DEFAULT_LIMIT: usize = 1000;
+pub const MAX_LIMIT: usize = 10_000;
+/// Without `from`, a range starts this long before `to`.
+const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    Json,
+    Csv,
+    Gpx,
+}
+
+#[utoipa::path(get, path = "/api/v1/devices/{device_id}/positions", tag = "positions", security(("api_key" = [])),
+    params(("device_id" = String, Path, description = "device id"),
+        ("from" = Option<String>, Query, description = "RFC 3339, inclusive; default: 24 h before `to`"),
+        ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
+        ("limit" = Option<usize>, Query, description = "positions per page, 1..=10000 (default 1000)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("format" = Option<String>, Query, description = "json (default), csv or gpx")),
+    responses((status = 200, description = "positions oldest first; for a recipient clamped to the permission window and logged (x-access-logged)"),
+        (status = 400, description = "bad time, limit, cursor or format"),
+        (status = 401, description = "no or wrong key"),
+        (status = 404, description = "not the caller's device nor in an active received permission")))]
+pub async fn positions(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Path(device_id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let format = match q.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("gpx") => Format::Gpx,
+        Some(f) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json, csv or gpx, not {f:?}"
+            )))
+        }
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be in 1..={MAX_LIMIT}"
+        )));
+    }
+    let to =
+        q.to.as_deref()
+            .map(|v| parse_time("to", v))
+            .transpose()?
+            .unwrap_or(now);
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?
+        .unwrap_or(to.saturating_sub(DEFAULT_SPAN_MS));
+    if from > to {
+        return Err(ApiError::BadRequest("from is after to".into()));
+    }
+    let after = q
+        .cursor
+        .as_deref()
+        .map(Cursor::decode)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let Some(permit) = policy::authorize(&s.dir, &caller.who, &device_id, now) else {
+        return Err(deny(&s, &caller, &device_id, "history"));
+    };
+    // The recipient's window: [valid_from, valid_until), and never the future.
+    let (from, to) = match &permit.scope {
+        PermitScope::Owner => (from, to),
+        PermitScope::Recipient { permission, .. } => (
+            from.max(permission.valid_from_ms),
+            permission.valid_until_ms.map_or(to, |u| to.min(u)).min(now),
+        ),
+    };
+    let device = DeviceId::new(&device_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let page = if from < to {
+        s.history
+            .range(Range {
+                device,
+                from_ms: from,
+                to_ms: to,
+                limit,
+                after,
+            })
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    } else {
+        crate::history::Page {
+            positions: Vec::new(),
+            next: None,
+        }
+    };
+    let range = format!(
+        "history from={} to={}",
+        super::ms_to_rfc3339(from),
+        super::ms_to_rfc3339(to.max(from))
+    );
+    let n = i64::try_from(page.positions.len()).unwrap_or(i64::MAX);
+    let entry = read_entry(&s, &caller, &permit, &range, n);
+    let next = page.next.map(|c| c.encode());
+    let body = json!({
+        "device_id": device_id,
+        "from": super::ms_to_rfc3339(from),
+        "to": super::ms_to_rfc3339(to.max(from)),
+        "positions": page.positions,
+        "next_cursor": next,
+    });
+    let mut resp = match entry {
+        Some(e) => logged(&s, vec![e], body).await?,
+        None => axum::Json(body).into_response(),
+    };
+    if format != Format::Json {
+        // Same log entry, same positions: only the body's form differs.
+        let (ctype, text) = match format {
+            Format::Csv => ("text/csv; charset=utf-8", csv(&page.positions)),
+            _ => ("application/gpx+xml", gpx(&device_id, &page.positions)),
+        };
+        let headers = resp.headers().clone();
+        resp = ([(header::CONTENT_TYPE, ctype)], text).into_response();
+        for (k, v) in headers.iter() {
+            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                resp.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(n) = next {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&n) {
+                resp.headers_mut().insert("x-next-cursor", v);
+            }
+        }
+    }
+    Ok(resp)
+}
+
+fn csv(positions: &[Position]) -> String {
+    let mut out = String::from(
+        "device_id,fix_time,received_time,lat,lon,altitude_m,speed_kmh,course_deg,satellites,valid,protocol\n",
+    );
+    for p in positions {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(p.device_id.as_str()),
+            format_time(&p.fix_time),
+            format_time(&p.received_time),
+            p.lat,
+            p.lon,
+            p.altitude_m,
+            p.speed_kmh,
+            p.course_deg,
+            p.satellites.map(|s| s.to_string()).unwrap_or_default(),
+            p.valid,
+            p.protocol
+        ));
+    }
+    out
+}
+
+/// Quotes a field that holds a separator, quote or line break, and defuses
+/// a leading formula character for spreadsheet programs.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn gpx(device: &str, positions: &[Position]) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<gpx version=\"1.1\" creator=\"trackgate\" xmlns=\"http://www.topografix.com/GPX/1/1\">\n<trk><name>{}</name><trkseg>\n",
+        xml(device)
+    );
+    for p in positions {
+        out.push_str(&format!(
+            "<trkpt lat=\"{}\" lon=\"{}\"><ele>{}</ele><time>{}</time></trkpt>\n",
+            p.lat,
+            p.lon,
+            p.altitude_m,
+            format_time(&p.fix_time)
+        ));
+    }
+    out.push_str("</trkseg></trk>\n</gpx>\n");
+    out
+}

@@ -1,0 +1,160 @@
+//! A position as stored: plain columns plus the attributes as JSON text
+//! (their shown form, named twins included, so a read needs no decoder).
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{AttrKey, AttrValue, Attributes, DeviceId, Position};
+
+/// One history row, built in the caller's task so the writer only writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub device_id: String,
+    pub fix_ms: i64,
+    pub received_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub altitude_m: f64,
+    pub speed_kmh: f64,
+    pub course_deg: f64,
+    pub satellites: Option<i64>,
+    pub valid: bool,
+    pub protocol: String,
+    pub attributes: String,
+}
+
+impl StoredRow {
+    pub fn from_position(p: &Position) -> Self {
+        Self {
+            device_id: p.device_id.as_str().to_string(),
+            fix_ms: p.fix_time.timestamp_millis(),
+            received_ms: p.received_time.timestamp_millis(),
+            lat: p.lat,
+            lon: p.lon,
+            altitude_m: p.altitude_m,
+            speed_kmh: p.speed_kmh,
+            course_deg: p.course_deg,
+            satellites: p.satellites.map(i64::from),
+            valid: p.valid,
+            protocol: p.protocol.to_string(),
+            attributes: if p.attributes.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&p.attributes).unwrap_or_default()
+            },
+        }
+    }
+
+    /// Back to a position; `None` for a row whose device id no longer
+    /// validates (never written by this version).
+    pub fn into_position(self) -> Option<Position> {
+        Some(Position {
+            device_id: DeviceId::new(&self.device_id).ok()?,
+            fix_time: DateTime::<Utc>::from_timestamp_millis(self.fix_ms)?,
+            received_time: DateTime::<Utc>::from_timestamp_millis(self.received_ms)?,
+            lat: self.lat,
+            lon: self.lon,
+            altitude_m: self.altitude_m,
+            speed_kmh: self.speed_kmh,
+            course_deg: self.course_deg,
+            satellites: self.satellites.and_then(|s| u8::try_from(s).ok()),
+            valid: self.valid,
+            protocol: protocol_name(&self.protocol),
+            attributes: attributes(&self.attributes),
+        })
+    }
+}
+
+/// The `&'static` name for a stored protocol label: registered protocols,
+/// the push channels, or `"unknown"` for a label this version does not know.
+pub fn protocol_name(s: &str) -> &'static str {
+    const PUSH: &[&str] = &["http", "mqtt-json", "mqtt-owntracks", "mqtt-teltonika"];
+    crate::protocol::registry()
+        .iter()
+        .map(|p| p.name())
+        .chain(PUSH.iter().copied())
+        .find(|n| *n == s)
+        .unwrap_or("unknown")
+}
+
+fn attributes(json: &str) -> Attributes {
+    let mut out = Attributes::new();
+    if json.is_empty() {
+        return out;
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(json) else {
+        return out;
+    };
+    for (k, v) in map {
+        let value = match v {
+            serde_json::Value::Bool(b) => AttrValue::Bool(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => AttrValue::Int(i),
+                None => AttrValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => AttrValue::Text(s),
+            other => AttrValue::Text(other.to_string()),
+        };
+        out.push(AttrKey::Named(std::borrow::Cow::Owned(k)), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_position_survives_the_row_round_trip() {
+        let mut attributes = Attributes::new();
+        attributes.push(AttrKey::Io(239), AttrValue::Int(1));
+        attributes.push(AttrKey::named("power_v"), AttrValue::Float(12.5));
+        attributes.push(AttrKey::named("driver"), AttrValue::Text("A".into()));
+        let p = Position {
+            device_id: DeviceId::new("356307042441013").unwrap(),
+            fix_time: Utc.timestamp_millis_opt(1_764_158_400_123).unwrap(),
+            received_time: Utc.timestamp_millis_opt(1_764_158_401_000).unwrap(),
+            lat: 54.123_456_7,
+            lon: -25.5,
+            altitude_m: 120.0,
+            speed_kmh: 63.0,
+            course_deg: 270.0,
+            satellites: Some(9),
+            valid: true,
+            protocol: "teltonika",
+            attributes,
+        };
+        let back = StoredRow::from_position(&p).into_position().unwrap();
+        assert_eq!(back.device_id, p.device_id);
+        assert_eq!(
+            (back.fix_time, back.received_time),
+            (p.fix_time, p.received_time)
+        );
+        assert_eq!(
+            (
+                back.lat,
+                back.lon,
+                back.altitude_m,
+                back.speed_kmh,
+                back.course_deg
+            ),
+            (p.lat, p.lon, 120.0, 63.0, 270.0)
+        );
+        assert_eq!(
+            (back.satellites, back.valid, back.protocol),
+            (Some(9), true, "teltonika")
+        );
+        assert_eq!(back.attributes.get("io239"), Some(&AttrValue::Int(1)));
+        assert_eq!(
+            back.attributes.get("power_v"),
+            Some(&AttrValue::Float(12.5))
+        );
+        assert_eq!(
+            back.attributes.get("driver"),
+            Some(&AttrValue::Text("A".into()))
+        );
+        assert_eq!(protocol_name("mqtt-json"), "mqtt-json");
+        assert_eq!(protocol_name("nonsense"), "unknown");
+    }
+}
