@@ -110,6 +110,7 @@ fn check(v: &Vector) -> Result<(), String> {
         return testkit::check_framer(session.as_mut(), v);
     }
     let message = wire(v);
+    let expectation = expectation(v)?;
     let login = hex::decode(LOGIN).unwrap();
     let logged_in = !is_login(&message);
     let mut chunks = Vec::new();
@@ -152,7 +153,30 @@ fn check(v: &Vector) -> Result<(), String> {
         Err(r) => return Err(format!("rejected: {r:?}")),
     };
     check_common(&message, d, step)?;
-    testkit::check_expectation(&v.expectation, d, KEY_MAP)
+    testkit::check_expectation(&expectation, d, KEY_MAP)
+}
+
+/// The row's expectation, except where Traccar's value is an artefact of
+/// reading past the message into the serial number and CRC (our reader is
+/// bounded by the content). Line 22 (SL4X 0x32): Traccar reads the LBS
+/// block with an 8-byte cell id although its length byte says 10 bytes,
+/// so its "altitude" -31703 is the CRC `84 29`; the real altitude field is
+/// `02 AF` = 687 m (the same device reports 678 m on line 23).
+fn expectation(v: &Vector) -> Result<Expectation, String> {
+    if v.line != 22 {
+        return Ok(v.expectation.clone());
+    }
+    let traccar = Expectation::Attribute {
+        key: "altitude".into(),
+        value: serde_json::json!(-31703.0),
+    };
+    if v.expectation != traccar {
+        return Err(format!("line 22 changed: {:?}", v.expectation));
+    }
+    Ok(Expectation::Attribute {
+        key: "altitude".into(),
+        value: serde_json::json!(687.0),
+    })
 }
 
 /// Identity, protocol, times and reply bytes of an accepted frame.

@@ -217,7 +217,6 @@ pub(super) fn gps(rec: &mut Record, r: &mut Reader<'_>, tz: FixedOffset, layout:
 pub(super) mod proto {
     pub const GPS_LBS_6: u8 = 0x11;
     pub const GPS_LBS_DRIVER: u8 = 0x25;
-    pub const GPS_LBS_2: u8 = 0x22;
     pub const GPS_LBS_8: u8 = 0x38;
     pub const ALARM_MODULE: u8 = 0x39;
     pub const IBUTTON: u8 = 0x61;
@@ -235,13 +234,25 @@ pub(super) fn lbs(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, protocol: u8,
         length = usize::from(r.u8("LBS length")?);
         if length == 0 {
             // Zeroed cell data follows an empty length on some firmwares.
-            let zeroed = r.rest().iter().skip(9).take(36).all(|b| *b == 0);
+            let rest = r.rest();
+            let zeroed = rest.len() >= 45 && rest.iter().skip(9).take(36).all(|b| *b == 0);
             if zeroed {
                 let n = r.remaining().min(45);
                 r.skip(n, "zeroed LBS")?;
             }
             return Ok(false);
         }
+    }
+    if has_length && ctx.variant == Variant::Sl4x {
+        // SL4X: the length counts the cell bytes (u16 MCC, MNC, LAC, then the cell id).
+        let body = r.bytes(length, "LBS")?;
+        let mut b = Reader::new(body, 0);
+        let mcc = b.u16("MCC")?;
+        let mnc = b.u16("MNC")?;
+        let lac = b.u16("LAC")?;
+        let cid = b.rest().iter().take(8).fold(0i64, |a, x| a.wrapping_shl(8) | i64::from(*x));
+        rec.cell(Cell { mcc: mcc & 0x7fff, mnc, lac: lac.into(), cid, rssi: None });
+        return Ok(true);
     }
     let cell_type = if matches!(protocol, GPS_LBS_8 | ALARM_MODULE) {
         r.u8("cell type")?
@@ -264,7 +275,6 @@ pub(super) fn lbs(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, protocol: u8,
         i64::try_from(r.u64("cell id")?).unwrap_or(i64::MAX)
     } else if matches!(protocol, GPS_LBS_6 | IBUTTON | GPS_LBS_DRIVER)
         || ctx.variant == Variant::Seeworld
-        || (ctx.model.nt && protocol == GPS_LBS_2)
     {
         i64::from(r.u32("cell id")?)
     } else {

@@ -292,7 +292,14 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
     }
     if t == STRING && !ext {
         let len = usize::from(r.u8("command length")?);
-        if len > 0 {
+        if len == 0 && r.remaining() > 4 {
+            // Some firmwares leave the length 0 and pad the text with NULs.
+            r.u32("server flag")?;
+            let text = r.rest().split(|b| *b == 0).next().unwrap_or_default();
+            if !text.is_empty() {
+                rec.text("result", String::from_utf8_lossy(text).into_owned());
+            }
+        } else if len > 0 {
             r.u32("server flag")?;
             let data = r.bytes(len.saturating_sub(4), "command text")?;
             let data = String::from_utf8_lossy(data).into_owned();
@@ -307,7 +314,7 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
             reply: ack(),
         });
     }
-    if t == STATUS && r.remaining() == 22 {
+    if t == STATUS && r.remaining() == 16 {
         r.u8("information content")?;
         r.u16("satellites")?;
         r.u8("alarm")?;
@@ -596,11 +603,10 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
                 } else if v != Variant::Vxt01 {
                     rec.alarm(fields::alarm(extension, m));
                 }
-                if t == GPS_LBS_STATUS_1 && m.vl && r.remaining() >= 10 {
+                if t == GPS_LBS_STATUS_1 && m.vl && r.remaining() >= 9 {
                     rec.int("event", extension);
                     r.u8("driver id type")?;
                     rec.text("driver_unique_id", fields::hex(r.bytes(8, "driver id")?));
-                    r.u8("driver id status")?;
                 }
             }
         }
@@ -641,7 +647,12 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
         rec.float("humidity_pct", f64::from(r.u16("humidity")?) / 100.0);
     }
     if t == GPS_LBS_STATUS_4 && v == Variant::Sl4x {
-        rec.altitude_m = f64::from(r.i16("altitude")?);
+        if r.remaining() >= 3 {
+            r.u8("language")?;
+        }
+        if r.remaining() >= 2 {
+            rec.altitude_m = f64::from(r.i16("altitude")?);
+        }
     }
     if matches!(t, GPS_LBS_2 | GPS_LBS_3 | GPS_LBS_4 | GPS_LBS_5) && r.remaining() >= 3 && !m.nt {
         rec.flag("ignition", r.u8("ignition")? > 0);

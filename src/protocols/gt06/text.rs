@@ -265,6 +265,10 @@ fn modular(rec: &mut Record, r: &mut Reader<'_>) -> R<()> {
         let mut m = Reader::new(body, 0);
         match module {
             0x03 => rec.text("iccid", fields::hex(m.bytes(10, "ICCID")?)),
+            0x01 => {
+                let digits = fields::hex(m.bytes(8, "IMEI")?);
+                rec.text("imei", digits.get(1..).unwrap_or_default().to_string());
+            }
             0x09 => rec.int("satellites", m.u8("satellites")?),
             0x0a => rec.int("satellites_visible", m.u8("satellites visible")?),
             0x11 => {
