@@ -276,3 +276,108 @@ fn key_map_targets_are_snake_case_with_units() {
         );
     }
 }
+
+/// A `78 78` frame with a correct CRC.
+fn frame(proto: u8, content: &[u8], serial: u16) -> Vec<u8> {
+    let mut out = vec![0x78, 0x78, (content.len() + 5) as u8, proto];
+    out.extend_from_slice(content);
+    out.extend_from_slice(&serial.to_be_bytes());
+    let crc = crc16_x25(&out[2..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&[0x0d, 0x0a]);
+    out
+}
+
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&test_config(dir.path())).await;
+    let addr = gw.addr("gt06", Transport::Tcp).unwrap();
+    let http = gw.http;
+
+    // 0x12 GPS+LBS: 2025-11-20 10:20:30 (UTC: the port has no time zone and
+    // the login carries none), 9 satellites, 54.94535 N 24.01762 E,
+    // 60 km/h, course 270, fix valid; cell 246/2/0x1234/0x005678.
+    let mut gps = vec![25, 11, 20, 10, 20, 30, 0xc9];
+    gps.extend_from_slice(&98_901_630u32.to_be_bytes());
+    gps.extend_from_slice(&43_231_716u32.to_be_bytes());
+    gps.push(60);
+    gps.extend_from_slice(&(0x1400u16 | 270).to_be_bytes());
+    gps.extend_from_slice(&[0x00, 0xf6, 0x02, 0x12, 0x34, 0x00, 0x56, 0x78]);
+    let heartbeat = |serial| frame(0x13, &[0x46, 0x04, 0x03, 0x00, 0x02], serial);
+
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = connect(addr);
+        s.write_all(&hex::decode(LOGIN).unwrap()).unwrap();
+        assert_eq!(read_n(&mut s, 10), hex::decode("787805010001d9dc0d0a").unwrap());
+
+        s.write_all(&heartbeat(2)).unwrap();
+        assert_eq!(read_n(&mut s, 10), echo(&heartbeat(2)), "heartbeat echoed");
+
+        let good = frame(0x12, &gps, 3);
+        s.write_all(&good).unwrap();
+        let ack = read_n(&mut s, 10);
+        assert_eq!(ack, echo(&good));
+        assert_eq!(&ack[..6], &[0x78, 0x78, 0x05, 0x12, 0x00, 0x03]);
+
+        // The same position with a broken CRC: no reply. The next reply on
+        // the wire is the heartbeat's, so nothing was sent for the bad frame.
+        let mut bad = frame(0x12, &gps, 4);
+        let n = bad.len();
+        bad[n - 3] ^= 0xff;
+        s.write_all(&bad).unwrap();
+        s.write_all(&heartbeat(5)).unwrap();
+        assert_eq!(read_n(&mut s, 10), echo(&heartbeat(5)), "bad CRC not acked");
+
+        // Garbage is rejected and the connection carries on.
+        s.write_all(b"hello gateway\r\n").unwrap();
+        s.write_all(&heartbeat(6)).unwrap();
+        assert_eq!(read_n(&mut s, 10), echo(&heartbeat(6)), "alive after garbage");
+        let (_, text) = http_get(http, "/metrics");
+        text
+    })
+    .await
+    .unwrap();
+
+    let p = gw
+        .engine
+        .get(&DeviceId::new(IMEI).unwrap())
+        .expect("position stored");
+    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2025, 11, 20, 10, 20, 30).unwrap());
+    assert!((p.lat - 54.94535).abs() < 1e-5, "{}", p.lat);
+    assert!((p.lon - 24.01762).abs() < 1e-5, "{}", p.lon);
+    assert_eq!(p.speed_kmh, 60.0);
+    assert_eq!(p.course_deg, 270.0);
+    assert_eq!(p.satellites, Some(9));
+    assert!(p.valid);
+    assert_eq!(p.protocol, "gt06");
+
+    let l = "protocol=\"gt06\"";
+    assert_eq!(metric(&text, "trackgate_positions_total", l), 1.0);
+    assert_eq!(
+        metric(&text, "trackgate_frames_total", l),
+        7.0,
+        "login, heartbeat, good, bad, heartbeat, garbage, heartbeat"
+    );
+    assert_eq!(
+        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"gt06\""),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "trackgate_decode_errors_total", "kind=\"malformed\",protocol=\"gt06\""),
+        1.0
+    );
+    gw.shutdown().await;
+}
