@@ -126,7 +126,10 @@ fn check(v: &Vector) -> Result<(), String> {
     let mut steps = steps.as_slice();
     if logged_in {
         let (first, rest) = steps.split_first().ok_or("no step for the login")?;
-        let d = first.outcome.as_ref().map_err(|r| format!("login rejected: {r:?}"))?;
+        let d = first
+            .outcome
+            .as_ref()
+            .map_err(|r| format!("login rejected: {r:?}"))?;
         if d.kind != MessageKind::Login || first.reply.as_deref() != Some(&echo(&login)[..]) {
             return Err(format!("login step: {first:?}"));
         }
@@ -136,7 +139,10 @@ fn check(v: &Vector) -> Result<(), String> {
         return check_integrity(v, steps);
     }
     let [step] = steps else {
-        return Err(format!("expected one frame, got {}: {steps:?}", steps.len()));
+        return Err(format!(
+            "expected one frame, got {}: {steps:?}",
+            steps.len()
+        ));
     };
     if step.frame.as_ref() != message.as_slice() {
         return Err("the frame cut differs from the row's bytes".into());
@@ -234,10 +240,16 @@ fn check_integrity(v: &Vector, steps: &[Step]) -> Result<(), String> {
                 accepted.push(d);
             }
             Err(r) if r.close || r.reply.is_some() || s.reply.is_some() => {
-                return Err(format!("integrity row rejected with a reply or a close: {r:?}"))
+                return Err(format!(
+                    "integrity row rejected with a reply or a close: {r:?}"
+                ))
             }
             Err(r) if !["checksum", "length"].contains(&r.error.kind()) => {
-                return Err(format!("integrity row rejected as {}: {}", r.error.kind(), r.error))
+                return Err(format!(
+                    "integrity row rejected as {}: {}",
+                    r.error.kind(),
+                    r.error
+                ))
             }
             Err(_) => {}
         }
@@ -261,7 +273,11 @@ fn check_integrity(v: &Vector, steps: &[Step]) -> Result<(), String> {
             if expected.contains(&kind) {
                 Ok(())
             } else {
-                Err(format!("integrity {:?} rejected as {kind}: {}", v.integrity(), r.error))
+                Err(format!(
+                    "integrity {:?} rejected as {kind}: {}",
+                    v.integrity(),
+                    r.error
+                ))
             }
         }
     }
@@ -271,7 +287,8 @@ fn check_integrity(v: &Vector, steps: &[Step]) -> Result<(), String> {
 fn key_map_targets_are_snake_case_with_units() {
     for (traccar, ours) in KEY_MAP {
         assert!(
-            ours.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            ours.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "{traccar} → {ours}"
         );
     }
@@ -321,7 +338,10 @@ async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
     let text = tokio::task::spawn_blocking(move || {
         let mut s = connect(addr);
         s.write_all(&hex::decode(LOGIN).unwrap()).unwrap();
-        assert_eq!(read_n(&mut s, 10), hex::decode("787805010001d9dc0d0a").unwrap());
+        assert_eq!(
+            read_n(&mut s, 10),
+            hex::decode("787805010001d9dc0d0a").unwrap()
+        );
 
         s.write_all(&heartbeat(2)).unwrap();
         assert_eq!(read_n(&mut s, 10), echo(&heartbeat(2)), "heartbeat echoed");
@@ -344,7 +364,11 @@ async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
         // Garbage is rejected and the connection carries on.
         s.write_all(b"hello gateway\r\n").unwrap();
         s.write_all(&heartbeat(6)).unwrap();
-        assert_eq!(read_n(&mut s, 10), echo(&heartbeat(6)), "alive after garbage");
+        assert_eq!(
+            read_n(&mut s, 10),
+            echo(&heartbeat(6)),
+            "alive after garbage"
+        );
         let (_, text) = http_get(http, "/metrics");
         text
     })
@@ -355,7 +379,10 @@ async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
         .engine
         .get(&DeviceId::new(IMEI).unwrap())
         .expect("position stored");
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2025, 11, 20, 10, 20, 30).unwrap());
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2025, 11, 20, 10, 20, 30).unwrap()
+    );
     assert!((p.lat - 54.94535).abs() < 1e-5, "{}", p.lat);
     assert!((p.lon - 24.01762).abs() < 1e-5, "{}", p.lon);
     assert_eq!(p.speed_kmh, 60.0);
@@ -372,11 +399,19 @@ async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
         "login, heartbeat, good, bad, heartbeat, garbage, heartbeat"
     );
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"gt06\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"checksum\",protocol=\"gt06\""
+        ),
         1.0
     );
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"malformed\",protocol=\"gt06\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"malformed\",protocol=\"gt06\""
+        ),
         1.0
     );
     gw.shutdown().await;

@@ -1,7 +1,11 @@
 //! A small device-side encoder for tests: the frames a GT06 device sends.
 
 // Test code: a panic is a failed test, and sizes here are tiny.
-#![allow(clippy::panic, clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 
 use crate::protocol::checksum::crc16_x25;
 

@@ -111,20 +111,53 @@ pub(super) struct Ctx {
 pub(super) fn date(r: &mut Reader<'_>, tz: FixedOffset) -> R<Option<DateTime<Utc>>> {
     let b = r.bytes(6, "date-time")?;
     let [y, mo, d, h, mi, s] = <[u8; 6]>::try_from(b).unwrap_or_default();
-    Ok(local(tz, 2000i32.saturating_add(i32::from(y)), mo, d, h, mi, s))
+    Ok(local(
+        tz,
+        2000i32.saturating_add(i32::from(y)),
+        mo,
+        d,
+        h,
+        mi,
+        s,
+    ))
 }
 
 /// The same six fields in BCD (Wi-Fi packets), always UTC.
 pub(super) fn bcd_date(r: &mut Reader<'_>) -> R<Option<DateTime<Utc>>> {
     let b = r.bytes(6, "BCD date-time")?;
-    let v: Vec<u8> = b.iter().map(|x| (x >> 4).saturating_mul(10).saturating_add(x & 0x0f)).collect();
+    let v: Vec<u8> = b
+        .iter()
+        .map(|x| (x >> 4).saturating_mul(10).saturating_add(x & 0x0f))
+        .collect();
     let [y, mo, d, h, mi, s] = <[u8; 6]>::try_from(v.as_slice()).unwrap_or_default();
-    Ok(local(Utc.fix(), 2000i32.saturating_add(i32::from(y)), mo, d, h, mi, s))
+    Ok(local(
+        Utc.fix(),
+        2000i32.saturating_add(i32::from(y)),
+        mo,
+        d,
+        h,
+        mi,
+        s,
+    ))
 }
 
-pub(super) fn local(tz: FixedOffset, y: i32, mo: u8, d: u8, h: u8, mi: u8, s: u8) -> Option<DateTime<Utc>> {
-    let naive = NaiveDate::from_ymd_opt(y, mo.into(), d.into())?.and_hms_opt(h.into(), mi.into(), s.into())?;
-    tz.from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
+pub(super) fn local(
+    tz: FixedOffset,
+    y: i32,
+    mo: u8,
+    d: u8,
+    h: u8,
+    mi: u8,
+    s: u8,
+) -> Option<DateTime<Utc>> {
+    let naive = NaiveDate::from_ymd_opt(y, mo.into(), d.into())?.and_hms_opt(
+        h.into(),
+        mi.into(),
+        s.into(),
+    )?;
+    tz.from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 use chrono::Offset;
@@ -154,7 +187,12 @@ impl GpsLayout {
 
 /// Decodes a GPS block into `rec.fix`. Returns false when a length-prefixed
 /// block says no fix follows.
-pub(super) fn gps(rec: &mut Record, r: &mut Reader<'_>, tz: FixedOffset, layout: GpsLayout) -> R<bool> {
+pub(super) fn gps(
+    rec: &mut Record,
+    r: &mut Reader<'_>,
+    tz: FixedOffset,
+    layout: GpsLayout,
+) -> R<bool> {
     let time = date(r, tz)?;
     if layout.has_length && r.u8("GPS length")? == 0 {
         rec.time = time;
@@ -227,7 +265,13 @@ pub(super) mod proto {
 
 /// Decodes an LBS block (serving cell). Returns false when a
 /// length-prefixed block is empty.
-pub(super) fn lbs(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, protocol: u8, has_length: bool) -> R<bool> {
+pub(super) fn lbs(
+    rec: &mut Record,
+    r: &mut Reader<'_>,
+    ctx: &Ctx,
+    protocol: u8,
+    has_length: bool,
+) -> R<bool> {
     use proto::*;
     let mut length = 0usize;
     if has_length {
@@ -250,8 +294,18 @@ pub(super) fn lbs(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, protocol: u8,
         let mcc = b.u16("MCC")?;
         let mnc = b.u16("MNC")?;
         let lac = b.u16("LAC")?;
-        let cid = b.rest().iter().take(8).fold(0i64, |a, x| a.wrapping_shl(8) | i64::from(*x));
-        rec.cell(Cell { mcc: mcc & 0x7fff, mnc, lac: lac.into(), cid, rssi: None });
+        let cid = b
+            .rest()
+            .iter()
+            .take(8)
+            .fold(0i64, |a, x| a.wrapping_shl(8) | i64::from(*x));
+        rec.cell(Cell {
+            mcc: mcc & 0x7fff,
+            mnc,
+            lac: lac.into(),
+            cid,
+            rssi: None,
+        });
         return Ok(true);
     }
     let cell_type = if matches!(protocol, GPS_LBS_8 | ALARM_MODULE) {

@@ -37,7 +37,11 @@ pub(super) fn decode(pk: &Packet<'_>) -> Result<Login, DecodeError> {
         let hhmm = i32::from(word >> 4);
         let minutes = (hhmm / 100).saturating_mul(60).saturating_add(hhmm % 100);
         let seconds = minutes.saturating_mul(60);
-        let seconds = if word & 0x08 != 0 { seconds.saturating_neg() } else { seconds };
+        let seconds = if word & 0x08 != 0 {
+            seconds.saturating_neg()
+        } else {
+            seconds
+        };
         time_zone = FixedOffset::east_opt(seconds);
     }
     Ok(Login { imei, time_zone })

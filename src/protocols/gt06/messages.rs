@@ -202,7 +202,12 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
             let text = b"NA&&NA&&0##";
             let mut content = vec![u8::try_from(text.len()).unwrap_or(0), 0, 0, 0, 0];
             content.extend_from_slice(text);
-            return Ok(Message::other(Some(reply::with_content(true, ADDRESS_RESPONSE, &content, 0))));
+            return Ok(Message::other(Some(reply::with_content(
+                true,
+                ADDRESS_RESPONSE,
+                &content,
+                0,
+            ))));
         }
         TIME_REQUEST => {
             use chrono::{Datelike, Timelike};
@@ -216,7 +221,12 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
                 b(now.minute()),
                 b(now.second()),
             ];
-            return Ok(Message::other(Some(reply::with_content(false, TIME_REQUEST, &content, 0))));
+            return Ok(Message::other(Some(reply::with_content(
+                false,
+                TIME_REQUEST,
+                &content,
+                0,
+            ))));
         }
         X1_GPS if v != Variant::Sl4x && !ext => {
             r.u32("data and alarm")?;
@@ -227,7 +237,13 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
             let mnc = r.u8("MNC")?;
             let lac = r.u16("LAC")?;
             let cid = r.u32("cell id")?;
-            rec.cell(super::record::Cell { mcc, mnc: mnc.into(), lac: lac.into(), cid: cid.into(), rssi: None });
+            rec.cell(super::record::Cell {
+                mcc,
+                mnc: mnc.into(),
+                lac: lac.into(),
+                cid: cid.into(),
+                rssi: None,
+            });
             let driver = r.u32("driver id")?;
             if driver > 0 {
                 rec.text("driver_unique_id", driver.to_string());
@@ -271,8 +287,16 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
         rec.float("battery_v", f64::from(r.u16("battery")?) * 0.01);
         return Ok(Message::data(rec, None));
     }
-    if matches!(t, LBS_MULTIPLE_1 | LBS_MULTIPLE_2 | LBS_MULTIPLE_3 | LBS_EXTEND | LBS_WIFI | LBS_2 | WIFI_ALARM)
-        || (t == X1_GPS && v == Variant::Sl4x)
+    if matches!(
+        t,
+        LBS_MULTIPLE_1
+            | LBS_MULTIPLE_2
+            | LBS_MULTIPLE_3
+            | LBS_EXTEND
+            | LBS_WIFI
+            | LBS_2
+            | WIFI_ALARM
+    ) || (t == X1_GPS && v == Variant::Sl4x)
         || (t == WIFI_3 && v != Variant::Lw4g)
         || (t == WIFI_5 && !ext)
     {
@@ -356,14 +380,35 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
             return Ok(Message::other(ack()));
         }
         location(&mut rec, &mut r, pk, ctx)?;
-        let kind = if t == STATUS { MessageKind::Keepalive } else { MessageKind::Data };
-        return Ok(Message { kind, record: Some(rec), reply: ack() });
+        let kind = if t == STATUS {
+            MessageKind::Keepalive
+        } else {
+            MessageKind::Data
+        };
+        return Ok(Message {
+            kind,
+            record: Some(rec),
+            reply: ack(),
+        });
     }
     if t == ALARM {
         alarm(&mut rec, &mut r, pk, ctx)?;
         return Ok(Message::data(rec, ack()));
     }
-    if ext || matches!(t, STRING_INFO | INFO | GPS_MODULAR | SERIAL | OBD | PERIPHERAL | DEVICE_STATUS | GPS_LBS_STATUS_4 | WIFI_5) {
+    if ext
+        || matches!(
+            t,
+            STRING_INFO
+                | INFO
+                | GPS_MODULAR
+                | SERIAL
+                | OBD
+                | PERIPHERAL
+                | DEVICE_STATUS
+                | GPS_LBS_STATUS_4
+                | WIFI_5
+        )
+    {
         if let Some(m) = text::decode(pk, ctx, &mut r, &mut rec)? {
             return Ok(m);
         }
@@ -390,7 +435,11 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx) -> R<Message> {
     } else {
         MessageKind::Other
     };
-    Ok(Message { kind, record: None, reply })
+    Ok(Message {
+        kind,
+        record: None,
+        reply,
+    })
 }
 
 fn keepalive(rec: Record, reply: Option<Bytes>) -> Message {
@@ -416,8 +465,16 @@ fn wifi(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, mut rec: Record) -> R<Me
             r.skip(2, "Wi-Fi entry")?;
         }
         let mac = r.bytes(6, "Wi-Fi MAC")?;
-        let mac = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-        let rssi = if t == WIFI_4 { None } else { Some(i64::from(r.u8("Wi-Fi RSSI")?)) };
+        let mac = mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let rssi = if t == WIFI_4 {
+            None
+        } else {
+            Some(i64::from(r.u8("Wi-Fi RSSI")?))
+        };
         rec.wifi(mac, rssi);
     }
     if t == WIFI_4 {
@@ -469,7 +526,10 @@ fn lbs_multiple(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, t: u8) -> R<()>
     };
     for _ in 0..count {
         let (lac, cid) = if t == LBS_2 || t == WIFI_3 || cell_4g {
-            (i64::from(r.i32("LAC")?), i64::try_from(r.u64("cell id")?).unwrap_or(i64::MAX))
+            (
+                i64::from(r.i32("LAC")?),
+                i64::try_from(r.u64("cell id")?).unwrap_or(i64::MAX),
+            )
         } else if t == WIFI_5 || t == X1_GPS {
             (i64::from(r.u16("LAC")?), i64::from(r.u32("cell id")?))
         } else {
@@ -477,17 +537,30 @@ fn lbs_multiple(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, t: u8) -> R<()>
         };
         let rssi = -i16::from(r.u8("cell RSSI")?);
         if lac > 0 {
-            rec.cell(super::record::Cell { mcc: mcc & 0x7fff, mnc, lac, cid, rssi: Some(rssi) });
+            rec.cell(super::record::Cell {
+                mcc: mcc & 0x7fff,
+                mnc,
+                lac,
+                cid,
+                rssi: Some(rssi),
+            });
         }
     }
     if !matches!(v, Variant::WanwayS20 | Variant::Sl4x) {
         r.u8("timing advance")?;
     }
-    if !matches!(t, LBS_MULTIPLE_1 | LBS_MULTIPLE_2 | LBS_MULTIPLE_3 | LBS_2 | X1_GPS) {
+    if !matches!(
+        t,
+        LBS_MULTIPLE_1 | LBS_MULTIPLE_2 | LBS_MULTIPLE_3 | LBS_2 | X1_GPS
+    ) {
         let n = r.u8("Wi-Fi count")?;
         for _ in 0..n {
             let mac = r.bytes(6, "Wi-Fi MAC")?;
-            let mac = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+            let mac = mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
             let rssi = i64::from(r.u8("Wi-Fi RSSI")?);
             rec.wifi(mac, Some(rssi));
         }
@@ -505,10 +578,20 @@ fn lbs_multiple(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, t: u8) -> R<()>
 fn vl_status(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx) -> R<()> {
     fields::gps(rec, r, ctx.tz, GpsLayout::STANDARD)?;
     let mcc = r.u16("MCC")?;
-    let mnc = if mcc & 0x8000 != 0 { r.u16("MNC")? } else { u16::from(r.u8("MNC")?) };
+    let mnc = if mcc & 0x8000 != 0 {
+        r.u16("MNC")?
+    } else {
+        u16::from(r.u8("MNC")?)
+    };
     let lac = r.u16("LAC")?;
     let cid = r.u32("cell id")?;
-    rec.cell(super::record::Cell { mcc: mcc & 0x7fff, mnc, lac: lac.into(), cid: cid.into(), rssi: None });
+    rec.cell(super::record::Cell {
+        mcc: mcc & 0x7fff,
+        mnc,
+        lac: lac.into(),
+        cid: cid.into(),
+        rssi: None,
+    });
     rec.flag("ignition", r.u8("ignition")? > 0);
     r.u8("upload mode")?;
     if r.u8("re-upload")? > 0 {
@@ -562,7 +645,10 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
         fields::status(rec, r, v)?;
         if v == Variant::Obd6 {
             let signal = r.u16("signal")?;
-            rec.int("satellites", ((signal >> 10) & 0x1f) + ((signal >> 5) & 0x1f));
+            rec.int(
+                "satellites",
+                ((signal >> 10) & 0x1f) + ((signal >> 5) & 0x1f),
+            );
             rec.int("rssi", signal & 0x1f);
             rec.alarm(fields::alarm(r.u8("alarm")?.into(), m));
             r.u8("language")?;
@@ -611,7 +697,11 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
             }
         }
     }
-    if matches!(t, STATUS_2 | GPS_LBS_STATUS_5 | GPS_LBS_STATUS_3 | FENCE_MULTI | ALARM_MODULE) || nt {
+    if matches!(
+        t,
+        STATUS_2 | GPS_LBS_STATUS_5 | GPS_LBS_STATUS_3 | FENCE_MULTI | ALARM_MODULE
+    ) || nt
+    {
         r.u8("language")?;
     }
     if matches!(t, STATUS_2 | ALARM_MODULE) {
@@ -642,7 +732,11 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
         rec.int("odometer_m", r.u32("odometer")?);
         r.u32("travel time")?;
         let raw = r.u16("temperature")?;
-        let temp = if raw & 0x8000 != 0 { -i32::from(raw & 0x7fff) } else { i32::from(raw) };
+        let temp = if raw & 0x8000 != 0 {
+            -i32::from(raw & 0x7fff)
+        } else {
+            i32::from(raw)
+        };
         rec.float("temp1_c", f64::from(temp) / 100.0);
         rec.float("humidity_pct", f64::from(r.u16("humidity")?) / 100.0);
     }
@@ -689,7 +783,10 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
         let len = usize::from(r.u8("driver length")?);
         if len > 0 {
             r.u8("driver id type")?;
-            rec.text("driver_unique_id", fields::hex(r.bytes(len.saturating_sub(1), "driver id")?));
+            rec.text(
+                "driver_unique_id",
+                fields::hex(r.bytes(len.saturating_sub(1), "driver id")?),
+            );
         }
     }
     if r.remaining() == 3 || r.remaining() == 7 {
@@ -715,7 +812,9 @@ fn gps_lbs_1_tail(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx) -> R<()> {
         Variant::Gt06eCard => {
             rec.int("odometer_m", r.u32("odometer")?);
             let n = usize::from(r.u8("card length")?);
-            let card = String::from_utf8_lossy(r.bytes(n, "card")?).trim().to_string();
+            let card = String::from_utf8_lossy(r.bytes(n, "card")?)
+                .trim()
+                .to_string();
             r.u8("alarm")?;
             r.u8("swiped")?;
             rec.text("card", card);
@@ -752,14 +851,21 @@ fn gps_lbs_1_tail(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx) -> R<()> {
             rec.alarm(fields::alarm(r.u8("alarm")?.into(), m));
             rec.int("oil", r.u16("oil")?);
             let raw = r.u8("temperature")?;
-            let temp = if raw & 0x80 != 0 { -i32::from(raw & 0x7f) } else { i32::from(raw) };
+            let temp = if raw & 0x80 != 0 {
+                -i32::from(raw & 0x7f)
+            } else {
+                i32::from(raw)
+            };
             rec.float("temp1_c", f64::from(temp));
             rec.int("odometer_m", i64::from(r.u32("odometer")?) * 10);
         }
         Variant::Wetrust => {
             rec.int("odometer_m", r.u32("odometer")?);
             let n = usize::from(r.u8("card length")?);
-            rec.text("card", String::from_utf8_lossy(r.bytes(n, "card")?).into_owned());
+            rec.text(
+                "card",
+                String::from_utf8_lossy(r.bytes(n, "card")?).into_owned(),
+            );
             if r.u8("alarm")? > 0 {
                 rec.alarm(Some("general"));
             }

@@ -150,4 +150,3 @@ impl protocol::Session for Session {
         Ok(decoded)
     }
 }
-

@@ -45,7 +45,10 @@ impl<'a> Reader<'a> {
     /// The next `n` bytes.
     pub(super) fn bytes(&mut self, n: usize, what: &'static str) -> R<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or_else(|| self.error(what))?;
-        let s = self.buf.get(self.pos..end).ok_or_else(|| self.error(what))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| self.error(what))?;
         self.pos = end;
         Ok(s)
     }
@@ -72,7 +75,8 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn u24(&mut self, what: &'static str) -> R<u32> {
-        self.array::<3>(what).map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
+        self.array::<3>(what)
+            .map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
     }
 
     pub(super) fn u32(&mut self, what: &'static str) -> R<u32> {

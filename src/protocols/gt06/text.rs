@@ -16,7 +16,12 @@ use crate::protocol::{DecodeError, MessageKind};
 type R<T> = Result<T, DecodeError>;
 
 /// `None`: not one of these messages (the caller goes on).
-pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, rec: &mut Record) -> R<Option<Message>> {
+pub(super) fn decode(
+    pk: &Packet<'_>,
+    ctx: &Ctx,
+    r: &mut Reader<'_>,
+    rec: &mut Record,
+) -> R<Option<Message>> {
     let t = pk.protocol;
     let ack = || Some(reply::ack(pk.extended, t, pk.serial));
     let data = |rec: Record, reply| {
@@ -37,7 +42,12 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, rec: &mut R
             } else {
                 let units: Vec<u16> = bytes
                     .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+                    .map(|c| {
+                        u16::from_be_bytes([
+                            c.first().copied().unwrap_or(0),
+                            c.get(1).copied().unwrap_or(0),
+                        ])
+                    })
                     .collect();
                 String::from_utf16_lossy(&units)
             };
@@ -58,7 +68,9 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, rec: &mut R
         SERIAL => {
             r.u8("external device type")?;
             let bytes = r.rest();
-            let printable = bytes.iter().all(|b| (0x20..0x7f).contains(b) || matches!(b, b'\r' | b'\n' | b'\t'));
+            let printable = bytes
+                .iter()
+                .all(|b| (0x20..0x7f).contains(b) || matches!(b, b'\r' | b'\n' | b'\t'));
             if printable {
                 out.text("result", String::from_utf8_lossy(bytes).trim().to_string());
             } else {
@@ -85,7 +97,15 @@ pub(super) fn decode(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, rec: &mut R
             data(out, ack())
         }
         GPS_LBS_STATUS_4 | WIFI_5 if pk.extended => {
-            if !fields::gps(&mut out, r, ctx.tz, GpsLayout { has_length: true, ..GpsLayout::STANDARD })? {
+            if !fields::gps(
+                &mut out,
+                r,
+                ctx.tz,
+                GpsLayout {
+                    has_length: true,
+                    ..GpsLayout::STANDARD
+                },
+            )? {
                 // No fix: the time stamp stays on the report.
             }
             if fields::lbs(&mut out, r, ctx, t, true)? {
@@ -129,7 +149,9 @@ fn current_position(rec: &mut Record, text: &str) -> bool {
     let mut speed = 0.0;
     let mut time = None;
     for part in rest.split(',') {
-        let Some((k, v)) = part.split_once(':') else { continue };
+        let Some((k, v)) = part.split_once(':') else {
+            continue;
+        };
         let hem = |v: &str| -> Option<f64> {
             let (h, n) = v.split_at_checked(1)?;
             let n: f64 = n.parse().ok()?;
@@ -182,8 +204,12 @@ fn info(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, mut rec: Record) -> R<Op
         0x04 => {
             let text = String::from_utf8_lossy(r.rest()).into_owned();
             for pair in text.split(';') {
-                let Some((k, v)) = pair.split_once('=') else { continue };
-                let Ok(n) = i64::from_str_radix(v, 16) else { continue };
+                let Some((k, v)) = pair.split_once('=') else {
+                    continue;
+                };
+                let Ok(n) = i64::from_str_radix(v, 16) else {
+                    continue;
+                };
                 match k {
                     "ALM1" => rec.int("alarm1_status", n),
                     "ALM2" => rec.int("alarm2_status", n),
@@ -214,7 +240,10 @@ fn info(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, mut rec: Record) -> R<Op
         }
         0x0b => {
             match pk.length.saturating_sub(6) {
-                1 => rec.text("network_technology", if r.u8("network")? > 0 { "4G" } else { "2G" }),
+                1 => rec.text(
+                    "network_technology",
+                    if r.u8("network")? > 0 { "4G" } else { "2G" },
+                ),
                 2 => rec.float("power_v", f64::from(r.u16("power")?) / 100.0),
                 _ => {}
             }
@@ -224,7 +253,13 @@ fn info(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, mut rec: Record) -> R<Op
             let text = String::from_utf8_lossy(r.rest()).into_owned();
             let text = match text.find('!') {
                 Some(i) => text.get(i..).unwrap_or_default().to_string(),
-                None => return Ok(Some(Message { kind: MessageKind::Other, record: None, reply: None })),
+                None => {
+                    return Ok(Some(Message {
+                        kind: MessageKind::Other,
+                        record: None,
+                        reply: None,
+                    }))
+                }
             };
             // !AIOIL,<addr>,<output>,<temperature>,<version>,<codes>,<measured>,<moving>,<times>,<xx>
             let f: Vec<&str> = text.split(',').collect();
@@ -252,7 +287,11 @@ fn info(pk: &Packet<'_>, ctx: &Ctx, r: &mut Reader<'_>, mut rec: Record) -> R<Op
             rec.float("humidity_pct", f64::from(r.i32("humidity")?) / 10.0);
             Ok(done(rec))
         }
-        _ => Ok(Some(Message { kind: MessageKind::Other, record: None, reply: None })),
+        _ => Ok(Some(Message {
+            kind: MessageKind::Other,
+            record: None,
+            reply: None,
+        })),
     }
 }
 
@@ -278,7 +317,13 @@ fn modular(rec: &mut Record, r: &mut Reader<'_>) -> R<()> {
                 let cid = m.u24("cell id")?;
                 let rssi = m.u8("RSSI")?;
                 if cid > 0 {
-                    rec.cell(Cell { mcc, mnc, lac: lac.into(), cid: cid.into(), rssi: Some(rssi.into()) });
+                    rec.cell(Cell {
+                        mcc,
+                        mnc,
+                        lac: lac.into(),
+                        cid: cid.into(),
+                        rssi: Some(rssi.into()),
+                    });
                 }
             }
             0x18 => rec.float("battery_v", f64::from(m.u16("battery")?) / 100.0),
@@ -362,17 +407,49 @@ fn modular(rec: &mut Record, r: &mut Reader<'_>) -> R<()> {
 
 fn obd(rec: &mut Record, text: &str) {
     for pair in text.split(',') {
-        let Some((k, v)) = pair.split_once('=') else { continue };
-        let Some(id) = k.get(..2).and_then(|k| u8::from_str_radix(k, 16).ok()) else { continue };
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        let Some(id) = k.get(..2).and_then(|k| u8::from_str_radix(k, 16).ok()) else {
+            continue;
+        };
         let num = || i64::from_str_radix(v, 16).ok().map(|n| n as f64 / 100.0);
         match id {
-            0x40 => { if let Some(n) = num() { rec.float("obd_odometer", n) } }
-            0x43 => { if let Some(n) = num() { rec.float("fuel", n) } }
-            0x45 => { if let Some(n) = num() { rec.float("coolant_temp_c", n) } }
-            0x53 => { if let Some(n) = num() { rec.float("obd_speed_kmh", n) } }
-            0x54 => { if let Some(n) = num() { rec.float("rpm", n) } }
-            0x71 => { if let Some(n) = num() { rec.float("fuel_used", n) } }
-            0x73 => { if let Some(n) = num() { rec.float("obd_hours", n) } }
+            0x40 => {
+                if let Some(n) = num() {
+                    rec.float("obd_odometer", n)
+                }
+            }
+            0x43 => {
+                if let Some(n) = num() {
+                    rec.float("fuel", n)
+                }
+            }
+            0x45 => {
+                if let Some(n) = num() {
+                    rec.float("coolant_temp_c", n)
+                }
+            }
+            0x53 => {
+                if let Some(n) = num() {
+                    rec.float("obd_speed_kmh", n)
+                }
+            }
+            0x54 => {
+                if let Some(n) = num() {
+                    rec.float("rpm", n)
+                }
+            }
+            0x71 => {
+                if let Some(n) = num() {
+                    rec.float("fuel_used", n)
+                }
+            }
+            0x73 => {
+                if let Some(n) = num() {
+                    rec.float("obd_hours", n)
+                }
+            }
             0x74 => rec.text("vin", v.to_string()),
             _ => {}
         }
@@ -395,11 +472,17 @@ fn device_status(rec: &mut Record, r: &mut Reader<'_>, t: u8) -> R<()> {
                         rec.int("event_data", event_data);
                     }
                     rec.int("data_type", r.u8("data type")?);
-                    rec.text("data_details", fields::hex(r.bytes(len.saturating_sub(10), "data details")?));
+                    rec.text(
+                        "data_details",
+                        fields::hex(r.bytes(len.saturating_sub(10), "data details")?),
+                    );
                 }
                 0x000c => {
                     r.u8("length")?;
-                    rec.int("external_battery_level_pct", r.u8("external battery level")?);
+                    rec.int(
+                        "external_battery_level_pct",
+                        r.u8("external battery level")?,
+                    );
                     if r.u8("external battery charge")? > 0 {
                         rec.flag("external_battery_charging", true);
                     }
@@ -408,7 +491,11 @@ fn device_status(rec: &mut Record, r: &mut Reader<'_>, t: u8) -> R<()> {
                 }
                 _ => {
                     let len = r.u8("status length")?;
-                    let len = if len == 0 { r.u8("status length")? } else { len };
+                    let len = if len == 0 {
+                        r.u8("status length")?
+                    } else {
+                        len
+                    };
                     r.skip(len.into(), "status")?;
                 }
             }
@@ -426,7 +513,10 @@ fn device_status(rec: &mut Record, r: &mut Reader<'_>, t: u8) -> R<()> {
                 0x0005 => rec.float("power_v", f64::from(s.u16("power")?) / 100.0),
                 0x0007 => rec.flag("charging", s.u8("charging")? > 0),
                 0x000a => rec.int("charge_voltage", s.u16("charge voltage")?),
-                0x000b => rec.float("battery_temp_c", f64::from(s.u16("battery temperature")?) / 10.0),
+                0x000b => rec.float(
+                    "battery_temp_c",
+                    f64::from(s.u16("battery temperature")?) / 10.0,
+                ),
                 _ => {}
             }
         }

@@ -87,7 +87,10 @@ fn garbage_is_handed_on_up_to_the_next_start_marker_and_rejected() {
     assert_eq!(err.error.kind(), "malformed");
     // A lone trailing start byte is kept: it may begin the next frame.
     let mut s = session();
-    assert_eq!(frames(&mut s, &[0x00, 0x01, 0x78]), (vec![vec![0x00, 0x01]], 1));
+    assert_eq!(
+        frames(&mut s, &[0x00, 0x01, 0x78]),
+        (vec![vec![0x00, 0x01]], 1)
+    );
 }
 
 #[test]
@@ -99,11 +102,17 @@ fn a_declared_length_beyond_the_limit_closes_the_stream() {
     let mut buf = BytesMut::from(&[0x79, 0x79, 0xff, 0xff, 0x70][..]);
     assert!(matches!(
         s.frame(&mut buf),
-        Err(FrameError::TooLarge { declared: 65541, max: 100 })
+        Err(FrameError::TooLarge {
+            declared: 65541,
+            max: 100
+        })
     ));
     // A 78 78 frame with no terminator in sight is bounded too.
     let mut bytes = vec![0x78, 0x78, 0x10, 0x12];
     bytes.extend(std::iter::repeat_n(0x55, 200));
     let mut buf = BytesMut::from(&bytes[..]);
-    assert!(matches!(s.frame(&mut buf), Err(FrameError::TooLarge { .. })));
+    assert!(matches!(
+        s.frame(&mut buf),
+        Err(FrameError::TooLarge { .. })
+    ));
 }

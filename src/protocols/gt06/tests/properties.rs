@@ -14,27 +14,40 @@ fn gps() -> impl Strategy<Value = encode::Gps> {
         0u16..360,
         (1u16..1000, any::<u8>(), 1u16..=u16::MAX, 0u32..=0xff_ffff),
     )
-        .prop_map(|(t, satellites, lat, lon, (south, west, valid), speed, course, (mcc, mnc, lac, cid))| encode::Gps {
-            time: [t.0, t.1, t.2, t.3, t.4, t.5],
-            satellites,
-            lat,
-            lon,
-            south,
-            west,
-            speed,
-            course,
-            valid,
-            mcc,
-            mnc,
-            lac,
-            cid,
-        })
+        .prop_map(
+            |(
+                t,
+                satellites,
+                lat,
+                lon,
+                (south, west, valid),
+                speed,
+                course,
+                (mcc, mnc, lac, cid),
+            )| encode::Gps {
+                time: [t.0, t.1, t.2, t.3, t.4, t.5],
+                satellites,
+                lat,
+                lon,
+                south,
+                west,
+                speed,
+                course,
+                valid,
+                mcc,
+                mnc,
+                lac,
+                cid,
+            },
+        )
 }
 
 /// Whether a 78 78 frame has 0D 0A before its end (see frame.rs: such a
 /// frame split right after it would be cut short).
 fn inner_terminator(frame: &[u8]) -> bool {
-    frame[..frame.len() - 2].windows(2).any(|w| w == [0x0d, 0x0a])
+    frame[..frame.len() - 2]
+        .windows(2)
+        .any(|w| w == [0x0d, 0x0a])
 }
 
 proptest! {

@@ -9,7 +9,10 @@ fn login_is_echoed_with_its_serial_and_crc() {
     let d = s.decode(&encode::login(IMEI, None, 1), &ctx()).unwrap();
     assert_eq!(d.kind, MessageKind::Login);
     assert_eq!(d.device, Some(DeviceId::new(IMEI).unwrap()));
-    assert_eq!(d.reply.accept.as_deref(), Some(&h("787805010001d9dc0d0a")[..]));
+    assert_eq!(
+        d.reply.accept.as_deref(),
+        Some(&h("787805010001d9dc0d0a")[..])
+    );
     assert_eq!(d.reply.refuse, None, "GT06 has no negative reply");
     assert_eq!(s.device(), Some(&DeviceId::new(IMEI).unwrap()));
 }
@@ -28,8 +31,14 @@ fn heartbeat_is_echoed_and_reports_status() {
     assert_eq!(d.reply.accept.as_deref(), Some(&expected[..]));
     let a = &d.reports[0].attributes;
     assert_eq!(a.get("status"), Some(&crate::model::AttrValue::Int(0x46)));
-    assert_eq!(a.get("ignition"), Some(&crate::model::AttrValue::Bool(true)));
-    assert_eq!(a.get("battery_level_pct"), Some(&crate::model::AttrValue::Int(66)));
+    assert_eq!(
+        a.get("ignition"),
+        Some(&crate::model::AttrValue::Bool(true))
+    );
+    assert_eq!(
+        a.get("battery_level_pct"),
+        Some(&crate::model::AttrValue::Int(66))
+    );
     assert_eq!(a.get("rssi"), Some(&crate::model::AttrValue::Int(3)));
 }
 
@@ -76,7 +85,9 @@ fn bad_crc_and_bad_length_are_rejected_without_a_reply() {
 
 #[test]
 fn data_before_login_is_not_acknowledged() {
-    let err = session().decode(&encode::heartbeat(0x46, 4, 3, 9), &ctx()).unwrap_err();
+    let err = session()
+        .decode(&encode::heartbeat(0x46, 4, 3, 9), &ctx())
+        .unwrap_err();
     assert_eq!(err.error.kind(), "not_identified");
     assert_eq!(err.reply, None);
 }
@@ -84,12 +95,20 @@ fn data_before_login_is_not_acknowledged() {
 #[test]
 fn truncated_content_is_malformed_not_a_panic() {
     // A 0x12 GPS message cut to 5 content bytes, with a valid CRC.
-    let err = decode(&encode::frame(false, 0x12, &[0x1a, 0x05, 0x06, 0x07, 0x08], 1)).unwrap_err();
+    let err = decode(&encode::frame(
+        false,
+        0x12,
+        &[0x1a, 0x05, 0x06, 0x07, 0x08],
+        1,
+    ))
+    .unwrap_err();
     assert_eq!(err.error.kind(), "malformed");
     // Every protocol number over short content: never a panic.
     for proto in 0..=255u8 {
         for len in 0..40 {
-            let content: Vec<u8> = (0..len).map(|i| (i * 37 + usize::from(proto)) as u8).collect();
+            let content: Vec<u8> = (0..len)
+                .map(|i| (i * 37 + usize::from(proto)) as u8)
+                .collect();
             let _ = decode(&encode::frame(false, proto, &content, 1));
             let _ = decode(&encode::frame(true, proto, &content, 1));
         }
