@@ -535,7 +535,7 @@ fn lbs_multiple(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx, t: u8) -> R<()>
         } else {
             (i64::from(r.u16("LAC")?), i64::from(r.u24("cell id")?))
         };
-        let rssi = -i16::from(r.u8("cell RSSI")?);
+        let rssi = i16::from(r.u8("cell RSSI")?).saturating_neg();
         if lac > 0 {
             rec.cell(super::record::Cell {
                 mcc: mcc & 0x7fff,
@@ -647,7 +647,7 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
             let signal = r.u16("signal")?;
             rec.int(
                 "satellites",
-                ((signal >> 10) & 0x1f) + ((signal >> 5) & 0x1f),
+                ((signal >> 10) & 0x1f).saturating_add((signal >> 5) & 0x1f),
             );
             rec.int("rssi", signal & 0x1f);
             rec.alarm(fields::alarm(r.u8("alarm")?.into(), m));
@@ -671,7 +671,13 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
                 if nt {
                     rec.float("battery_v", f64::from(battery) / 10.0);
                 } else if battery <= 6 {
-                    rec.int("battery_level_pct", i64::from(battery) * 100 / 6);
+                    rec.int(
+                        "battery_level_pct",
+                        i64::from(battery)
+                            .saturating_mul(100)
+                            .checked_div(6)
+                            .unwrap_or(0),
+                    );
                 } else if battery <= 100 {
                     rec.int("battery_level_pct", battery);
                 }
@@ -718,7 +724,10 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
     }
     if t == GPS_LBS_STATUS_5 {
         rec.int("odometer_m", r.u32("odometer")?);
-        rec.int("engine_hours_ms", i64::from(r.u32("hours")?) * 1000);
+        rec.int(
+            "engine_hours_ms",
+            i64::from(r.u32("hours")?).saturating_mul(1000),
+        );
         r.skip(8, "terminal id")?;
         rec.int("input", r.u16("input")?);
     }
@@ -733,7 +742,7 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
         r.u32("travel time")?;
         let raw = r.u16("temperature")?;
         let temp = if raw & 0x8000 != 0 {
-            -i32::from(raw & 0x7fff)
+            i32::from(raw & 0x7fff).saturating_neg()
         } else {
             i32::from(raw)
         };
@@ -777,7 +786,10 @@ fn location(rec: &mut Record, r: &mut Reader<'_>, pk: &Packet<'_>, ctx: &Ctx) ->
     }
     if nt {
         rec.int("odometer_m", r.u24("odometer")?);
-        rec.int("engine_hours_ms", i64::from(r.u24("hours")?) * 60 * 1000);
+        rec.int(
+            "engine_hours_ms",
+            i64::from(r.u24("hours")?).saturating_mul(60_000),
+        );
     }
     if nt && t == GPS_LBS_DRIVER {
         let len = usize::from(r.u8("driver length")?);
@@ -826,7 +838,7 @@ fn gps_lbs_1_tail(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx) -> R<()> {
             if mask & (1 << 12) != 0 {
                 let mut value = i64::from(mask & 0x01ff);
                 if mask & (1 << 9) != 0 {
-                    value = -value;
+                    value = value.saturating_neg();
                 }
                 rec.float("temp1_c", value as f64);
             } else {
@@ -852,12 +864,15 @@ fn gps_lbs_1_tail(rec: &mut Record, r: &mut Reader<'_>, ctx: &Ctx) -> R<()> {
             rec.int("oil", r.u16("oil")?);
             let raw = r.u8("temperature")?;
             let temp = if raw & 0x80 != 0 {
-                -i32::from(raw & 0x7f)
+                i32::from(raw & 0x7f).saturating_neg()
             } else {
                 i32::from(raw)
             };
             rec.float("temp1_c", f64::from(temp));
-            rec.int("odometer_m", i64::from(r.u32("odometer")?) * 10);
+            rec.int(
+                "odometer_m",
+                i64::from(r.u32("odometer")?).saturating_mul(10),
+            );
         }
         Variant::Wetrust => {
             rec.int("odometer_m", r.u32("odometer")?);

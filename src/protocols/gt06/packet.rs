@@ -41,9 +41,9 @@ pub(super) fn parse(frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
             })
         }
     };
-    let header = if extended { 4 } else { 3 };
+    let header: usize = if extended { 4 } else { 3 };
     // header + protocol + serial + crc + end
-    let min = header + 1 + 2 + 2 + 2;
+    let min = header.saturating_add(7);
     if frame.len() < min {
         return Err(DecodeError::Malformed {
             what: "frame (too short for protocol, serial and CRC)",
@@ -83,7 +83,7 @@ pub(super) fn parse(frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     };
     let protocol = byte(frame, header);
     // Bytes the length field counts: protocol .. CRC.
-    let actual = frame.len().saturating_sub(header + 2);
+    let actual = frame.len().saturating_sub(header.saturating_add(2));
     // Some status packets declare 2 bytes less than they carry (Traccar
     // issue #1727); the CRC above already vouched for the bytes.
     let quirk = !extended && protocol == STATUS && length.saturating_add(2) == actual;
@@ -96,16 +96,16 @@ pub(super) fn parse(frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let Some((rest, serial)) = signed.split_last_chunk::<2>() else {
         return Err(DecodeError::Malformed {
             what: "serial number",
-            offset: header + 1,
+            offset: header.saturating_add(1),
         });
     };
-    let content = rest.get(header + 1..).unwrap_or_default();
+    let content = rest.get(header.saturating_add(1)..).unwrap_or_default();
     Ok(Packet {
         extended,
         length,
         protocol,
         content,
-        content_offset: header + 1,
+        content_offset: header.saturating_add(1),
         serial: u16::from_be_bytes(*serial),
     })
 }

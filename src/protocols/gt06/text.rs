@@ -97,7 +97,8 @@ pub(super) fn decode(
             data(out, ack())
         }
         GPS_LBS_STATUS_4 | WIFI_5 if pk.extended => {
-            if !fields::gps(
+            // Without a fix the time stamp stays on the report.
+            let _fix = fields::gps(
                 &mut out,
                 r,
                 ctx.tz,
@@ -105,9 +106,7 @@ pub(super) fn decode(
                     has_length: true,
                     ..GpsLayout::STANDARD
                 },
-            )? {
-                // No fix: the time stamp stays on the report.
-            }
+            )?;
             if fields::lbs(&mut out, r, ctx, t, true)? {
                 out.int("rssi", r.u8("rssi")?);
             }
