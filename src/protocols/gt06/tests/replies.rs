@@ -114,3 +114,43 @@ fn truncated_content_is_malformed_not_a_panic() {
         }
     }
 }
+
+#[test]
+fn a_configured_time_zone_wins_over_the_login_one() {
+    let g = encode::Gps {
+        time: [26, 5, 6, 12, 0, 0],
+        satellites: 7,
+        lat: 90_000_000,
+        lon: 45_000_000,
+        south: false,
+        west: false,
+        speed: 0,
+        course: 0,
+        valid: true,
+        mcc: 1,
+        mnc: 1,
+        lac: 1,
+        cid: 1,
+    };
+    // Port at +03:00, login says +08:00 (0x320 << 4): the port's zone applies.
+    let mut s = super::super::Session::new(&SessionConfig {
+        time_zone: chrono::FixedOffset::east_opt(3 * 3600).unwrap(),
+        ..SessionConfig::new(Transport::Tcp)
+    });
+    s.decode(&encode::login(IMEI, Some(0x3200), 1), &ctx())
+        .unwrap();
+    let d = s.decode(&g.frame(2), &ctx()).unwrap();
+    assert_eq!(
+        d.positions[0].fix_time,
+        Utc.with_ymd_and_hms(2026, 5, 6, 9, 0, 0).unwrap()
+    );
+    // Port left at UTC: the login's +08:00 applies.
+    let mut s = session();
+    s.decode(&encode::login(IMEI, Some(0x3200), 1), &ctx())
+        .unwrap();
+    let d = s.decode(&g.frame(2), &ctx()).unwrap();
+    assert_eq!(
+        d.positions[0].fix_time,
+        Utc.with_ymd_and_hms(2026, 5, 6, 4, 0, 0).unwrap()
+    );
+}
