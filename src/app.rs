@@ -194,8 +194,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         Arc::clone(&engine),
         Arc::clone(&directory),
         config.ingest.accept_unregistered_devices,
-    )
-    .with_history(history.clone(), config.ingest.ack);
+    );
+    if config.history.enabled {
+        pipeline = pipeline.with_history(history.clone(), config.ingest.ack);
+    }
     let mut feed_rx = None;
     if let Some(p) = &config.mqtt.publish {
         let (feed, rx) = crate::mqtt::Feed::new(p.buffer, metrics.mqtt_publish_dropped.clone());

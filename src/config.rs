@@ -98,6 +98,11 @@ pub enum AckMode {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryConfig {
+    /// false: keep no history (acks then never wait for storage, and a
+    /// restart starts with an empty engine) — for benchmarks and volatile
+    /// test setups, never for production.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     /// Positions received longer ago than this are purged.
     pub retention_days: u32,
     /// How often the purge runs, in seconds.
@@ -184,6 +189,7 @@ impl Default for Config {
                 ack: AckMode::Durable,
             },
             history: HistoryConfig {
+                enabled: true,
                 retention_days: 90,
                 purge_interval_secs: 3600,
             },

@@ -883,3 +883,184 @@ async fn http_ingest_takes_own_devices_and_reports_every_item() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_clamped_to_the_permission_window_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let now = now_ms();
+        let h = 3_600_000;
+        // Fixes 3 h, 2 h, 1 h and 10 min ago.
+        let fixes = [now - 3 * h, now - 2 * h, now - h, now - h / 6];
+        for (i, t) in fixes.iter().enumerate() {
+            report(w.tcp, D1, *t as u64, 48.0 + i as f64 * 0.01, 11.5);
+        }
+        let hist = |key: &str, query: &str| {
+            call(
+                w.http,
+                "GET",
+                &format!("/api/v1/devices/{D1}/positions?{query}"),
+                Some(key),
+                None,
+            )
+        };
+        let range = format!("from={}&to={}", iso(now - 4 * h), iso(now + h)).replace('+', "%2B");
+
+        // The owner sees everything, oldest first, and is not logged.
+        let (st, v) = hist(&w.carrier_user, &range);
+        assert_eq!(st, 200, "{v}");
+        let lats: Vec<f64> = v["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["lat"].as_f64().unwrap())
+            .collect();
+        assert_eq!(lats.len(), 4, "{v}");
+        assert!((lats[0] - 48.0).abs() < 1e-6 && (lats[3] - 48.03).abs() < 1e-6);
+        // Pages: limit 3, then the cursor.
+        let (_, p1) = hist(&w.carrier_user, &format!("{range}&limit=3"));
+        assert_eq!(p1["positions"].as_array().unwrap().len(), 3);
+        let cursor = p1["next_cursor"].as_str().unwrap().to_string();
+        let (_, p2) = hist(&w.carrier_user, &format!("{range}&limit=3&cursor={cursor}"));
+        assert_eq!(p2["positions"].as_array().unwrap().len(), 1);
+        assert_eq!(p2["next_cursor"], Value::Null);
+        assert!((p2["positions"][0]["lat"].as_f64().unwrap() - 48.03).abs() < 1e-6);
+
+        // A temporary permission from 2.5 h ago until 30 min ago.
+        let (st, perm) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(
+                json!({"name": "tour", "recipient_company_id": "0815", "device_ids": [D1],
+                        "valid_from": iso(now - 5 * h / 2), "valid_until": iso(now - h / 2)}),
+            ),
+        );
+        assert_eq!(st, 201, "{perm}");
+        // Expired already: nothing at all for the recipient.
+        let (st, _) = hist(&w.shipper_user, &range);
+        assert_eq!(st, 404, "an expired permission reads nothing");
+
+        // Current window: 2.5 h ago until 1 h from now; asks for 4 h ago..now.
+        let (st, perm) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(
+                json!({"name": "current", "recipient_company_id": "0815", "device_ids": [D1],
+                        "valid_from": iso(now - 5 * h / 2), "valid_until": iso(now + h)}),
+            ),
+        );
+        assert_eq!(st, 201, "{perm}");
+        let pid = perm["id"].as_i64().unwrap();
+        let (st, logged, body) = get_raw(
+            w.http,
+            &format!("/api/v1/devices/{D1}/positions?{range}"),
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        assert!(logged.is_some(), "the read names its log entry");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let lats: Vec<f64> = v["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["lat"].as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            lats.len(),
+            3,
+            "the fix before valid_from is clamped away: {v}"
+        );
+        assert!((lats[0] - 48.01).abs() < 1e-6);
+        assert_eq!(
+            v["from"],
+            iso(now - 5 * h / 2),
+            "range starts at valid_from"
+        );
+        // CSV and GPX carry the same clamped positions.
+        let (st, _, csv) = get_raw(
+            w.http,
+            &format!("/api/v1/devices/{D1}/positions?{range}&format=csv"),
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(csv.starts_with("device_id,fix_time,"));
+        let (st, _, gpx) = get_raw(
+            w.http,
+            &format!("/api/v1/devices/{D1}/positions?{range}&format=gpx"),
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        let gpx = String::from_utf8(gpx).unwrap();
+        assert_eq!(gpx.matches("<trkpt ").count(), 3, "{gpx}");
+
+        // The provider sees each history read in the permission's log.
+        let (st, log) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/permissions/{pid}/access-log"),
+            Some(&w.carrier),
+            None,
+        );
+        assert_eq!(st, 200, "{log}");
+        let reads: Vec<&Value> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["query"]
+                    .as_str()
+                    .is_some_and(|q| q.starts_with("history"))
+            })
+            .collect();
+        assert_eq!(reads.len(), 3, "json, csv and gpx reads: {log}");
+        assert_eq!(reads[0]["positions"], 3);
+        assert_eq!(reads[0]["device_id"], D1);
+        assert!(
+            reads[0]["query"]
+                .as_str()
+                .unwrap()
+                .contains(&iso(now - 5 * h / 2)),
+            "{}",
+            reads[0]["query"]
+        );
+
+        // Outsiders and bad input.
+        let (st, _) = hist(&w.outsider, &range);
+        assert_eq!(st, 404);
+        for q in [
+            "limit=0",
+            "limit=10001",
+            "format=kml",
+            "from=yesterday",
+            "cursor=xyz",
+        ] {
+            let (st, _) = hist(&w.carrier_user, q);
+            assert_eq!(st, 400, "{q}");
+        }
+
+        // Revoked: nothing more, at once.
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/permissions/{pid}"),
+            Some(&w.carrier),
+            None,
+        );
+        assert_eq!(st, 204);
+        let (st, _) = hist(&w.shipper_user, &range);
+        assert_eq!(st, 404, "revocation ends history reads");
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
