@@ -72,6 +72,8 @@ pub(super) fn decode(frame: &[u8], c: &Ctx) -> Result<Decoded, Rejected> {
     // Nibble offset of the first field after the id.
     let base = id_len.saturating_add(1).saturating_mul(2);
     let at = |k: usize| base.saturating_add(k);
+    // Byte offset of the field `k` bytes after the id.
+    let byte = |k: usize| (base / 2).saturating_add(k);
     let two = |k: usize| n.digits(at(k), 2);
     let (hh, mi, ss, dd, mo, yy) = (two(0)?, two(2)?, two(4)?, two(6)?, two(8)?, two(10)?);
     let date = i32::try_from(yy)
@@ -91,20 +93,20 @@ pub(super) fn decode(frame: &[u8], c: &Ctx) -> Result<Decoded, Rejected> {
     .ok_or(malformed("date and time", base / 2))?;
 
     let lat = f64::from(n.digits(at(12), 2)?) + f64::from(n.digits(at(14), 6)?) / 10_000.0 / 60.0;
-    let battery_raw = frame.get(base / 2 + 10).copied().unwrap_or_default();
+    let battery_raw = frame.get(byte(10)).copied().unwrap_or_default();
     let lon = f64::from(n.digits(at(22), 3)?) + f64::from(n.digits(at(25), 6)?) / 10_000.0 / 60.0;
     let flags = n.nibble(at(31)).unwrap_or_default();
     let lat = if flags & 0x4 == 0 { -lat } else { lat };
     let lon = if flags & 0x8 == 0 { -lon } else { lon };
     if !Position::valid_coordinates(lat, lon) {
-        return Err(malformed("coordinates (out of range)", base / 2 + 6));
+        return Err(malformed("coordinates (out of range)", byte(6)));
     }
     let speed = f64::from(n.digits(at(32), 3)?);
     let course = n.digits(at(35), 3)?;
     if course > 360 {
-        return Err(malformed("course", base / 2 + 17));
+        return Err(malformed("course", byte(17)));
     }
-    let status_at = base / 2 + 19;
+    let status_at = byte(19);
     let word = frame
         .get(status_at..status_at.saturating_add(4))
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
@@ -144,10 +146,10 @@ pub(super) fn decode(frame: &[u8], c: &Ctx) -> Result<Decoded, Rejected> {
 /// The battery byte as a percentage (Traccar's reading of it).
 fn battery_level(raw: u8) -> Option<u8> {
     match raw {
-        1..=3 => Some((raw - 1) * 10),
-        4..=6 => Some((raw - 1) * 20),
+        1..=3 => Some(raw.saturating_sub(1).saturating_mul(10)),
+        4..=6 => Some(raw.saturating_sub(1).saturating_mul(20)),
         7..=100 => Some(raw),
-        0xF1..=0xF6 => Some(raw - 0xF0),
+        0xF1..=0xF6 => Some(raw.saturating_sub(0xF0)),
         _ => None,
     }
 }
