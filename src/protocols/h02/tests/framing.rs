@@ -84,14 +84,14 @@ fn a_42_byte_record_is_the_imei_form() {
         h("2435248308419329301047591808172627335900074412294e024138feffffffff01120064ba73005ecc");
     assert_eq!(rec.len(), 42);
     let mut s = session(Transport::Tcp);
-    assert_eq!(frames(&mut s, &rec).0, [rec.clone()]);
+    assert_eq!(frames(&mut s, &rec).0, std::slice::from_ref(&rec));
     assert_eq!(s.binary_len, Some(42));
 }
 
 #[test]
 fn without_evidence_the_length_defaults_to_32_after_52_bytes() {
     let mut bytes = h(SHORT);
-    bytes.extend(std::iter::repeat(0x11).take(20)); // 52 bytes, no boundary
+    bytes.extend(std::iter::repeat_n(0x11, 20)); // 52 bytes, no boundary
     let mut s = session(Transport::Tcp);
     let mut buf = BytesMut::from(&bytes[..]);
     assert_eq!(s.frame(&mut buf).unwrap().unwrap().to_vec(), h(SHORT));
