@@ -16,14 +16,15 @@ use chrono::{TimeZone, Utc};
 use trackgate::model::DeviceId;
 use trackgate::protocol::checksum::sum8;
 use trackgate::protocol::testkit::{self, Vector};
-use trackgate::protocol::{
-    replay, DecodeContext, Protocol, SessionConfig, Transport,
-};
+use trackgate::protocol::{replay, DecodeContext, Protocol, SessionConfig, Transport};
 use trackgate::protocols::meitrack::Meitrack;
 
 use crate::support::{http_get, metric, start, test_config};
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/vectors/meitrack.tsv");
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/protocols/vectors/meitrack.tsv"
+);
 
 /// Traccar's attribute names in the vectors → ours (beyond testkit::COMMON_KEYS).
 const KEY_MAP: &[(&str, &str)] = &[
@@ -76,8 +77,13 @@ fn check(v: &Vector) -> Result<(), String> {
     for (transport, bytes) in [(Transport::Tcp, &tcp), (Transport::Udp, &v.message)] {
         let (steps, err) = replay(&Meitrack, transport, [bytes.as_slice()], &ctx());
         if strict_fault(v) {
-            if let Some(s) = steps.iter().find(|s| s.outcome.is_ok() || s.reply.is_some()) {
-                return Err(format!("{transport}: integrity row accepted or answered: {s:?}"));
+            if let Some(s) = steps
+                .iter()
+                .find(|s| s.outcome.is_ok() || s.reply.is_some())
+            {
+                return Err(format!(
+                    "{transport}: integrity row accepted or answered: {s:?}"
+                ));
             }
             continue;
         }
@@ -85,7 +91,10 @@ fn check(v: &Vector) -> Result<(), String> {
             return Err(format!("{transport}: framing failed: {e}"));
         }
         let [step] = steps.as_slice() else {
-            return Err(format!("{transport}: expected one frame, got {}", steps.len()));
+            return Err(format!(
+                "{transport}: expected one frame, got {}",
+                steps.len()
+            ));
         };
         if step.frame.as_ref() != bytes.as_slice() {
             return Err(format!("{transport}: frame differs from the row"));
@@ -96,7 +105,9 @@ fn check(v: &Vector) -> Result<(), String> {
             .map_err(|r| format!("{transport}: rejected: {r:?}"))?;
         let id = DeviceId::new(&imei).unwrap();
         if d.device.as_ref() != Some(&id)
-            || d.positions.iter().any(|p| p.device_id != id || p.protocol != "meitrack")
+            || d.positions
+                .iter()
+                .any(|p| p.device_id != id || p.protocol != "meitrack")
         {
             return Err(format!("{transport}: identity wrong: {d:?}"));
         }
@@ -229,8 +240,14 @@ async fn ccc_acks_aac_bad_checksums_and_garbage_over_tcp_and_udp() {
     .await
     .unwrap();
 
-    let p = gw.engine.get(&DeviceId::new(IMEI).unwrap()).expect("CCC stored");
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2025, 1, 1, 0, 1, 0).unwrap());
+    let p = gw
+        .engine
+        .get(&DeviceId::new(IMEI).unwrap())
+        .expect("CCC stored");
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2025, 1, 1, 0, 1, 0).unwrap()
+    );
     assert!((p.lat - 54.001).abs() < 1e-9 && (p.lon - 25.002).abs() < 1e-9);
     assert_eq!(p.speed_kmh, 63.0);
     assert_eq!(p.course_deg, 90.0);
@@ -238,18 +255,31 @@ async fn ccc_acks_aac_bad_checksums_and_garbage_over_tcp_and_udp() {
     assert_eq!(p.satellites, Some(9));
     assert!(p.valid);
 
-    let q = gw.engine.get(&DeviceId::new("863071013803066").unwrap()).expect("AAA stored");
-    assert_eq!(q.fix_time, Utc.with_ymd_and_hms(2015, 4, 9, 21, 10, 26).unwrap());
+    let q = gw
+        .engine
+        .get(&DeviceId::new("863071013803066").unwrap())
+        .expect("AAA stored");
+    assert_eq!(
+        q.fix_time,
+        Utc.with_ymd_and_hms(2015, 4, 9, 21, 10, 26).unwrap()
+    );
     assert_eq!((q.lat, q.lon), (-1.30268, 36.852135));
 
-    let r = gw.engine.get(&DeviceId::new("013777001293701").unwrap()).expect("UDP stored");
+    let r = gw
+        .engine
+        .get(&DeviceId::new("013777001293701").unwrap())
+        .expect("UDP stored");
     assert!((r.lat + 7.266504).abs() < 1e-9);
     assert_eq!(r.speed_kmh, 18.0);
 
     let l = "protocol=\"meitrack\"";
     assert_eq!(metric(&text, "trackgate_positions_total", l), 4.0);
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"meitrack\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"checksum\",protocol=\"meitrack\""
+        ),
         1.0
     );
     gw.shutdown().await;
@@ -257,5 +287,8 @@ async fn ccc_acks_aac_bad_checksums_and_garbage_over_tcp_and_udp() {
 
 #[test]
 fn answers_are_well_formed_envelopes() {
-    assert_eq!(answer('z', IMEI, "AAC", "1"), b"@@z27,861451040910625,AAC,1*0B\r\n");
+    assert_eq!(
+        answer('z', IMEI, "AAC", "1"),
+        b"@@z27,861451040910625,AAC,1*0B\r\n"
+    );
 }

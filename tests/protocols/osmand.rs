@@ -72,7 +72,11 @@ fn read_response(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
     while !out.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).unwrap(), 1, "connection closed early: {out:?}");
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "connection closed early: {out:?}"
+        );
         out.push(b[0]);
     }
     out
@@ -126,27 +130,54 @@ async fn keep_alive_requests_are_answered_and_positions_stored() {
     .await
     .unwrap();
 
-    let p = gw.engine.get(&DeviceId::new("353861053849681").unwrap()).expect("query stored");
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2014, 6, 4, 9, 10, 11).unwrap());
+    let p = gw
+        .engine
+        .get(&DeviceId::new("353861053849681").unwrap())
+        .expect("query stored");
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2014, 6, 4, 9, 10, 11).unwrap()
+    );
     assert_eq!((p.lat, p.lon), (49.60688, 6.15788));
-    assert!((p.speed_kmh - 18.52).abs() < 1e-4, "knots → km/h: {}", p.speed_kmh);
+    assert!(
+        (p.speed_kmh - 18.52).abs() < 1e-4,
+        "knots → km/h: {}",
+        p.speed_kmh
+    );
     assert_eq!(p.course_deg, 45.0);
-    assert!((p.altitude_m - 384.7).abs() < 1e-3, "engine keeps f32: {}", p.altitude_m);
+    assert!(
+        (p.altitude_m - 384.7).abs() < 1e-3,
+        "engine keeps f32: {}",
+        p.altitude_m
+    );
     assert_eq!(p.protocol, "osmand");
 
-    let f = gw.engine.get(&DeviceId::new("777").unwrap()).expect("form stored");
+    let f = gw
+        .engine
+        .get(&DeviceId::new("777").unwrap())
+        .expect("form stored");
     assert_eq!(f.fix_time.timestamp(), 1_700_000_000);
     assert_eq!((f.lat, f.lon), (60.5, 30.25));
 
-    let j = gw.engine.get(&DeviceId::new("48241179").unwrap()).expect("json stored");
-    assert_eq!(j.fix_time, Utc.timestamp_millis_opt(1_749_995_112_862).unwrap());
+    let j = gw
+        .engine
+        .get(&DeviceId::new("48241179").unwrap())
+        .expect("json stored");
+    assert_eq!(
+        j.fix_time,
+        Utc.timestamp_millis_opt(1_749_995_112_862).unwrap()
+    );
     assert_eq!(j.speed_kmh, 18.0, "m/s → km/h");
     assert_eq!(j.course_deg, 90.0);
 
     let l = "protocol=\"osmand\"";
     assert_eq!(metric(&text, "trackgate_positions_total", l), 3.0);
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"malformed\",protocol=\"osmand\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"malformed\",protocol=\"osmand\""
+        ),
         2.0,
         "the bad query and the garbage head"
     );

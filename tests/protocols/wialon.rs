@@ -90,9 +90,14 @@ fn check_row(v: &Vector, transport: Transport) -> Result<(), String> {
         .map_err(|r| format!("{transport}: rejected: {r:?}"))?;
     let id = DeviceId::new(&row_id(&v.message)).unwrap();
     if d.device.as_ref() != Some(&id) {
-        return Err(format!("{transport}: device {:?}, expected {id:?}", d.device));
+        return Err(format!(
+            "{transport}: device {:?}, expected {id:?}",
+            d.device
+        ));
     }
-    if d.positions.iter().any(|p| p.device_id != id || p.protocol != "wialon")
+    if d.positions
+        .iter()
+        .any(|p| p.device_id != id || p.protocol != "wialon")
         || d.reports.iter().any(|r| r.device_id != id)
     {
         return Err(format!("{transport}: record identity wrong: {d:?}"));
@@ -108,8 +113,7 @@ fn check_row(v: &Vector, transport: Transport) -> Result<(), String> {
     if d.kind == MessageKind::Login && d.reply.refuse.as_deref() != Some(&b"#AL#0\r\n"[..]) {
         return Err("login refusal must be #AL#0".into());
     }
-    testkit::check_expectation(&v.expectation, d, KEY_MAP)
-        .map_err(|e| format!("{transport}: {e}"))
+    testkit::check_expectation(&v.expectation, d, KEY_MAP).map_err(|e| format!("{transport}: {e}"))
 }
 
 #[test]
@@ -172,8 +176,14 @@ async fn tcp_and_udp_sessions_get_exact_answers_and_store_positions() {
     .await
     .unwrap();
 
-    let p = gw.engine.get(&DeviceId::new(IMEI).unwrap()).expect("stored");
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2025, 4, 27, 20, 57, 1).unwrap());
+    let p = gw
+        .engine
+        .get(&DeviceId::new(IMEI).unwrap())
+        .expect("stored");
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2025, 4, 27, 20, 57, 1).unwrap()
+    );
     assert!((p.lat - 55.743375).abs() < 1e-9, "{}", p.lat);
     assert!((p.lon - 37.66139).abs() < 1e-9, "{}", p.lon);
     assert_eq!(p.speed_kmh, 36.0);
@@ -181,17 +191,31 @@ async fn tcp_and_udp_sessions_get_exact_answers_and_store_positions() {
     assert_eq!(p.altitude_m, 150.0);
     assert_eq!(p.protocol, "wialon");
 
-    let q = gw.engine.get(&DeviceId::new("99999999").unwrap()).expect("udp stored");
-    assert_eq!(q.fix_time, Utc.with_ymd_and_hms(2025, 4, 27, 20, 58, 1).unwrap());
+    let q = gw
+        .engine
+        .get(&DeviceId::new("99999999").unwrap())
+        .expect("udp stored");
+    assert_eq!(
+        q.fix_time,
+        Utc.with_ymd_and_hms(2025, 4, 27, 20, 58, 1).unwrap()
+    );
     assert!((q.lat + 55.743375).abs() < 1e-9);
     assert!((q.lon + 37.66139).abs() < 1e-9);
     assert_eq!(q.speed_kmh, 18.0);
     assert_eq!(q.satellites, Some(9));
 
     let l = "protocol=\"wialon\"";
-    assert_eq!(metric(&text, "trackgate_positions_total", l), 4.0, "SD, 2×B, UDP D");
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"wialon\""),
+        metric(&text, "trackgate_positions_total", l),
+        4.0,
+        "SD, 2×B, UDP D"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"checksum\",protocol=\"wialon\""
+        ),
         1.0
     );
     gw.shutdown().await;

@@ -94,16 +94,32 @@ fn ccc_record(
     set(&mut a, names::RSSI, AttrValue::Int(rssi.into()));
     let speed = f64::from(r.u16("speed")?);
     let course = f64::from(r.u16("course")?);
-    set(&mut a, names::HDOP, AttrValue::Float(f64::from(r.u16("hdop")?) * 0.1));
+    set(
+        &mut a,
+        names::HDOP,
+        AttrValue::Float(f64::from(r.u16("hdop")?) * 0.1),
+    );
     let altitude = f64::from(r.i16("altitude")?);
-    set(&mut a, names::ODOMETER, AttrValue::Int(r.u32("mileage")?.into()));
-    set(&mut a, names::RUNTIME, AttrValue::Int(r.u32("runtime")?.into()));
+    set(
+        &mut a,
+        names::ODOMETER,
+        AttrValue::Int(r.u32("mileage")?.into()),
+    );
+    set(
+        &mut a,
+        names::RUNTIME,
+        AttrValue::Int(r.u32("runtime")?.into()),
+    );
     let (mcc, mnc, lac, ci) = (r.u16("mcc")?, r.u16("mnc")?, r.u16("lac")?, r.u16("ci")?);
     if mcc != 0 {
         let cell = serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": ci});
         set(&mut a, names::NETWORK, cells_json(&[cell]));
     }
-    set(&mut a, names::STATUS, AttrValue::Int(r.u16("status")?.into()));
+    set(
+        &mut a,
+        names::STATUS,
+        AttrValue::Int(r.u16("status")?.into()),
+    );
     set(&mut a, names::ADC[0], AttrValue::Int(r.u16("adc1")?.into()));
     let battery = f64::from(r.u16("battery")?) * 0.01;
     set(&mut a, names::BATTERY, AttrValue::Float(battery));
@@ -159,8 +175,16 @@ pub(super) fn cce(
         let len = usize::from(r.u16("record length")?);
         let mut rec = r.sub(len, "CCE record")?;
         let mut a = Attributes::new();
-        set(&mut a, names::CACHE_REMAINING, AttrValue::Int(cached.into()));
-        set(&mut a, names::INDEX, AttrValue::Int(rec.u16("record index")?.into()));
+        set(
+            &mut a,
+            names::CACHE_REMAINING,
+            AttrValue::Int(cached.into()),
+        );
+        set(
+            &mut a,
+            names::INDEX,
+            AttrValue::Int(rec.u16("record index")?.into()),
+        );
         let fix = cce_record(&mut rec, &mut a)?;
         match (fix.lat, fix.lon, fix.time) {
             (Some(lat), Some(lon), Some(fix_time)) => {
@@ -273,7 +297,11 @@ fn cce_record(r: &mut Reader<'_>, a: &mut Attributes) -> Result<Fix, DecodeError
             0x25 => set(a, names::DRIVER, AttrValue::Text(v.to_string())),
             0x9B => set(a, names::OBD_ODOMETER, AttrValue::Int(v.into())),
             0xA0 => set(a, names::FUEL_USED, AttrValue::Float(f64::from(v) * 0.001)),
-            0xA2 => set(a, names::FUEL_CONSUMPTION, AttrValue::Float(f64::from(v) * 0.01)),
+            0xA2 => set(
+                a,
+                names::FUEL_CONSUMPTION,
+                AttrValue::Float(f64::from(v) * 0.01),
+            ),
             // Minutes.
             0xFEF4 => set(
                 a,
@@ -311,10 +339,16 @@ fn variable(
         0x0E | 0x0F | 0x10 | 0x12 | 0x13 => {
             let (mcc, mnc, lac) = (v.u16("mcc")?, v.u16("mnc")?, v.u16("lac")?);
             let (ci, rssi) = (v.u32("ci")?, v.i16("cell rssi")?);
-            cells.push(serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": ci, "rssi": rssi}));
+            cells.push(
+                serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": ci, "rssi": rssi}),
+            );
         }
         0x1D..=0x25 => {
-            let mac: Vec<String> = v.take(6, "wifi mac")?.iter().map(|b| format!("{b:02x}")).collect();
+            let mac: Vec<String> = v
+                .take(6, "wifi mac")?
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let rssi = v.i16("wifi rssi")?;
             wifi.push(serde_json::json!({"mac": mac.join(":"), "rssi": rssi}));
         }
@@ -329,19 +363,33 @@ fn variable(
         0x39 => {
             let is_card = a.get(names::EVENT) == Some(&AttrValue::Int(EVENT_DRIVER_CARD));
             let text = String::from_utf8_lossy(v.take(v.remaining(), "driver card")?);
-            let card: String = text.chars().filter(|c| !c.is_whitespace() && *c != '|').collect();
+            let card: String = text
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '|')
+                .collect();
             if is_card && !card.is_empty() {
                 set(a, names::DRIVER, AttrValue::Text(card));
             }
         }
         0xFE31 => {
             let protocol = v.u8("alarm protocol")?;
-            set(a, names::ALARM_TYPE, AttrValue::Int(v.u8("alarm type")?.into()));
+            set(
+                a,
+                names::ALARM_TYPE,
+                AttrValue::Int(v.u8("alarm type")?.into()),
+            );
             if protocol == 0x02 && v.remaining() > 1 {
-                let file = String::from_utf8_lossy(v.take(v.remaining(), "alarm file")?).into_owned();
+                let file =
+                    String::from_utf8_lossy(v.take(v.remaining(), "alarm file")?).into_owned();
                 // The file name starts with yyyyMMdd: the folder it is kept in.
                 let folder = match (file.get(..4), file.get(4..6), file.get(6..8)) {
-                    (Some(y), Some(m), Some(d)) if file.get(..8).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) => format!("{y}-{m}-{d}/"),
+                    (Some(y), Some(m), Some(d))
+                        if file
+                            .get(..8)
+                            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) =>
+                    {
+                        format!("{y}-{m}-{d}/")
+                    }
                     _ => String::new(),
                 };
                 set(a, names::IMAGE, AttrValue::Text(format!("{folder}{file}")));
@@ -353,9 +401,21 @@ fn variable(
             let name = String::from_utf8_lossy(v.take(name_len, "tag name")?).into_owned();
             set(a, names::TAG_NAME, AttrValue::Text(name));
             v.take(6, "tag mac")?;
-            set(a, names::TAG_BATTERY, AttrValue::Int(v.u8("tag battery")?.into()));
-            set(a, names::TAG_TEMP, AttrValue::Float(f64::from(v.i16("tag temperature")?) / 256.0));
-            set(a, names::TAG_HUMIDITY, AttrValue::Float(f64::from(v.i16("tag humidity")?) / 256.0));
+            set(
+                a,
+                names::TAG_BATTERY,
+                AttrValue::Int(v.u8("tag battery")?.into()),
+            );
+            set(
+                a,
+                names::TAG_TEMP,
+                AttrValue::Float(f64::from(v.i16("tag temperature")?) / 256.0),
+            );
+            set(
+                a,
+                names::TAG_HUMIDITY,
+                AttrValue::Float(f64::from(v.i16("tag humidity")?) / 256.0),
+            );
         }
         0xFEA8 => {
             for key in names::BATTERY_LEVELS {

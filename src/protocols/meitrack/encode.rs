@@ -37,7 +37,8 @@ pub(crate) struct Fix {
 
 /// An `AAA` payload.
 pub(crate) fn aaa(f: &Fix) -> Vec<u8> {
-    let t = chrono::DateTime::from_timestamp(946_684_800 + i64::from(f.secs), 0).unwrap_or_default();
+    let t =
+        chrono::DateTime::from_timestamp(946_684_800 + i64::from(f.secs), 0).unwrap_or_default();
     format!(
         "{},{:.6},{:.6},{},{},{},12,{},{},1.0,{},{},3600,262|2|1A2B|3C4D,0102,0000|0001|0000|0191|0573,,,3,,",
         f.event,
@@ -87,14 +88,31 @@ pub(crate) fn cce(fixes: &[Fix]) -> Vec<u8> {
     out.extend_from_slice(&(fixes.len() as u16).to_le_bytes());
     for (i, f) in fixes.iter().enumerate() {
         let mut rec = (i as u16).to_le_bytes().to_vec();
-        rec.extend_from_slice(&[3, 0x01, f.event, 0x05, u8::from(f.valid), 0x06, f.satellites]);
+        rec.extend_from_slice(&[
+            3,
+            0x01,
+            f.event,
+            0x05,
+            u8::from(f.valid),
+            0x06,
+            f.satellites,
+        ]);
         rec.push(3);
-        for (id, v) in [(0x08u8, f.speed), (0x09, f.course), (0x0B, f.altitude as u16)] {
+        for (id, v) in [
+            (0x08u8, f.speed),
+            (0x09, f.course),
+            (0x0B, f.altitude as u16),
+        ] {
             rec.push(id);
             rec.extend_from_slice(&v.to_le_bytes());
         }
         rec.push(4);
-        for (id, v) in [(0x02u8, f.lat_e6 as u32), (0x03, f.lon_e6 as u32), (0x04, f.secs), (0x0C, f.mileage)] {
+        for (id, v) in [
+            (0x02u8, f.lat_e6 as u32),
+            (0x03, f.lon_e6 as u32),
+            (0x04, f.secs),
+            (0x0C, f.mileage),
+        ] {
             rec.push(id);
             rec.extend_from_slice(&v.to_le_bytes());
         }

@@ -91,7 +91,9 @@ pub(super) fn parse(frame: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     }
     // counted = ",IMEI,CMD,payload*XX": IMEI and command are comma-ended.
     let body = frame.get(counted_at..star).unwrap_or_default();
-    let body = body.strip_prefix(b",").ok_or(malformed("',' after the length", counted_at))?;
+    let body = body
+        .strip_prefix(b",")
+        .ok_or(malformed("',' after the length", counted_at))?;
     let imei_len = body
         .iter()
         .position(|&b| b == b',')

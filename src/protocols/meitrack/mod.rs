@@ -38,8 +38,8 @@ use bytes::BytesMut;
 
 use crate::model::{AttrKey, AttrValue, Attributes, Report};
 use crate::protocol::{
-    self, DecodeContext, DecodeError, Decoded, FrameError, MessageKind, Protocol, Rejected,
-    Reply, SessionConfig, Transport,
+    self, DecodeContext, DecodeError, Decoded, FrameError, MessageKind, Protocol, Rejected, Reply,
+    SessionConfig, Transport,
 };
 
 /// Registry name; also `Position::protocol` of everything decoded here.
@@ -91,8 +91,8 @@ impl protocol::Session for Session {
         let device = env.device().map_err(Rejected::skip)?;
         match env.command {
             b"AAA" | b"AFF" => {
-                let position =
-                    text::parse(&env, &device, self.model.as_deref(), ctx).map_err(Rejected::skip)?;
+                let position = text::parse(&env, &device, self.model.as_deref(), ctx)
+                    .map_err(Rejected::skip)?;
                 let mut d = Decoded::control(MessageKind::Data, Some(device), Reply::NONE);
                 d.positions.push(position);
                 Ok(d)
@@ -129,8 +129,11 @@ impl protocol::Session for Session {
                     String::from_utf8_lossy(env.payload)
                 );
                 attributes.push(AttrKey::named(names::RESULT), AttrValue::Text(result));
-                let mut d =
-                    Decoded::control(MessageKind::CommandResponse, Some(device.clone()), Reply::NONE);
+                let mut d = Decoded::control(
+                    MessageKind::CommandResponse,
+                    Some(device.clone()),
+                    Reply::NONE,
+                );
                 d.reports.push(Report {
                     device_id: device,
                     time: ctx.received,

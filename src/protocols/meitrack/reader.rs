@@ -25,10 +25,12 @@ impl<'a> Reader<'a> {
 
     pub(super) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n);
-        let slice = end.and_then(|e| self.buf.get(self.pos..e)).ok_or(DecodeError::Malformed {
-            what,
-            offset: self.offset(),
-        })?;
+        let slice = end
+            .and_then(|e| self.buf.get(self.pos..e))
+            .ok_or(DecodeError::Malformed {
+                what,
+                offset: self.offset(),
+            })?;
         self.pos = self.pos.saturating_add(n);
         Ok(slice)
     }

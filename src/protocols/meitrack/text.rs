@@ -135,7 +135,10 @@ pub(super) fn parse(
     if speed < 0.0 || !(0.0..=360.0).contains(&course) {
         return Err(f(7).malformed("speed or course"));
     }
-    a.push(AttrKey::named(names::HDOP), AttrValue::Float(f(9).float("hdop")?));
+    a.push(
+        AttrKey::named(names::HDOP),
+        AttrValue::Float(f(9).float("hdop")?),
+    );
     let altitude = f(10).float("altitude")?;
     let mileage: i64 = f(11).parse("mileage")?;
     a.push(AttrKey::named(names::ODOMETER), AttrValue::Int(mileage));
@@ -170,7 +173,8 @@ fn time(field: Field<'_>) -> Result<DateTime<Utc>, DecodeError> {
     }
     let n = |i: usize| -> u32 {
         let d = |j: usize| b.get(j).map_or(0, |c| u32::from(c.saturating_sub(b'0')));
-        d(i).saturating_mul(10).saturating_add(d(i.saturating_add(1)))
+        d(i).saturating_mul(10)
+            .saturating_add(d(i.saturating_add(1)))
     };
     let year = i32::try_from(n(0)).unwrap_or(0).saturating_add(2000);
     let date = NaiveDate::from_ymd_opt(year, n(2), n(4)).ok_or(field.malformed("date"))?;
@@ -194,7 +198,10 @@ fn cell(field: Field<'_>, a: &mut Attributes) -> Result<(), DecodeError> {
     };
     if mcc != 0 && mnc != 0 {
         let json = serde_json::json!([{"mcc": mcc, "mnc": mnc, "lac": lac, "cid": ci}]);
-        a.push(AttrKey::named(names::NETWORK), AttrValue::Text(json.to_string()));
+        a.push(
+            AttrKey::named(names::NETWORK),
+            AttrValue::Text(json.to_string()),
+        );
     }
     Ok(())
 }
@@ -221,7 +228,9 @@ fn analog(field: Field<'_>, scale: Scale, a: &mut Attributes) -> Result<(), Deco
     let part = |i: usize| parts.get(i).copied().unwrap_or_default();
     if part(0).contains('.') {
         for (i, key) in [(0, names::BATTERY), (1, names::POWER)] {
-            let v: f64 = part(i).parse().map_err(|_| field.malformed("analog volts"))?;
+            let v: f64 = part(i)
+                .parse()
+                .map_err(|_| field.malformed("analog volts"))?;
             a.push(AttrKey::named(key), AttrValue::Float(v));
         }
         return Ok(());
@@ -239,7 +248,10 @@ fn analog(field: Field<'_>, scale: Scale, a: &mut Attributes) -> Result<(), Deco
     }
     let (battery, power) = (value(3)?, value(4)?);
     let (battery, power) = match scale {
-        Scale::Counts { battery: b, power: p } => (
+        Scale::Counts {
+            battery: b,
+            power: p,
+        } => (
             battery.map(|v| f64::from(v) * b),
             power.map(|v| f64::from(v) * p),
         ),
@@ -282,14 +294,19 @@ fn tail(fields: &[Field<'_>], event: u32, a: &mut Attributes) {
     let protocol: u32 = get(MANDATORY.saturating_add(2)).parse().unwrap_or(0);
     let fuel = get(MANDATORY.saturating_add(3));
     if fuel.len() == 4 {
-        if let (Some(whole), Some(hundredths)) = (fuel.get(..2).and_then(hex), fuel.get(2..).and_then(hex)) {
+        if let (Some(whole), Some(hundredths)) =
+            (fuel.get(..2).and_then(hex), fuel.get(2..).and_then(hex))
+        {
             let level = f64::from(whole) + f64::from(hundredths) * 0.01;
             a.push(AttrKey::named(names::FUEL_LEVEL), AttrValue::Float(level));
         }
     }
     for probe in get(MANDATORY.saturating_add(4)).split('|') {
         if let Some((index, value)) = temperature(probe, protocol) {
-            a.push(AttrKey::Named(names::temp(index).into()), AttrValue::Float(value));
+            a.push(
+                AttrKey::Named(names::temp(index).into()),
+                AttrValue::Float(value),
+            );
         }
     }
 }
@@ -303,10 +320,20 @@ fn temperature(probe: &str, protocol: u32) -> Option<(u8, f64)> {
     let index = u8::try_from(hex(probe.get(..2)?)?).ok()?;
     if protocol >= 3 {
         let raw = u16::try_from(hex(probe.get(2..)?)?).ok()?;
-        return Some((index, f64::from(i16::from_ne_bytes(raw.to_ne_bytes())) * 0.01));
+        return Some((
+            index,
+            f64::from(i16::from_ne_bytes(raw.to_ne_bytes())) * 0.01,
+        ));
     }
     let whole = u8::try_from(hex(probe.get(2..4)?)?).ok()?;
     let whole = f64::from(i8::from_ne_bytes([whole]));
     let fraction = f64::from(hex(probe.get(4..)?)?) * 0.01;
-    Some((index, if whole < 0.0 { whole - fraction } else { whole + fraction }))
+    Some((
+        index,
+        if whole < 0.0 {
+            whole - fraction
+        } else {
+            whole + fraction
+        },
+    ))
 }

@@ -32,13 +32,19 @@ pub(super) fn next_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameErr
     }
     let chunked = req.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("transfer-encoding")
-            && !String::from_utf8_lossy(h.value).trim().eq_ignore_ascii_case("identity")
+            && !String::from_utf8_lossy(h.value)
+                .trim()
+                .eq_ignore_ascii_case("identity")
     });
     let length = req
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .map(|h| std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok()));
+        .map(|h| {
+            std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
     let body = match (chunked, length) {
         (true, _) | (false, Some(None)) => 0,
         (false, Some(Some(n))) => n,

@@ -79,7 +79,10 @@ fn location(
         None => ctx.received,
         Some(_) => return Err(bad_request("timestamp", 0)),
     };
-    let speed = f64_at(coords.get("speed")).filter(|s| *s >= 0.0).unwrap_or(0.0) * MPS_TO_KMH;
+    let speed = f64_at(coords.get("speed"))
+        .filter(|s| *s >= 0.0)
+        .unwrap_or(0.0)
+        * MPS_TO_KMH;
     let course = f64_at(coords.get("heading"))
         .filter(|h| *h >= 0.0)
         .map_or(0.0, |h| h.rem_euclid(360.0));
@@ -91,10 +94,26 @@ fn location(
             a.set(AttrKey::named(key), v);
         }
     };
-    put("accuracy_m", f64_at(coords.get("accuracy")).map(AttrValue::Float));
-    put("motion", loc.get("is_moving").and_then(Value::as_bool).map(AttrValue::Bool));
-    put("odometer_m", f64_at(loc.get("odometer")).map(AttrValue::Float));
-    put("event", loc.get("event").and_then(Value::as_str).map(|s| AttrValue::Text(s.into())));
+    put(
+        "accuracy_m",
+        f64_at(coords.get("accuracy")).map(AttrValue::Float),
+    );
+    put(
+        "motion",
+        loc.get("is_moving")
+            .and_then(Value::as_bool)
+            .map(AttrValue::Bool),
+    );
+    put(
+        "odometer_m",
+        f64_at(loc.get("odometer")).map(AttrValue::Float),
+    );
+    put(
+        "event",
+        loc.get("event")
+            .and_then(Value::as_str)
+            .map(|s| AttrValue::Text(s.into())),
+    );
     let battery = loc.get("battery");
     put(
         "battery_level_pct",
@@ -104,7 +123,10 @@ fn location(
     );
     put(
         "charging",
-        battery.and_then(|b| b.get("is_charging")).and_then(Value::as_bool).map(AttrValue::Bool),
+        battery
+            .and_then(|b| b.get("is_charging"))
+            .and_then(Value::as_bool)
+            .map(AttrValue::Bool),
     );
     put(
         "activity",

@@ -89,11 +89,23 @@ pub(super) fn decode(req: &Request<'_>, ctx: &DecodeContext) -> Result<Decoded, 
             "bearing" | "heading" => fix.course = number(v, "bearing")?,
             "altitude" => fix.altitude = number(v, "altitude")?,
             "valid" => fix.valid = matches!(v.as_ref(), "true" | "1"),
-            "accuracy" => a.set(AttrKey::named("accuracy_m"), AttrValue::Float(number(v, "accuracy")?)),
+            "accuracy" => a.set(
+                AttrKey::named("accuracy_m"),
+                AttrValue::Float(number(v, "accuracy")?),
+            ),
             "hdop" => a.set(AttrKey::named("hdop"), AttrValue::Float(number(v, "hdop")?)),
-            "batt" => a.set(AttrKey::named("battery_level_pct"), AttrValue::Float(number(v, "batt")?)),
-            "charge" => a.set(AttrKey::named("charging"), AttrValue::Bool(v == "true" || v == "1")),
-            "driverUniqueId" => a.set(AttrKey::named("driver_unique_id"), AttrValue::Text(v.to_string())),
+            "batt" => a.set(
+                AttrKey::named("battery_level_pct"),
+                AttrValue::Float(number(v, "batt")?),
+            ),
+            "charge" => a.set(
+                AttrKey::named("charging"),
+                AttrValue::Bool(v == "true" || v == "1"),
+            ),
+            "driverUniqueId" => a.set(
+                AttrKey::named("driver_unique_id"),
+                AttrValue::Text(v.to_string()),
+            ),
             "cell" => cells.push(cell(v)?),
             "wifi" => wifi.push(access_point(v)?),
             _ => a.set(AttrKey::Named(Cow::Owned(k.to_string())), value(v)),
@@ -106,16 +118,23 @@ pub(super) fn decode(req: &Request<'_>, ctx: &DecodeContext) -> Result<Decoded, 
         });
     };
     if !cells.is_empty() {
-        a.set(AttrKey::named("network"), AttrValue::Text(serde_json::Value::Array(cells).to_string()));
+        a.set(
+            AttrKey::named("network"),
+            AttrValue::Text(serde_json::Value::Array(cells).to_string()),
+        );
     }
     if !wifi.is_empty() {
-        a.set(AttrKey::named("wifi"), AttrValue::Text(serde_json::Value::Array(wifi).to_string()));
+        a.set(
+            AttrKey::named("wifi"),
+            AttrValue::Text(serde_json::Value::Array(wifi).to_string()),
+        );
     }
     let mut d = Decoded::control(MessageKind::Data, Some(device.clone()), reply::query());
     let time = fix.time.unwrap_or(ctx.received);
     match (fix.lat, fix.lon) {
         (Some(lat), Some(lon)) => {
-            d.positions.push(position(device, time, lat, lon, &fix, a, ctx)?);
+            d.positions
+                .push(position(device, time, lat, lon, &fix, a, ctx)?);
         }
         (None, None) => d.reports.push(Report {
             device_id: device,
@@ -163,7 +182,9 @@ fn position(
 fn cell(v: &str) -> Result<serde_json::Value, Rejected> {
     let parts: Result<Vec<i64>, _> = v.split(',').map(|p| p.trim().parse::<i64>()).collect();
     match parts.as_deref() {
-        Ok([mcc, mnc, lac, cid]) => Ok(serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": cid})),
+        Ok([mcc, mnc, lac, cid]) => {
+            Ok(serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": cid}))
+        }
         Ok([mcc, mnc, lac, cid, rssi]) => {
             Ok(serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": cid, "rssi": rssi}))
         }
@@ -174,6 +195,9 @@ fn cell(v: &str) -> Result<serde_json::Value, Rejected> {
 /// `mac,rssi`; the MAC may use `-` or `:`.
 fn access_point(v: &str) -> Result<serde_json::Value, Rejected> {
     let (mac, rssi) = v.split_once(',').ok_or(bad_request("wifi", 0))?;
-    let rssi: i64 = rssi.trim().parse().map_err(|_| bad_request("wifi rssi", 0))?;
+    let rssi: i64 = rssi
+        .trim()
+        .parse()
+        .map_err(|_| bad_request("wifi rssi", 0))?;
     Ok(serde_json::json!({"mac": mac.replace('-', ":").to_ascii_lowercase(), "rssi": rssi}))
 }

@@ -142,7 +142,11 @@ fn login(device: &mut Option<DeviceId>, env: &Envelope<'_>) -> Result<Decoded, R
         close: true,
     })?;
     *device = Some(id.clone());
-    Ok(Decoded::control(MessageKind::Login, Some(id), reply::login()))
+    Ok(Decoded::control(
+        MessageKind::Login,
+        Some(id),
+        reply::login(),
+    ))
 }
 
 /// Splits off a trailing 2.0 CRC field and checks it. `covered` is the
@@ -170,7 +174,11 @@ fn check_crc(covered: &[u8], carried: &str, at: usize) -> Result<(), DecodeError
 fn data(env: &Envelope<'_>, id: DeviceId, ctx: &DecodeContext) -> Result<Decoded, Rejected> {
     let short = env.kind == b"SD";
     let (crc_reply, structure_reply, accept) = if short {
-        (reply::SHORT_CRC, reply::SHORT_STRUCTURE, reply::SHORT_ACCEPT)
+        (
+            reply::SHORT_CRC,
+            reply::SHORT_STRUCTURE,
+            reply::SHORT_ACCEPT,
+        )
     } else {
         (reply::DATA_CRC, reply::DATA_STRUCTURE, reply::DATA_ACCEPT)
     };

@@ -84,7 +84,10 @@ pub(super) fn parse(
     let mut fields = Vec::with_capacity(DATA_FIELDS);
     let mut offset = at;
     for part in text.split(';') {
-        fields.push(Field { at: offset, text: part });
+        fields.push(Field {
+            at: offset,
+            text: part,
+        });
         offset = offset.saturating_add(part.len()).saturating_add(1);
     }
     if fields.len() < SHORT_FIELDS || fields.len() > DATA_FIELDS {
@@ -174,7 +177,8 @@ fn fix_time(date: Field<'_>, time: Field<'_>) -> Result<Option<DateTime<Utc>>, D
     let [h, m, s] = two_digit_groups(t).ok_or(time.malformed("time"))?;
     let day = NaiveDate::from_ymd_opt(i32::from(yy).saturating_add(2000), mm.into(), dd.into())
         .ok_or(date.malformed("date"))?;
-    let clock = NaiveTime::from_hms_opt(h.into(), m.into(), s.into()).ok_or(time.malformed("time"))?;
+    let clock =
+        NaiveTime::from_hms_opt(h.into(), m.into(), s.into()).ok_or(time.malformed("time"))?;
     Ok(Some(NaiveDateTime::new(day, clock).and_utc()))
 }
 

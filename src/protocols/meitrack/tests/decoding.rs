@@ -15,7 +15,10 @@ fn aaa_has_exact_values_and_no_reply() {
         panic!("{d:?}")
     };
     assert_eq!(p.device_id, DeviceId::new("863071013803066").unwrap());
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2015, 4, 9, 21, 10, 26).unwrap());
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2015, 4, 9, 21, 10, 26).unwrap()
+    );
     assert_eq!((p.lat, p.lon), (-1.30268, 36.852135));
     assert!(p.valid);
     assert_eq!(p.satellites, Some(9));
@@ -45,20 +48,36 @@ fn model_scales_hex_battery_and_power() {
         model: Some("MVT380".into()),
         ..SessionConfig::new(Transport::Tcp)
     };
-    let d = super::super::Session::new(&config).decode(AAA, &ctx()).unwrap();
+    let d = super::super::Session::new(&config)
+        .decode(AAA, &ctx())
+        .unwrap();
     let a = &d.positions[0].attributes;
-    assert_eq!(a.get("battery_v"), Some(&AttrValue::Float(1023.0 * 6.0 / 1024.0)));
-    assert_eq!(a.get("power_v"), Some(&AttrValue::Float(768.0 * 48.0 / 1024.0)));
+    assert_eq!(
+        a.get("battery_v"),
+        Some(&AttrValue::Float(1023.0 * 6.0 / 1024.0))
+    );
+    assert_eq!(
+        a.get("power_v"),
+        Some(&AttrValue::Float(768.0 * 48.0 / 1024.0))
+    );
 }
 
 #[test]
 fn sos_event_is_an_alarm_and_a_missing_crlf_is_tolerated() {
-    let f = encode::frame(b'A', IMEI, "AAA", &encode::aaa(&super::properties::sample()));
+    let f = encode::frame(
+        b'A',
+        IMEI,
+        "AAA",
+        &encode::aaa(&super::properties::sample()),
+    );
     let mut f = f;
     let i = f.iter().position(|&b| b == b'A').unwrap();
     assert_eq!(i, 2);
     let d = decode(&f).unwrap();
-    assert_eq!(d.positions[0].attributes.get("alarm"), Some(&AttrValue::Text("sos".into())));
+    assert_eq!(
+        d.positions[0].attributes.get("alarm"),
+        Some(&AttrValue::Text("sos".into()))
+    );
     f.truncate(f.len() - 2);
     assert!(decode(&f).is_ok(), "frame without its final \\r\\n");
 }
@@ -69,12 +88,24 @@ fn checksum_and_length_faults_are_rejected_and_not_acknowledged() {
     let star = bad.len() - 5;
     bad[star + 2] = b'D';
     let r = decode(&bad).unwrap_err();
-    assert_eq!(r.error, DecodeError::Checksum { carried: 0x7D, computed: 0x7C });
+    assert_eq!(
+        r.error,
+        DecodeError::Checksum {
+            carried: 0x7D,
+            computed: 0x7C
+        }
+    );
     assert_eq!(r.reply, None);
     assert!(!r.close);
 
     let r = decode(b"$$z28,861451040910625,D82,0*D6").unwrap_err();
-    assert_eq!(r.error, DecodeError::Length { declared: 28, actual: 25 });
+    assert_eq!(
+        r.error,
+        DecodeError::Length {
+            declared: 28,
+            actual: 25
+        }
+    );
     let r = decode(b"$$z27,861451040910625,AAC,1*D3\r\n\r\n").unwrap_err();
     assert_eq!(r.error.kind(), "length");
 }
@@ -120,7 +151,10 @@ fn cce_is_decoded_and_not_acked() {
     let d = decode(&encode::frame(b'Y', IMEI, "CCE", &encode::cce(&fixes))).unwrap();
     assert_eq!(d.positions.len(), 2);
     assert_eq!(d.reply, crate::protocol::Reply::NONE);
-    assert_eq!(d.positions[1].attributes.get("index"), Some(&AttrValue::Int(1)));
+    assert_eq!(
+        d.positions[1].attributes.get("index"),
+        Some(&AttrValue::Int(1))
+    );
 }
 
 #[test]

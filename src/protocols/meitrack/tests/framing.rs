@@ -36,7 +36,11 @@ fn every_prefix_of_a_stream_yields_only_whole_frames() {
             assert_eq!(g, e, "prefix {n}");
         }
         let whole: usize = all.iter().take(got.len()).map(Vec::len).sum();
-        assert_eq!(buf.len(), n - whole, "a waiting framer consumes nothing more");
+        assert_eq!(
+            buf.len(),
+            n - whole,
+            "a waiting framer consumes nothing more"
+        );
     }
 }
 
@@ -66,7 +70,10 @@ fn declared_length_over_the_limit_fails_before_the_bytes_arrive() {
     let mut buf = BytesMut::from(&b"$$A98,"[..]);
     assert!(matches!(
         s.frame(&mut buf),
-        Err(FrameError::TooLarge { declared: 103, max: 100 })
+        Err(FrameError::TooLarge {
+            declared: 103,
+            max: 100
+        })
     ));
     let mut buf = BytesMut::from(&b"$$A95,"[..]);
     assert!(matches!(s.frame(&mut buf), Ok(None)));

@@ -2,7 +2,11 @@
 //! checks, every message kind with its exact reply, and property tests.
 
 // Test code: a panic is a failed test, and sizes here are tiny.
-#![allow(clippy::panic, clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 
 mod decoding;
 mod framing;

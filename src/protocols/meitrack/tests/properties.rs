@@ -35,17 +35,19 @@ fn fix() -> impl Strategy<Value = Fix> {
         any::<u32>(),
     )
         .prop_map(
-            |(event, lat_e6, lon_e6, secs, valid, satellites, speed, course, altitude, mileage)| Fix {
-                event,
-                lat_e6,
-                lon_e6,
-                secs,
-                valid,
-                satellites,
-                speed,
-                course,
-                altitude,
-                mileage,
+            |(event, lat_e6, lon_e6, secs, valid, satellites, speed, course, altitude, mileage)| {
+                Fix {
+                    event,
+                    lat_e6,
+                    lon_e6,
+                    secs,
+                    valid,
+                    satellites,
+                    speed,
+                    course,
+                    altitude,
+                    mileage,
+                }
             },
         )
 }
@@ -60,8 +62,14 @@ fn check(f: &Fix, p: &crate::model::Position) -> Result<(), TestCaseError> {
     prop_assert_eq!(p.speed_kmh, f64::from(f.speed));
     prop_assert_eq!(p.course_deg, f64::from(f.course));
     prop_assert_eq!(p.altitude_m, f64::from(f.altitude));
-    prop_assert_eq!(p.attributes.get("event"), Some(&AttrValue::Int(f.event.into())));
-    prop_assert_eq!(p.attributes.get("odometer_m"), Some(&AttrValue::Int(f.mileage.into())));
+    prop_assert_eq!(
+        p.attributes.get("event"),
+        Some(&AttrValue::Int(f.event.into()))
+    );
+    prop_assert_eq!(
+        p.attributes.get("odometer_m"),
+        Some(&AttrValue::Int(f.mileage.into()))
+    );
     prop_assert_eq!(&p.device_id, &imei());
     Ok(())
 }

@@ -35,10 +35,22 @@ fn query_with_knots_and_unix_seconds() {
 #[test]
 fn timestamps_in_every_form() {
     for (ts, expected) in [
-        ("1442068686579", Utc.timestamp_millis_opt(1_442_068_686_579).unwrap()),
-        ("2016-01-27T18%3A55%3A47Z", Utc.with_ymd_and_hms(2016, 1, 27, 18, 55, 47).unwrap()),
-        ("2014-06-04+09%3A10%3A11", Utc.with_ymd_and_hms(2014, 6, 4, 9, 10, 11).unwrap()),
-        ("2014-06-04T11%3A10%3A11%2B02%3A00", Utc.with_ymd_and_hms(2014, 6, 4, 9, 10, 11).unwrap()),
+        (
+            "1442068686579",
+            Utc.timestamp_millis_opt(1_442_068_686_579).unwrap(),
+        ),
+        (
+            "2016-01-27T18%3A55%3A47Z",
+            Utc.with_ymd_and_hms(2016, 1, 27, 18, 55, 47).unwrap(),
+        ),
+        (
+            "2014-06-04+09%3A10%3A11",
+            Utc.with_ymd_and_hms(2014, 6, 4, 9, 10, 11).unwrap(),
+        ),
+        (
+            "2014-06-04T11%3A10%3A11%2B02%3A00",
+            Utc.with_ymd_and_hms(2014, 6, 4, 9, 10, 11).unwrap(),
+        ),
     ] {
         let d = decode(&get(&format!("id=1&lat=1&lon=2&timestamp={ts}"))).unwrap();
         assert_eq!(d.positions[0].fix_time, expected, "{ts}");
@@ -49,7 +61,11 @@ fn timestamps_in_every_form() {
 
 #[test]
 fn form_post_location_and_valid() {
-    let d = decode(&post("application/x-www-form-urlencoded", "deviceid=77&location=60.5,30.25&valid=false")).unwrap();
+    let d = decode(&post(
+        "application/x-www-form-urlencoded",
+        "deviceid=77&location=60.5,30.25&valid=false",
+    ))
+    .unwrap();
     let p = &d.positions[0];
     assert_eq!(p.device_id, DeviceId::new("77").unwrap());
     assert_eq!((p.lat, p.lon), (60.5, 30.25));
@@ -58,7 +74,10 @@ fn form_post_location_and_valid() {
 
 #[test]
 fn cells_and_wifi_without_a_fix_make_a_report() {
-    let d = decode(&get("id=123456&timestamp=1377177267&cell=257,02,16,2224&wifi=00-14-22-01-23-45,-80")).unwrap();
+    let d = decode(&get(
+        "id=123456&timestamp=1377177267&cell=257,02,16,2224&wifi=00-14-22-01-23-45,-80",
+    ))
+    .unwrap();
     assert!(d.positions.is_empty());
     let r = &d.reports[0];
     let Some(AttrValue::Text(net)) = r.attributes.get("network") else {
@@ -76,7 +95,14 @@ fn cells_and_wifi_without_a_fix_make_a_report() {
 
 #[test]
 fn missing_id_or_bad_values_get_400_and_keep_the_connection() {
-    for q in ["lat=60.0&lon=30.0", "id=1&lat=x&lon=1", "id=1&lat=91&lon=1", "id=1&lat=1", "id=1&lat=1&lon=1&timestamp=yesterday", "id=a%20b&lat=1&lon=1"] {
+    for q in [
+        "lat=60.0&lon=30.0",
+        "id=1&lat=x&lon=1",
+        "id=1&lat=91&lon=1",
+        "id=1&lat=1",
+        "id=1&lat=1&lon=1&timestamp=yesterday",
+        "id=a%20b&lat=1&lon=1",
+    ] {
         let r = decode(&get(q)).unwrap_err();
         assert!(!r.close, "{q}");
         assert_eq!(
@@ -99,7 +125,10 @@ fn json_location_in_mps_with_extras_and_404_refusal() {
         Some(&b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"[..])
     );
     let p = &d.positions[0];
-    assert_eq!(p.fix_time, Utc.timestamp_millis_opt(1_626_854_794_444).unwrap());
+    assert_eq!(
+        p.fix_time,
+        Utc.timestamp_millis_opt(1_626_854_794_444).unwrap()
+    );
     assert_eq!((p.lat, p.lon), (-6.1148096, 106.6837015));
     assert_eq!(p.speed_kmh, 36.0);
     assert_eq!(p.course_deg, 63.0);
@@ -120,9 +149,16 @@ fn json_batches_negative_unknowns_and_bad_json() {
     let body = r#"{"device_id":"5","location":[{"coords":{"latitude":1,"longitude":2,"speed":-1,"heading":-1}},{"timestamp":1600000000000,"coords":{"latitude":3,"longitude":4}}]}"#;
     let d = decode(&post("application/json", body)).unwrap();
     assert_eq!(d.positions.len(), 2);
-    assert_eq!((d.positions[0].speed_kmh, d.positions[0].course_deg), (0.0, 0.0));
+    assert_eq!(
+        (d.positions[0].speed_kmh, d.positions[0].course_deg),
+        (0.0, 0.0)
+    );
     assert_eq!(d.positions[1].fix_time.timestamp(), 1_600_000_000);
-    for bad in [r#"{"device_id":"5""#, r#"{"location":{}}"#, r#"{"device_id":"5","location":{"coords":{}}}"#] {
+    for bad in [
+        r#"{"device_id":"5""#,
+        r#"{"location":{}}"#,
+        r#"{"device_id":"5","location":{"coords":{}}}"#,
+    ] {
         let r = decode(&post("application/json", bad)).unwrap_err();
         assert!(r.reply.unwrap().starts_with(b"HTTP/1.1 400"), "{bad}");
     }

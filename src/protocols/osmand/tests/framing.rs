@@ -11,8 +11,14 @@ use crate::protocol::FrameError;
 fn requests() -> Vec<String> {
     vec![
         get("id=123456&lat=60.0&lon=30.0&timestamp=1377177267"),
-        post("application/x-www-form-urlencoded", "id=123456&lat=60.5&lon=30.5"),
-        post("application/json", r#"{"device_id":"1","location":{"coords":{"latitude":1,"longitude":2}}}"#),
+        post(
+            "application/x-www-form-urlencoded",
+            "id=123456&lat=60.5&lon=30.5",
+        ),
+        post(
+            "application/json",
+            r#"{"device_id":"1","location":{"coords":{"latitude":1,"longitude":2}}}"#,
+        ),
     ]
 }
 
@@ -43,9 +49,18 @@ fn limits_close_the_stream() {
         ..SessionConfig::new(Transport::Tcp)
     });
     let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n"[..]);
-    assert!(matches!(s.frame(&mut buf), Err(FrameError::TooLarge { declared: 140, max: 64 })));
+    assert!(matches!(
+        s.frame(&mut buf),
+        Err(FrameError::TooLarge {
+            declared: 140,
+            max: 64
+        })
+    ));
     let mut buf = BytesMut::from(vec![b'a'; 65].as_slice());
-    assert!(matches!(s.frame(&mut buf), Err(FrameError::TooLarge { .. })));
+    assert!(matches!(
+        s.frame(&mut buf),
+        Err(FrameError::TooLarge { .. })
+    ));
 }
 
 #[test]
@@ -57,7 +72,10 @@ fn chunked_bodies_get_411_and_close() {
     assert!(head.ends_with(b"chunked\r\n\r\n"));
     let r = s.decode(&head, &ctx()).unwrap_err();
     assert!(r.close);
-    assert!(r.reply.unwrap().starts_with(b"HTTP/1.1 411 Length Required\r\n"));
+    assert!(r
+        .reply
+        .unwrap()
+        .starts_with(b"HTTP/1.1 411 Length Required\r\n"));
 }
 
 #[test]
@@ -73,7 +91,10 @@ fn garbage_gets_400_and_close() {
         Some(&b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..])
     );
     let mut buf = BytesMut::from(&b"\x16\x03\x01 hello"[..]);
-    assert!(s.frame(&mut buf).unwrap().is_none(), "waits for the head's end");
+    assert!(
+        s.frame(&mut buf).unwrap().is_none(),
+        "waits for the head's end"
+    );
 }
 
 proptest! {

@@ -41,7 +41,10 @@ fn short_data_has_exact_values_and_answers_asd1() {
     let [p] = d.positions.as_slice() else {
         panic!("{d:?}")
     };
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2013, 4, 27, 20, 56, 1).unwrap());
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2013, 4, 27, 20, 56, 1).unwrap()
+    );
     assert!((p.lat - 55.743375).abs() < 1e-9, "{}", p.lat);
     assert!((p.lon - 37.66139).abs() < 1e-6, "{}", p.lon);
     assert_eq!(p.speed_kmh, 12.5);
@@ -127,8 +130,8 @@ fn crc_mismatch_is_rejected_with_the_crc_error_answer() {
     assert_eq!(r.reply.as_deref(), Some(&b"#AD#16\r\n"[..]));
     assert!(!r.close);
 
-    let r = decode("#SD#300924;154245;5554.350052;N;3644.670410;E;2.92;NA;NA;NA;7A02\r\n")
-        .unwrap_err();
+    let r =
+        decode("#SD#300924;154245;5554.350052;N;3644.670410;E;2.92;NA;NA;NA;7A02\r\n").unwrap_err();
     assert_eq!(r.error.kind(), "checksum");
     assert_eq!(r.reply.as_deref(), Some(&b"#ASD#14\r\n"[..]));
 }
@@ -137,13 +140,34 @@ fn crc_mismatch_is_rejected_with_the_crc_error_answer() {
 fn malformed_records_answer_structure_error() {
     for (line, answer) in [
         ("#SD#270413;205601;5544.6025;N\r\n", &b"#ASD#-1\r\n"[..]),
-        ("#SD#321399;205601;5544.6025;N;03739.6834;E;1;2;3;4\r\n", b"#ASD#-1\r\n"),
-        ("#D#270413;205601;9144.6025;N;03739.6834;E;1;2;3;4\r\n", b"#AD#-1\r\n"),
-        ("#D#270413;205601;5544.6025;X;03739.6834;E;1;2;3;4\r\n", b"#AD#-1\r\n"),
-        ("#D#270413;205601;5544.6025;N;03739.6834;E;-1;2;3;4\r\n", b"#AD#-1\r\n"),
-        ("#D#270413;205601;5544.6025;N;03739.6834;E;1;2;3;999\r\n", b"#AD#-1\r\n"),
-        ("#D#270413;205601;5544.6025;N;03739.6834;E;1;2;3;4;NA;NA;NA;NA;NA;nocolon\r\n", b"#AD#-1\r\n"),
-        ("#D#270413;205601;5544.6025;N;03739.6834;E;1;2;3;4;NA;NA;NA;NA;NA;a:9:1\r\n", b"#AD#-1\r\n"),
+        (
+            "#SD#321399;205601;5544.6025;N;03739.6834;E;1;2;3;4\r\n",
+            b"#ASD#-1\r\n",
+        ),
+        (
+            "#D#270413;205601;9144.6025;N;03739.6834;E;1;2;3;4\r\n",
+            b"#AD#-1\r\n",
+        ),
+        (
+            "#D#270413;205601;5544.6025;X;03739.6834;E;1;2;3;4\r\n",
+            b"#AD#-1\r\n",
+        ),
+        (
+            "#D#270413;205601;5544.6025;N;03739.6834;E;-1;2;3;4\r\n",
+            b"#AD#-1\r\n",
+        ),
+        (
+            "#D#270413;205601;5544.6025;N;03739.6834;E;1;2;3;999\r\n",
+            b"#AD#-1\r\n",
+        ),
+        (
+            "#D#270413;205601;5544.6025;N;03739.6834;E;1;2;3;4;NA;NA;NA;NA;NA;nocolon\r\n",
+            b"#AD#-1\r\n",
+        ),
+        (
+            "#D#270413;205601;5544.6025;N;03739.6834;E;1;2;3;4;NA;NA;NA;NA;NA;a:9:1\r\n",
+            b"#AD#-1\r\n",
+        ),
     ] {
         let r = decode(line).unwrap_err();
         assert_eq!(r.error.kind(), "malformed", "{line}");
@@ -192,7 +216,10 @@ fn message_becomes_a_report_and_answers_am1() {
 #[test]
 fn data_before_login_closes_but_a_prefix_identifies() {
     let r = session()
-        .decode(b"#SD#270413;205601;5544.6025;N;03739.6834;E;1;2;3;4\r\n", &ctx())
+        .decode(
+            b"#SD#270413;205601;5544.6025;N;03739.6834;E;1;2;3;4\r\n",
+            &ctx(),
+        )
         .unwrap_err();
     assert_eq!(r.error, DecodeError::NotIdentified);
     assert!(r.close);
@@ -202,10 +229,7 @@ fn data_before_login_closes_but_a_prefix_identifies() {
     ] {
         let d = session().decode(line.as_bytes(), &ctx()).unwrap();
         assert_eq!(d.device, Some(DeviceId::new("99999999").unwrap()));
-        assert_eq!(
-            d.positions[0].device_id,
-            DeviceId::new("99999999").unwrap()
-        );
+        assert_eq!(d.positions[0].device_id, DeviceId::new("99999999").unwrap());
     }
 }
 

@@ -2,7 +2,11 @@
 //! bad input, and property tests over generated records.
 
 // Test code: a panic is a failed test, and sizes here are tiny.
-#![allow(clippy::panic, clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 
 mod decoding;
 mod framing;

@@ -38,7 +38,19 @@ fn record() -> impl Strategy<Value = Record> {
         prop::collection::vec(("[a-z][a-z0-9_]{0,8}", any::<i64>()), 0..4),
     )
         .prop_map(
-            |(unix, lat_e6, lon_e6, speed_kmh, course, altitude, satellites, hdop, i, o, params)| {
+            |(
+                unix,
+                lat_e6,
+                lon_e6,
+                speed_kmh,
+                course,
+                altitude,
+                satellites,
+                hdop,
+                i,
+                o,
+                params,
+            )| {
                 Record {
                     unix,
                     lat_e6,
@@ -53,7 +65,11 @@ fn record() -> impl Strategy<Value = Record> {
                     // Cell names would be folded into `network`.
                     params: params
                         .into_iter()
-                        .filter(|(n, _)| !["mcc", "mnc", "lac", "cell_id", "temp", "bat"].iter().any(|p| n.starts_with(p)))
+                        .filter(|(n, _)| {
+                            !["mcc", "mnc", "lac", "cell_id", "temp", "bat"]
+                                .iter()
+                                .any(|p| n.starts_with(p))
+                        })
                         .collect(),
                 }
             },
@@ -65,8 +81,18 @@ fn check(r: &Record, d: &Decoded) -> Result<(), TestCaseError> {
         return Err(TestCaseError::fail(format!("{d:?}")));
     };
     prop_assert_eq!(p.fix_time.timestamp(), r.unix);
-    prop_assert!((p.lat - f64::from(r.lat_e6) / 1e6).abs() < 1e-6, "{} {}", p.lat, r.lat_e6);
-    prop_assert!((p.lon - f64::from(r.lon_e6) / 1e6).abs() < 1e-6, "{} {}", p.lon, r.lon_e6);
+    prop_assert!(
+        (p.lat - f64::from(r.lat_e6) / 1e6).abs() < 1e-6,
+        "{} {}",
+        p.lat,
+        r.lat_e6
+    );
+    prop_assert!(
+        (p.lon - f64::from(r.lon_e6) / 1e6).abs() < 1e-6,
+        "{} {}",
+        p.lon,
+        r.lon_e6
+    );
     prop_assert_eq!(p.speed_kmh, f64::from(r.speed_kmh));
     prop_assert_eq!(p.course_deg, f64::from(r.course));
     prop_assert_eq!(p.altitude_m, f64::from(r.altitude));
