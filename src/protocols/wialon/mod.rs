@@ -1,11 +1,39 @@
-//! Wialon IPS 1.1 / 2.0. Not implemented yet: every frame is refused, so no device
-//! is ever acknowledged for data we did not decode.
+//! Wialon IPS 1.1 and 2.0: text lines `#<type>#<body>\r\n` over TCP and UDP.
+//! See `protocols/wialon.md` for the wire format, reply bytes and every
+//! decision taken here.
+//!
+//! ```text
+//! frame.rs    cuts one line off the TCP stream
+//! message.rs  the envelope: optional `IMEI#` prefix, type, body, CRC16
+//! record.rs   one `#SD#`/`#D#` record → Position (or Report without a fix)
+//! params.rs   `name:type:value` parameters → attributes
+//! reply.rs    the exact bytes a device gets back
+//! ```
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+mod frame;
+mod message;
+mod params;
+mod record;
+mod reply;
+
+#[cfg(test)]
+mod encode;
+#[cfg(test)]
+mod tests;
 
 use bytes::BytesMut;
 
+use crate::model::DeviceId;
 use crate::protocol::{
-    self, DecodeContext, DecodeError, Decoded, FrameError, Protocol, Rejected, SessionConfig,
-    Transport,
+    self, DecodeContext, Decoded, FrameError, Protocol, Rejected, SessionConfig, Transport,
 };
 
 /// Registry name; also `Position::protocol` of everything decoded here.
@@ -24,24 +52,34 @@ impl Protocol for Wialon {
     fn transports(&self) -> &'static [Transport] {
         &[Transport::Tcp, Transport::Udp]
     }
-    fn session(&self, _config: &SessionConfig) -> Box<dyn protocol::Session> {
-        Box::new(Session)
+    fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
+        Box::new(Session::new(config))
     }
 }
 
-/// One connection or UDP peer.
+/// One TCP connection or UDP peer: remembers the id of the last `#L#`
+/// (messages may also name their device with an `IMEI#` prefix).
 #[derive(Debug)]
-pub struct Session;
+pub struct Session {
+    max_frame_bytes: usize,
+    device: Option<DeviceId>,
+}
+
+impl Session {
+    pub fn new(config: &SessionConfig) -> Self {
+        Self {
+            max_frame_bytes: config.max_frame_bytes,
+            device: None,
+        }
+    }
+}
 
 impl protocol::Session for Session {
-    fn frame(&mut self, _buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        Err(FrameError::Garbage("wialon is not implemented".into()))
+    fn frame(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        frame::next(buf, self.max_frame_bytes)
     }
 
-    fn decode(&mut self, _frame: &[u8], _ctx: &DecodeContext) -> Result<Decoded, Rejected> {
-        Err(Rejected::fatal(DecodeError::Unsupported {
-            what: "protocol",
-            value: NAME.into(),
-        }))
+    fn decode(&mut self, frame: &[u8], ctx: &DecodeContext) -> Result<Decoded, Rejected> {
+        message::decode(&mut self.device, frame, ctx)
     }
 }
