@@ -186,8 +186,8 @@ fn expected_reply(content: &[u8]) -> Option<Vec<u8>> {
             encode(&h, 0x4401, None, &body)
         }
         0x5501 | 0x5502 | 0x1300 | 0x2070 | 0x0201 => return None,
-        0x0002 | 0x0102 | 0x0200 | 0x0704 | 0x0210 | 0x0900 | 0x6006 | 0x0107 | 0x0701
-        | 0x0702 | 0x1007 => general(&h, 0),
+        0x0002 | 0x0102 | 0x0200 | 0x0704 | 0x0210 | 0x0900 | 0x6006 | 0x0107 | 0x0701 | 0x0702
+        | 0x1007 => general(&h, 0),
         other => panic!("no expected reply for {other:#06x} (body {body_len})"),
     })
 }
@@ -203,7 +203,11 @@ fn repaired(frame: &[u8]) -> Vec<u8> {
     let header_len = 4
         + h.version.map_or(0, |_| 1)
         + h.terminal.len()
-        + if matches!(h.msg_id, 0x5501 | 0x5502) { 1 } else { 2 };
+        + if matches!(h.msg_id, 0x5501 | 0x5502) {
+            1
+        } else {
+            2
+        };
     let body_len = (c.len() - header_len) as u16;
     let attrs = (h.attrs & !0x3ff) | body_len;
     c[2..4].copy_from_slice(&attrs.to_be_bytes());
@@ -274,7 +278,11 @@ fn check_decoded(v: &Vector, message: &[u8], config: &SessionConfig) -> Result<(
     let text = hex::encode(&h.terminal);
     let expected_id = if text.bytes().all(|b| b.is_ascii_digit()) {
         let s = text.trim_start_matches('0');
-        if s.is_empty() { "0".to_string() } else { s.to_string() }
+        if s.is_empty() {
+            "0".to_string()
+        } else {
+            s.to_string()
+        }
     } else {
         let n = h.terminal.iter().fold(0u64, |a, &b| a << 8 | u64::from(b));
         format!("{n}{}", luhn(n))
@@ -319,7 +327,18 @@ fn luhn(n: u64) -> u64 {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 0 { let x = d * 2; if x > 9 { x - 9 } else { x } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
         .sum();
     (10 - sum % 10) % 10
 }
@@ -331,7 +350,10 @@ fn check_integrity(v: &Vector, config: &SessionConfig) -> Result<(), String> {
     if let Some(d) = steps.iter().find_map(|s| s.outcome.as_ref().ok()) {
         return Err(format!("integrity row accepted: {d:?}"));
     }
-    let r = match Jt808.session(config).decode(&whole_frame(&v.message), &ctx()) {
+    let r = match Jt808
+        .session(config)
+        .decode(&whole_frame(&v.message), &ctx())
+    {
         Ok(d) => return Err(format!("integrity row accepted whole: {d:?}")),
         Err(r) => r,
     };
@@ -473,7 +495,11 @@ async fn register_authenticate_report_and_bad_checksum_over_tcp() {
         bad[n - 2] ^= 0x01;
         s.write_all(&bad).unwrap();
         exp = encode(&h, 0x8001, Some(3), &[0, 10, 0x02, 0x00, 2]);
-        assert_eq!(read_frame(&mut s), exp, "a bad checksum is never acked as accepted");
+        assert_eq!(
+            read_frame(&mut s),
+            exp,
+            "a bad checksum is never acked as accepted"
+        );
 
         // Heartbeat → 0x8001 success.
         let (h, hb) = request(0x0002, 11, &[]);
@@ -554,19 +580,9 @@ async fn garbage_does_not_crash_the_server() {
 fn key_targets_are_snake_case() {
     for (traccar, ours) in KEYS {
         assert!(
-            ours.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            ours.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "{traccar} → {ours}"
         );
     }
-}
-
-#[test]
-fn debug_row() {
-    let Ok(line) = std::env::var("JT808_ROW") else { return };
-    let line: usize = line.parse().unwrap();
-    let text = std::fs::read_to_string(VECTORS).unwrap();
-    let v = testkit::parse_tsv(&text).unwrap().into_iter().find(|v| v.line == line).unwrap();
-    let m = if v.integrity().is_some() { repaired(&v.message) } else { v.message.clone() };
-    let (steps, _) = replay_with(&Jt808, &config(v.tag("model")), [m.as_slice()], &ctx());
-    println!("{}\n{steps:#?}", hex::encode(&m));
 }

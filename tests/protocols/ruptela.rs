@@ -31,7 +31,11 @@ fn kermit(data: &[u8]) -> u16 {
     for &b in data {
         crc ^= u16::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x8408 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x8408
+            } else {
+                crc >> 1
+            };
         }
     }
     crc
@@ -64,7 +68,8 @@ fn check(v: &Vector) -> Result<(), String> {
         if !matches!(r.error.kind(), "checksum" | "length") || r.close {
             return Err(format!("rejected as {r:?}"));
         }
-        let expected = matches!(command, 1 | 68 | 9).then(|| reply(if command == 9 { 9 } else { 0 }, 0));
+        let expected =
+            matches!(command, 1 | 68 | 9).then(|| reply(if command == 9 { 9 } else { 0 }, 0));
         if first.reply.as_deref() != expected.as_deref() {
             return Err(format!("integrity reply {:?}", first.reply));
         }
@@ -80,8 +85,14 @@ fn check(v: &Vector) -> Result<(), String> {
     let [step] = steps.as_slice() else {
         return Err(format!("expected one frame, got {}", steps.len()));
     };
-    let d = step.outcome.as_ref().map_err(|r| format!("rejected: {r:?}"))?;
-    let imei = format!("{:015}", u64::from_be_bytes(v.message[2..10].try_into().unwrap()));
+    let d = step
+        .outcome
+        .as_ref()
+        .map_err(|r| format!("rejected: {r:?}"))?;
+    let imei = format!(
+        "{:015}",
+        u64::from_be_bytes(v.message[2..10].try_into().unwrap())
+    );
     let device = DeviceId::new(&imei).unwrap();
     if d.device.as_ref() != Some(&device) {
         return Err(format!("device {:?}", d.device));
@@ -98,14 +109,26 @@ fn check(v: &Vector) -> Result<(), String> {
         _ => None,
     };
     if step.reply.as_deref() != expected.as_deref() {
-        return Err(format!("reply {:?}, expected {:?}", step.reply.as_deref().map(hex::encode), expected.map(hex::encode)));
+        return Err(format!(
+            "reply {:?}, expected {:?}",
+            step.reply.as_deref().map(hex::encode),
+            expected.map(hex::encode)
+        ));
     }
     // Records without a fix are reports, not positions at 0,0: Traccar's
     // "positions, location unchecked" means records were decoded.
-    if matches!(v.expectation, Expectation::Positions { location_checked: false })
-        && d.positions.is_empty()
+    if matches!(
+        v.expectation,
+        Expectation::Positions {
+            location_checked: false
+        }
+    ) && d.positions.is_empty()
     {
-        return if d.reports.is_empty() { Err("no records".into()) } else { Ok(()) };
+        return if d.reports.is_empty() {
+            Err("no records".into())
+        } else {
+            Ok(())
+        };
     }
     testkit::check_expectation(&v.expectation, d, KEYS)
 }
@@ -173,7 +196,11 @@ async fn identification_records_heartbeat_and_bad_crc_over_tcp() {
         let n = bad.len();
         bad[n - 1] ^= 0xff;
         s.write_all(&bad).unwrap();
-        assert_eq!(read_n(&mut s, 6), reply(0, 0), "a bad CRC gets the negative ack");
+        assert_eq!(
+            read_n(&mut s, 6),
+            reply(0, 0),
+            "a bad CRC gets the negative ack"
+        );
 
         s.write_all(&packet(IMEI, 16, &[])).unwrap();
         assert_eq!(read_n(&mut s, 6), reply(16, 1), "heartbeat answered");
@@ -183,7 +210,10 @@ async fn identification_records_heartbeat_and_bad_crc_over_tcp() {
     .await
     .unwrap();
 
-    let p = gw.engine.get(&DeviceId::new("013226005504143").unwrap()).expect("position stored");
+    let p = gw
+        .engine
+        .get(&DeviceId::new("013226005504143").unwrap())
+        .expect("position stored");
     assert_eq!(p.fix_time, Utc.timestamp_opt(1_700_000_000, 0).unwrap());
     assert!((p.lat - 54.654321).abs() < 1e-9);
     assert!((p.lon - 25.3456789).abs() < 1e-9);
@@ -196,10 +226,17 @@ async fn identification_records_heartbeat_and_bad_crc_over_tcp() {
         Some(&trackgate::model::AttrValue::Float(12.345))
     );
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"ruptela\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"checksum\",protocol=\"ruptela\""
+        ),
         1.0
     );
-    assert_eq!(metric(&text, "trackgate_positions_total", "protocol=\"ruptela\""), 1.0);
+    assert_eq!(
+        metric(&text, "trackgate_positions_total", "protocol=\"ruptela\""),
+        1.0
+    );
     gw.shutdown().await;
 }
 
@@ -212,7 +249,10 @@ async fn garbage_closes_only_its_own_connection() {
         let mut s = connect(addr);
         s.write_all(&[0x00, 0x01, 0xde, 0xad, 0xbe, 0xef]).unwrap();
         let mut b = [0u8; 1];
-        assert!(matches!(s.read(&mut b), Ok(0) | Err(_)), "an impossible length closes");
+        assert!(
+            matches!(s.read(&mut b), Ok(0) | Err(_)),
+            "an impossible length closes"
+        );
         let mut s2 = connect(addr);
         s2.write_all(&packet(1, 16, &[])).unwrap();
         assert_eq!(read_n(&mut s2, 6), reply(16, 1), "the server still serves");

@@ -45,7 +45,7 @@ fn bit(v: u64, n: u32) -> bool {
 fn sign_magnitude(v: u16) -> i64 {
     let m = i64::from(v & 0x7fff);
     if v & 0x8000 != 0 {
-        -m
+        0i64.saturating_sub(m)
     } else {
         m
     }
@@ -58,7 +58,7 @@ fn printable(b: &[u8]) -> bool {
 fn item_value(id: u8, len: usize, r: &mut Reader<'_>, c: &Ctx<'_>, rec: &mut Rec) -> Res<()> {
     let aovx = c.model_in(AOVX_MODELS);
     match id {
-        0x01 => rec.int("odometer_m", i64::from(r.u32()?) * 100),
+        0x01 => rec.int("odometer_m", i64::from(r.u32()?).saturating_mul(100)),
         0x02 => {
             let fuel = r.u16()?;
             if fuel & 0x8000 != 0 {
@@ -96,7 +96,7 @@ fn item_value(id: u8, len: usize, r: &mut Reader<'_>, c: &Ctx<'_>, rec: &mut Rec
             }
         }
         0x56 => {
-            rec.int("battery_level_pct", i64::from(r.u8()?) * 10);
+            rec.int("battery_level_pct", i64::from(r.u8()?).saturating_mul(10));
         }
         0x57 => {
             let a = u64::from(r.u16()?);
@@ -128,7 +128,11 @@ fn item_value(id: u8, len: usize, r: &mut Reader<'_>, c: &Ctx<'_>, rec: &mut Rec
         }
         0x64 | 0x65 => {
             r.skip(5)?; // alarm serial, alarm status
-            let key = if id == 0x64 { "adas_alarm" } else { "dms_alarm" };
+            let key = if id == 0x64 {
+                "adas_alarm"
+            } else {
+                "dms_alarm"
+            };
             rec.int(key, r.u8()?);
             if len >= 47 {
                 r.skip(len.saturating_sub(16).saturating_sub(6))?;
@@ -154,7 +158,7 @@ fn item_value(id: u8, len: usize, r: &mut Reader<'_>, c: &Ctx<'_>, rec: &mut Rec
                 rec.numbered("tire", t, "_sensor_id", AttrValue::Text(r.hex(3)?));
                 let p = f64::from(r.u16()? & 0x03ff) / 40.0;
                 rec.numbered("tire", t, "_pressure_bar", AttrValue::Float(p));
-                let temp = i64::from(r.u8()?) - 50;
+                let temp = i64::from(r.u8()?).saturating_sub(50);
                 rec.numbered("tire", t, "_temp_c", AttrValue::Int(temp));
                 rec.numbered("tire", t, "_status", AttrValue::Int(r.u8()?.into()));
             }
@@ -164,9 +168,12 @@ fn item_value(id: u8, len: usize, r: &mut Reader<'_>, c: &Ctx<'_>, rec: &mut Rec
             rec.float("battery_v", f64::from(r.u16()?) / 10.0);
             rec.int("rpm", r.u16()?);
             rec.int("obd_speed_kmh", r.u8()?);
-            rec.int("throttle_pct", i64::from(r.u8()?) * 100 / 255);
-            rec.int("engine_load_pct", i64::from(r.u8()?) * 100 / 255);
-            rec.int("coolant_temp_c", i64::from(r.u8()?) - 40);
+            rec.int("throttle_pct", i64::from(r.u8()?).saturating_mul(100) / 255);
+            rec.int(
+                "engine_load_pct",
+                i64::from(r.u8()?).saturating_mul(100) / 255,
+            );
+            rec.int("coolant_temp_c", i64::from(r.u8()?).saturating_sub(40));
             r.skip(2)?;
             rec.float("fuel_consumption", f64::from(r.u16()?) / 100.0);
             r.skip(8)?;
@@ -347,14 +354,13 @@ pub(super) fn lock_command(len: usize, r: &mut Reader<'_>, rec: &mut Rec) -> Res
     Ok(())
 }
 
-
 fn battery_or_cells(id: u8, len: usize, r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
     if len == 1 {
         match r.u8()? {
             0xff => rec.flag("charging", true),
             level => rec.int("battery_level_pct", level),
         }
-    } else if id == 0xe1 && len >= 12 && (len - 4) % 8 == 0 {
+    } else if id == 0xe1 && len >= 12 && len.saturating_sub(4) % 8 == 0 {
         let mcc = r.u16()?;
         let mnc = r.u16()?;
         while r.remaining() > 0 {
@@ -418,7 +424,10 @@ fn jc_extended(r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
             rec.flag("charging", r.u8()? == 1);
             let status = r.u8()?;
             if (1..=6).contains(&status) {
-                rec.int("battery_level_pct", i64::from(status) * 100 / 6);
+                rec.int(
+                    "battery_level_pct",
+                    i64::from(status).saturating_mul(100) / 6,
+                );
             }
             rec.float("battery_v", f64::from(r.u16()?) / 100.0);
             rec.int("rssi", r.u8()?);
@@ -498,8 +507,8 @@ fn external_sensors(r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
 /// Item 0xEB: cell list, a time zone text, or `len u16 | type u16 | value` items.
 fn eb(len: usize, r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
     let rest = r.rest();
-    let first = rest.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    if first.is_some_and(|mcc| mcc > 200) && len >= 3 && (len - 3) % 5 == 0 {
+    let first = rest.first_chunk::<2>().map(|&b| u16::from_be_bytes(b));
+    if first.is_some_and(|mcc| mcc > 200) && len >= 3 && len.saturating_sub(3) % 5 == 0 {
         let mcc = r.u16()?;
         let mnc = r.u8()?;
         while r.remaining() > 0 {
@@ -592,7 +601,12 @@ fn ble_tags(r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
         rec.numbered("tag", n, "_rssi", AttrValue::Int(r.i8()?.into()));
         if bit(mask, 0) {
             let name = r.latin1(10)?;
-            rec.numbered("tag", n, "_name", AttrValue::Text(name.trim_matches(super::read::blank).to_string()));
+            rec.numbered(
+                "tag",
+                n,
+                "_name",
+                AttrValue::Text(name.trim_matches(super::read::blank).to_string()),
+            );
         }
         if bit(mask, 1) {
             r.skip(2)?;
@@ -628,19 +642,22 @@ fn obd_list(r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
         let t = r.u16()?;
         let l = usize::from(r.u8()?);
         let mut v = r.sub(l)?;
-        let _ = (|| -> Res<()> {
+        let _ = super::read::attempt(|| -> Res<()> {
             match t {
                 0x0002 => rec.float("obd_speed_kmh", f64::from(v.u16()?) / 10.0),
                 0x0003 => rec.int("rpm", v.u16()?),
                 0x0004 => rec.float("power_v", f64::from(v.u16()?) / 1000.0),
-                0x0005 => rec.int("obd_odometer_m", i64::from(v.u32()?) * 100),
+                0x0005 => rec.int("obd_odometer_m", i64::from(v.u32()?).saturating_mul(100)),
                 0x0007 => rec.float("fuel_consumption", f64::from(v.u16()?) / 10.0),
                 0x0008 => rec.float("engine_load_pct", f64::from(v.u16()?) / 10.0),
-                0x0009 => rec.int("coolant_temp_c", i64::from(v.u16()?) - 40),
+                0x0009 => rec.int("coolant_temp_c", i64::from(v.u16()?).saturating_sub(40)),
                 0x000b => rec.int("intake_pressure", v.u16()?),
-                0x000c => rec.int("intake_temp_c", i64::from(v.u16()?) - 40),
+                0x000c => rec.int("intake_temp_c", i64::from(v.u16()?).saturating_sub(40)),
                 0x000d => rec.int("intake_flow", v.u16()?),
-                0x000e => rec.int("throttle_pct", i64::from(v.u16()?) * 100 / 255),
+                0x000e => rec.int(
+                    "throttle_pct",
+                    i64::from(v.u16()?).saturating_mul(100) / 255,
+                ),
                 0x0050 => rec.text("vin", v.latin1(17)?.trim_end_matches('\0')),
                 0x0051 if l > 0 => rec.text("cvn", v.hex(l)?),
                 0x0052 if l > 0 => rec.text("calid", v.latin1(l)?.trim_end_matches('\0')),
@@ -652,7 +669,7 @@ fn obd_list(r: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
                 _ => {}
             }
             Ok(())
-        })();
+        });
     }
     Ok(())
 }
@@ -695,9 +712,9 @@ fn obd_extension(r: &mut Reader<'_>, rec: &mut Rec) {
         };
         let l = usize::from(l);
         let Ok(mut v) = r.sub(l) else { return };
-        let _ = (|| -> Res<()> {
+        let _ = super::read::attempt(|| -> Res<()> {
             match t {
-                0x01 => rec.int("odometer_m", i64::from(v.u32()?) * 100),
+                0x01 => rec.int("odometer_m", i64::from(v.u32()?).saturating_mul(100)),
                 0x02 => rec.float("fuel_l", f64::from(v.u16()?) / 10.0),
                 0x03 => rec.float("obd_speed_kmh", f64::from(v.u16()?) / 10.0),
                 0x56 => {
@@ -710,21 +727,21 @@ fn obd_extension(r: &mut Reader<'_>, rec: &mut Rec) {
                 0x81 => rec.int("rpm", v.u16()?),
                 0x82 => rec.float("power_v", f64::from(v.u16()?) / 10.0),
                 0x83 => rec.int("engine_load_pct", v.u8()?),
-                0x84 => rec.int("coolant_temp_c", i64::from(v.u8()?) - 40),
+                0x84 => rec.int("coolant_temp_c", i64::from(v.u8()?).saturating_sub(40)),
                 0x85 => rec.int("fuel_consumption", v.u16()?),
-                0x86 => rec.int("intake_temp_c", i64::from(v.u8()?) - 40),
+                0x86 => rec.int("intake_temp_c", i64::from(v.u8()?).saturating_sub(40)),
                 0x87 => rec.int("intake_flow", v.u16()?),
                 0x88 => rec.int("intake_pressure", v.u8()?),
                 0x89 => rec.int("throttle_pct", v.u8()?),
                 0x8b => rec.text("vin", v.latin1(17)?),
-                0x8c => rec.int("obd_odometer_m", i64::from(v.u32()?) * 100),
-                0x8d => rec.int("trip_odometer_m", i64::from(v.u16()?) * 1000),
+                0x8c => rec.int("obd_odometer_m", i64::from(v.u32()?).saturating_mul(100)),
+                0x8d => rec.int("trip_odometer_m", i64::from(v.u16()?).saturating_mul(1000)),
                 0x8e => rec.int("fuel_pct", v.u8()?),
                 0xa0 => rec.text("dtcs", v.latin1(l)?.replace(',', " ")),
                 0xcc => rec.text("iccid", v.latin1(20)?),
                 _ => {}
             }
             Ok(())
-        })();
+        });
     }
 }

@@ -60,7 +60,11 @@ pub(super) fn next(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, F
             (None, _) => return Ok(None),
         }
     };
-    let close = if first == TEXT_OPEN { TEXT_CLOSE } else { first };
+    let close = if first == TEXT_OPEN {
+        TEXT_CLOSE
+    } else {
+        first
+    };
     let end = buf
         .iter()
         .skip(1)

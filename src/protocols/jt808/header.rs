@@ -82,8 +82,8 @@ pub(super) fn parse(frame: &[u8]) -> Result<Message<'_>, Broken<'_>> {
         return Err(broken("frame (empty)", 1));
     };
     let mut r = Reader::new(content, 1);
-    let header = read_header(&mut r, *delimiter)
-        .map_err(|s| broken("header (truncated)", s.offset))?;
+    let header =
+        read_header(&mut r, *delimiter).map_err(|s| broken("header (truncated)", s.offset))?;
     let computed = xor8(content);
     if computed != carried {
         return Err(Broken {
@@ -157,7 +157,7 @@ pub(super) fn terminal_text(terminal: &[u8]) -> String {
     let imei = terminal
         .iter()
         .take(ID_2013)
-        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        .fold(0u64, |acc, &b| acc.wrapping_shl(8) | u64::from(b));
     format!("{imei}{}", luhn(imei))
 }
 

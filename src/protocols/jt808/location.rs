@@ -121,10 +121,10 @@ pub(super) fn batch(
 ) -> Result<Vec<Position>, DecodeError> {
     let mut archive = false;
     if long_len {
-        let prefix = (|| -> Res<u8> {
+        let prefix = super::read::attempt(|| -> Res<u8> {
             r.u16()?; // count: the entries say it again
             r.u8()
-        })();
+        });
         archive = prefix.map_err(malformed("batch header"))? > 0;
     }
     let mut positions = Vec::new();
@@ -138,8 +138,10 @@ pub(super) fn batch(
         let mut entry = r.sub(len).map_err(malformed("batch entry (truncated)"))?;
         let mut p = location(&mut entry, c)?;
         if archive {
-            p.attributes
-                .set(crate::model::AttrKey::named("archive"), crate::model::AttrValue::Bool(true));
+            p.attributes.set(
+                crate::model::AttrKey::named("archive"),
+                crate::model::AttrValue::Bool(true),
+            );
         }
         positions.push(p);
     }

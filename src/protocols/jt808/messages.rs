@@ -100,7 +100,11 @@ pub(super) fn decode(m: &Message<'_>, c: &Ctx<'_>) -> Result<Outcome, DecodeErro
             rec.int("battery_level_pct", r.u8().map_err(malformed("heartbeat"))?);
             rec.int("rssi", r.u8().map_err(malformed("heartbeat"))?);
             rec.int("status", r.u8().map_err(malformed("heartbeat"))?);
-            Outcome::report(MessageKind::Keepalive, rec.into_report(c, None), Answer::General)
+            Outcome::report(
+                MessageKind::Keepalive,
+                rec.into_report(c, None),
+                Answer::General,
+            )
         }
         HEARTBEAT | HEARTBEAT_2 => Outcome::control(MessageKind::Keepalive, Answer::General),
         LOGOUT | PHOTO | TIMEZONE_SYNC => Outcome::control(MessageKind::Other, Answer::General),
@@ -137,37 +141,59 @@ pub(super) fn decode(m: &Message<'_>, c: &Ctx<'_>) -> Result<Outcome, DecodeErro
             r.skip(1).map_err(malformed("text encoding"))?;
             let mut rec = Rec::new();
             rec.text("result", String::from_utf8_lossy(r.rest()).into_owned());
-            Outcome::report(MessageKind::CommandResponse, rec.into_report(c, None), Answer::General)
+            Outcome::report(
+                MessageKind::CommandResponse,
+                rec.into_report(c, None),
+                Answer::General,
+            )
         }
         TEXT_RESPONSE => {
             r.skip(2).map_err(malformed("response serial"))?;
             let units: Vec<u16> = r
                 .rest()
                 .chunks_exact(2)
-                .map(|p| u16::from_be_bytes([p.first().copied().unwrap_or(0), p.last().copied().unwrap_or(0)]))
+                .map(|p| {
+                    u16::from_be_bytes([
+                        p.first().copied().unwrap_or(0),
+                        p.last().copied().unwrap_or(0),
+                    ])
+                })
                 .collect();
             let text: String = char::decode_utf16(units)
                 .map(|ch| ch.unwrap_or(char::REPLACEMENT_CHARACTER))
                 .collect();
             let mut rec = Rec::new();
             rec.text("result", text.trim_matches(super::read::blank));
-            Outcome::report(MessageKind::CommandResponse, rec.into_report(c, None), Answer::None)
+            Outcome::report(
+                MessageKind::CommandResponse,
+                rec.into_report(c, None),
+                Answer::None,
+            )
         }
         ATTRIBUTES => {
             let mut rec = Rec::new();
-            r.skip(2 + 5 + 20 + 7).map_err(malformed("terminal attributes"))?;
+            r.skip(2 + 5 + 20 + 7)
+                .map_err(malformed("terminal attributes"))?;
             rec.text("iccid", r.hex(10).map_err(malformed("ICCID"))?);
-            Outcome::report(MessageKind::Other, rec.into_report(c, None), Answer::General)
+            Outcome::report(
+                MessageKind::Other,
+                rec.into_report(c, None),
+                Answer::General,
+            )
         }
         WAYBILL => {
             let mut rec = Rec::new();
-            let text = (|| -> Res<String> {
+            let text = super::read::attempt(|| -> Res<String> {
                 let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
                 r.latin1(n)
-            })()
+            })
             .map_err(malformed("waybill"))?;
             rec.text("result", text);
-            Outcome::report(MessageKind::CommandResponse, rec.into_report(c, None), Answer::General)
+            Outcome::report(
+                MessageKind::CommandResponse,
+                rec.into_report(c, None),
+                Answer::General,
+            )
         }
         DRIVER_IDENTITY => {
             let (rec, time) = driver_identity(&mut r, c).map_err(malformed("driver identity"))?;
@@ -175,12 +201,16 @@ pub(super) fn decode(m: &Message<'_>, c: &Ctx<'_>) -> Result<Outcome, DecodeErro
         }
         PARAMETERS => Outcome::report(
             MessageKind::CommandResponse,
-            parameters(&mut r).map_err(malformed("parameters"))?.into_report(c, None),
+            parameters(&mut r)
+                .map_err(malformed("parameters"))?
+                .into_report(c, None),
             Answer::None,
         ),
         ACCELERATION => Outcome::report(
             MessageKind::Data,
-            acceleration(&mut r).map_err(malformed("acceleration"))?.into_report(c, None),
+            acceleration(&mut r)
+                .map_err(malformed("acceleration"))?
+                .into_report(c, None),
             Answer::None,
         ),
         _ => Outcome::control(MessageKind::Other, Answer::NotSupported),
@@ -237,8 +267,11 @@ fn parameters(r: &mut Reader<'_>) -> Res<Rec> {
         let id = r.u32()?;
         let l = usize::from(r.u8()?);
         let Ok(mut v) = r.sub(l) else { break };
-        let text = |v: &mut Reader<'_>| v.latin1(l).map(|s| s.trim_matches(super::read::blank).to_string());
-        let _ = (|| -> Res<()> {
+        let text = |v: &mut Reader<'_>| {
+            v.latin1(l)
+                .map(|s| s.trim_matches(super::read::blank).to_string())
+        };
+        let _ = super::read::attempt(|| -> Res<()> {
             match id {
                 0x0001 => rec.int("heartbeat_interval_s", v.u32()?),
                 0x0010 => rec.text("apn", text(&mut v)?),
@@ -254,7 +287,7 @@ fn parameters(r: &mut Reader<'_>) -> Res<Rec> {
                 _ => {}
             }
             Ok(())
-        })();
+        });
     }
     Ok(rec)
 }
@@ -264,7 +297,7 @@ fn acceleration(r: &mut Reader<'_>) -> Res<Rec> {
     let axis = |v: u16| {
         let m = i32::from(v & 0x7fff);
         if v & 0x8000 != 0 {
-            -m
+            0i32.saturating_sub(m)
         } else {
             m
         }
@@ -281,7 +314,12 @@ fn acceleration(r: &mut Reader<'_>) -> Res<Rec> {
 }
 
 /// A fix from a status word and coordinates only (transparent 0xF0 data).
-pub(super) fn status_fix(r: &mut Reader<'_>, c: &Ctx<'_>, rec: &mut Rec, time: Option<DateTime<Utc>>) -> Res<Fix> {
+pub(super) fn status_fix(
+    r: &mut Reader<'_>,
+    c: &Ctx<'_>,
+    rec: &mut Rec,
+    time: Option<DateTime<Utc>>,
+) -> Res<Fix> {
     let status = r.u32()?;
     let (lat, lon, valid) = location::coordinates(r, c, rec, status)?;
     Ok(Fix {

@@ -83,7 +83,8 @@ impl<'a> Reader<'a> {
     }
 
     pub fn u24(&mut self) -> Res<u32> {
-        self.array::<3>().map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
+        self.array::<3>()
+            .map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
     }
 
     pub fn u32(&mut self) -> Res<u32> {
@@ -114,11 +115,17 @@ pub(super) fn latin1(bytes: &[u8]) -> String {
 /// Two BCD digits as a number; `None` if a nibble is not a digit.
 pub(super) fn bcd(b: u8) -> Option<u32> {
     let (hi, lo) = (b >> 4, b & 0x0f);
-    (hi <= 9 && lo <= 9).then(|| u32::from(hi) * 10 + u32::from(lo))
+    (hi <= 9 && lo <= 9).then(|| u32::from(hi.wrapping_mul(10).wrapping_add(lo)))
 }
 
 /// Whether `c` is what Java's `String.trim` removes (every char up to
 /// space, NUL padding included); devices pad fixed-width text with NULs.
 pub(super) fn blank(c: char) -> bool {
     c <= ' '
+}
+
+/// Runs `f`: a `try` block for a group of reads whose failure only skips
+/// that group (an item, a record field set), not the whole message.
+pub(super) fn attempt<T>(f: impl FnOnce() -> Res<T>) -> Res<T> {
+    f()
 }

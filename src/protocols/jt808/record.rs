@@ -31,8 +31,11 @@ impl Ctx<'_> {
     pub fn bcd_time(&self, b: &[u8]) -> Option<DateTime<Utc>> {
         let [y, mo, d, h, mi, s] = <[u8; 6]>::try_from(b).ok()?;
         let year = i32::try_from(bcd(y)?).ok()?.checked_add(2000)?;
-        let naive = NaiveDate::from_ymd_opt(year, bcd(mo)?, bcd(d)?)?
-            .and_hms_opt(bcd(h)?, bcd(mi)?, bcd(s)?)?;
+        let naive = NaiveDate::from_ymd_opt(year, bcd(mo)?, bcd(d)?)?.and_hms_opt(
+            bcd(h)?,
+            bcd(mi)?,
+            bcd(s)?,
+        )?;
         let local = self.time_zone.from_local_datetime(&naive).single()?;
         Some(local.with_timezone(&Utc))
     }
@@ -74,9 +77,17 @@ impl Rec {
     }
 
     /// A numbered key (`lock2_battery_v`, `tag1_mac`, …).
-    pub fn numbered(&mut self, prefix: &str, n: impl std::fmt::Display, suffix: &str, v: AttrValue) {
-        self.attrs
-            .set(AttrKey::Named(Cow::Owned(format!("{prefix}{n}{suffix}"))), v);
+    pub fn numbered(
+        &mut self,
+        prefix: &str,
+        n: impl std::fmt::Display,
+        suffix: &str,
+        v: AttrValue,
+    ) {
+        self.attrs.set(
+            AttrKey::Named(Cow::Owned(format!("{prefix}{n}{suffix}"))),
+            v,
+        );
     }
 
     pub fn alarm(&mut self, alarm: &'static str) {
@@ -101,7 +112,8 @@ impl Rec {
     }
 
     pub fn wifi(&mut self, mac: &str, rssi: i64) {
-        self.wifi.push(format!(r#"{{"mac":"{mac}","rssi":{rssi}}}"#));
+        self.wifi
+            .push(format!(r#"{{"mac":"{mac}","rssi":{rssi}}}"#));
     }
 
     pub fn has_attributes(&self) -> bool {
@@ -111,8 +123,10 @@ impl Rec {
     /// The attributes, with `alarm`, `cells` and `wifi` added.
     pub fn into_attributes(mut self) -> Attributes {
         if !self.alarms.is_empty() {
-            self.attrs
-                .set(AttrKey::named("alarm"), AttrValue::Text(self.alarms.join(",")));
+            self.attrs.set(
+                AttrKey::named("alarm"),
+                AttrValue::Text(self.alarms.join(",")),
+            );
         }
         for (key, list) in [("cells", &self.cells), ("wifi", &self.wifi)] {
             if !list.is_empty() {

@@ -65,7 +65,12 @@ pub(super) fn message(to: &Header<'_>, msg_id: u16, serial: Option<u16>, body: &
 pub(super) fn general(to: &Header<'_>, serial: u16, result: u8) -> Bytes {
     let [s0, s1] = to.serial.to_be_bytes();
     let [m0, m1] = to.msg_id.to_be_bytes();
-    message(to, GENERAL_RESPONSE, Some(serial), &[s0, s1, m0, m1, result])
+    message(
+        to,
+        GENERAL_RESPONSE,
+        Some(serial),
+        &[s0, s1, m0, m1, result],
+    )
 }
 
 /// 0x8100 for a registration: the auth code is the terminal id as text.

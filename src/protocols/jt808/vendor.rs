@@ -32,7 +32,7 @@ pub(super) fn location2(r: &mut Reader<'_>, c: &Ctx<'_>, live: bool) -> Res<Posi
     };
     let lon_raw = bcd_number(lon_head)
         .zip(bcd(flags & 0xf0).map(|d| d / 10))
-        .map(|(h, n)| h * 10 + u64::from(n));
+        .and_then(|(h, n)| h.checked_mul(10)?.checked_add(u64::from(n)));
     let mut lat = lat_raw.map(degrees_minutes).unwrap_or(f64::NAN);
     let mut lon = lon_raw.map(degrees_minutes).unwrap_or(f64::NAN);
     if flags & 0b10 == 0 {
@@ -46,7 +46,7 @@ pub(super) fn location2(r: &mut Reader<'_>, c: &Ctx<'_>, live: bool) -> Res<Posi
     let mut rec = Rec::new();
     rec.int("rssi", r.u8()?);
     rec.satellites = Some(r.u8()?);
-    rec.int("odometer_m", i64::from(r.u32()?) * 1000);
+    rec.int("odometer_m", i64::from(r.u32()?).saturating_mul(1000));
     match r.u8()? {
         level @ 0..=100 => rec.int("battery_level_pct", level),
         0xaa | 0xab => rec.flag("charging", true),
@@ -61,11 +61,11 @@ pub(super) fn location2(r: &mut Reader<'_>, c: &Ctx<'_>, live: bool) -> Res<Posi
     let product = r.u8()?;
     let status = r.u16()?;
     let alarm = r.u16()?;
-    let a = |n: u16| alarm & (1 << n) != 0;
+    let a = |n: u32| alarm.checked_shr(n).is_some_and(|v| v & 1 != 0);
     match product {
         1 | 2 => rec.alarm_if(a(0), "lowPower"),
         3 => {
-            rec.flag("blocked", status & (1 << 5) != 0);
+            rec.flag("blocked", status & 0x20 != 0);
             rec.alarm_if(a(0), "overspeed");
             rec.alarm_if(a(1), "lowPower");
             rec.alarm_if(a(2), "vibration");
@@ -81,13 +81,19 @@ pub(super) fn location2(r: &mut Reader<'_>, c: &Ctx<'_>, live: bool) -> Res<Posi
         let id = r.u8()?;
         let len = usize::from(r.u8()?);
         let Ok(mut v) = r.sub(len) else { break };
-        let _ = (|| -> Res<()> {
+        let _ = super::read::attempt(|| -> Res<()> {
             match id {
                 0x02 => altitude_m = f64::from(v.i16()?),
                 0x10 => rec.int("wake_source", v.u8()?),
                 0x0b => extras::lock_command(len, &mut v, &mut rec)?,
                 0x0c => {
-                    let axis = |v: u16| if v > 0x8000 { i32::from(v) - 0x10000 } else { i32::from(v) };
+                    let axis = |v: u16| {
+                        if v > 0x8000 {
+                            i32::from(v).saturating_sub(0x10000)
+                        } else {
+                            i32::from(v)
+                        }
+                    };
                     let (x, y, z) = (axis(v.u16()?), axis(v.u16()?), axis(v.u16()?));
                     rec.text("tilt", format!("[{x},{y},{z}]"));
                 }
@@ -95,7 +101,7 @@ pub(super) fn location2(r: &mut Reader<'_>, c: &Ctx<'_>, live: bool) -> Res<Posi
                 _ => {}
             }
             Ok(())
-        })();
+        });
     }
     let fix = Fix {
         time,
@@ -125,8 +131,9 @@ fn jt600_time(t: &[u8]) -> Option<DateTime<Utc>> {
 
 /// BCD digits as one number.
 fn bcd_number(b: &[u8]) -> Option<u64> {
-    b.iter()
-        .try_fold(0u64, |acc, &x| Some(acc.checked_mul(100)?.checked_add(u64::from(bcd(x)?))?))
+    b.iter().try_fold(0u64, |acc, &x| {
+        acc.checked_mul(100)?.checked_add(u64::from(bcd(x)?))
+    })
 }
 
 /// `DDDMMmmmm` (minutes with four decimals) as degrees.
@@ -177,7 +184,10 @@ pub(super) fn transparent(r: &mut Reader<'_>, c: &Ctx<'_>) -> Result<Outcome, De
         }
         0x41 => {
             let mut rec = Rec::new();
-            extras::obd_rt(&mut rec, super::read::latin1(r.rest()).trim_matches(super::read::blank));
+            extras::obd_rt(
+                &mut rec,
+                super::read::latin1(r.rest()).trim_matches(super::read::blank),
+            );
             report(rec, None)
         }
         0xf0 => match vehicle_data(r, c).map_err(malformed("transparent vehicle data"))? {
@@ -186,7 +196,7 @@ pub(super) fn transparent(r: &mut Reader<'_>, c: &Ctx<'_>) -> Result<Outcome, De
             None => nothing,
         },
         0xff => {
-            let p = (|| -> Res<Position> {
+            let p = super::read::attempt(|| -> Res<Position> {
                 let time = c.bcd_time(r.take(6)?);
                 let lat = f64::from(r.i32()?) / 1_000_000.0;
                 let lon = f64::from(r.i32()?) / 1_000_000.0;
@@ -200,7 +210,7 @@ pub(super) fn transparent(r: &mut Reader<'_>, c: &Ctx<'_>) -> Result<Outcome, De
                     valid: true,
                 };
                 Ok(fix.into_position(c, Rec::new()))
-            })()
+            })
             .map_err(malformed("transparent location"))?;
             position(p)
         }
@@ -208,8 +218,12 @@ pub(super) fn transparent(r: &mut Reader<'_>, c: &Ctx<'_>) -> Result<Outcome, De
             let mut rec = Rec::new();
             let mut time = None;
             while r.remaining() > 4 {
-                let (Ok(t), Ok(l)) = (r.u16(), r.u16()) else { break };
-                let Ok(mut v) = r.sub(usize::from(l)) else { break };
+                let (Ok(t), Ok(l)) = (r.u16(), r.u16()) else {
+                    break;
+                };
+                let Ok(mut v) = r.sub(usize::from(l)) else {
+                    break;
+                };
                 match t {
                     0x0002 => {
                         if let Ok(x) = v.u16() {
@@ -222,7 +236,9 @@ pub(super) fn transparent(r: &mut Reader<'_>, c: &Ctx<'_>) -> Result<Outcome, De
             }
             report(rec, time)
         }
-        0x53 | 0x54 => position(tags_and_sensors(r, c, kind == 0x53).map_err(malformed("transparent sensor data"))?),
+        0x53 | 0x54 => position(
+            tags_and_sensors(r, c, kind == 0x53).map_err(malformed("transparent sensor data"))?,
+        ),
         _ => nothing,
     })
 }
@@ -294,7 +310,7 @@ fn vehicle_data(r: &mut Reader<'_>, c: &Ctx<'_>) -> Res<Option<VehicleData>> {
                 r.skip(6 + 8 + 8 + 1)?; // end time, start and end location, flags
                 rec.int("idling_count", r.u16()?);
                 rec.int("idling_time_s", r.u16()?);
-                rec.int("trip_odometer_m", i64::from(r.u16()?) * 100);
+                rec.int("trip_odometer_m", i64::from(r.u16()?).saturating_mul(100));
                 rec.float("trip_fuel_l", f64::from(r.u16()?) / 100.0);
             }
             return Ok(Some(VehicleData::Report(rec, time)));
@@ -324,9 +340,9 @@ fn vehicle_data(r: &mut Reader<'_>, c: &Ctx<'_>) -> Res<Option<VehicleData>> {
 
 fn vehicle_value(id: u16, len: usize, v: &mut Reader<'_>, rec: &mut Rec) -> Res<()> {
     match id {
-        0x0102 | 0x0528 | 0x0546 => rec.int("odometer_m", i64::from(v.u32()?) * 100),
+        0x0102 | 0x0528 | 0x0546 => rec.int("odometer_m", i64::from(v.u32()?).saturating_mul(100)),
         0x0103 => rec.float("fuel_l", f64::from(v.u32()?) / 100.0),
-        0x0111 => rec.int("fuel_temp_c", i64::from(v.u8()?) - 40),
+        0x0111 => rec.int("fuel_temp_c", i64::from(v.u8()?).saturating_sub(40)),
         0x012e => rec.float("oil_level", f64::from(v.u16()?) / 10.0),
         0x052a => rec.float("fuel_l", f64::from(v.u16()?) / 100.0),
         0x0105 | 0x052c => rec.float("fuel_used_l", f64::from(v.u32()?) / 100.0),
@@ -334,8 +350,8 @@ fn vehicle_value(id: u16, len: usize, v: &mut Reader<'_>, rec: &mut Rec) -> Res<
             rec.float("fuel_consumption", f64::from(v.u16()?) / 100.0)
         }
         0x052b => rec.int("fuel_pct", v.u8()?),
-        0x052d => rec.int("coolant_temp_c", i64::from(v.u8()?) - 40),
-        0x052e => rec.int("air_temp_c", i64::from(v.u8()?) - 40),
+        0x052d => rec.int("coolant_temp_c", i64::from(v.u8()?).saturating_sub(40)),
+        0x052e => rec.int("air_temp_c", i64::from(v.u8()?).saturating_sub(40)),
         0x0530 => rec.float("power_v", f64::from(v.u16()?) / 1000.0),
         0x0535 => rec.float("obd_speed_kmh", f64::from(v.u16()?) / 10.0),
         0x0536 => rec.int("rpm", v.u16()?),

@@ -1,5 +1,8 @@
 //! A small Ruptela encoder for tests: packets and record data.
 
+// Test-only encoder: sizes are tiny and a panic is a failed test.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use crate::protocol::checksum::crc16_kermit;
 
 /// One record as we generate it.

@@ -43,7 +43,10 @@ pub(super) fn namer(id: u32, value: &AttrValue) -> Option<(&'static str, AttrVal
         136 if flag => ("alarm", AttrValue::Text("hardAcceleration".into())),
         150 => ("gsm_operator", AttrValue::Int(raw as i64)),
         163 => ("odometer_m", AttrValue::Int((raw as i64).saturating_mul(5))),
-        164 => ("trip_odometer_m", AttrValue::Int((raw as i64).saturating_mul(5))),
+        164 => (
+            "trip_odometer_m",
+            AttrValue::Int((raw as i64).saturating_mul(5)),
+        ),
         165 => ("obd_speed_kmh", AttrValue::Float(f / 256.0)),
         166 | 197 => ("rpm", AttrValue::Float(f * 0.125)),
         170 => ("charging", AttrValue::Bool(flag)),
@@ -54,7 +57,10 @@ pub(super) fn namer(id: u32, value: &AttrValue) -> Option<(&'static str, AttrVal
         410 if flag => ("alarm", AttrValue::Text("tow".into())),
         411 if flag => ("alarm", AttrValue::Text("accident".into())),
         415 if raw == 0 => ("alarm", AttrValue::Text("gpsAntennaCut".into())),
-        645 => ("obd_odometer_m", AttrValue::Int((raw as i64).saturating_mul(1000))),
+        645 => (
+            "obd_odometer_m",
+            AttrValue::Int((raw as i64).saturating_mul(1000)),
+        ),
         758 if raw == 1 => ("alarm", AttrValue::Text("tampering".into())),
         _ => return None,
     })

@@ -9,7 +9,6 @@
 //! when it claims to carry records, the device gets the negative ack so it
 //! sends them again at once.
 
-
 use super::frame::{MIN_PAYLOAD, OVERHEAD};
 use super::read::Reader;
 use super::records::{self, EXTENDED, RECORDS};
@@ -43,7 +42,7 @@ pub(super) fn decode(frame: &[u8], ctx: &DecodeContext) -> Result<Decoded, Rejec
         },
         close: false,
     };
-    let Some((&[l0, l1], rest)) = frame.split_first_chunk::<2>().map(|(l, r)| (l, r)) else {
+    let Some((&[l0, l1], rest)) = frame.split_first_chunk::<2>() else {
         return Err(Rejected::skip(DecodeError::Malformed {
             what: "length",
             offset: 0,
@@ -79,7 +78,8 @@ pub(super) fn decode(frame: &[u8], ctx: &DecodeContext) -> Result<Decoded, Rejec
     let control = |kind, reply| Ok(Decoded::control(kind, Some(device.clone()), reply));
     match command {
         RECORDS | EXTENDED => {
-            let d = records::decode(&mut r, command, &device, ctx.received).map_err(Rejected::skip)?;
+            let d =
+                records::decode(&mut r, command, &device, ctx.received).map_err(Rejected::skip)?;
             Ok(Decoded {
                 kind: MessageKind::Data,
                 device: Some(device),
@@ -100,7 +100,11 @@ pub(super) fn decode(frame: &[u8], ctx: &DecodeContext) -> Result<Decoded, Rejec
         }
         IDENTIFICATION => control(MessageKind::Login, reply::identification(command)),
         HEARTBEAT => control(MessageKind::Keepalive, reply::heartbeat(command)),
-        DEVICE_CONFIGURATION | DEVICE_VERSION | FIRMWARE_UPDATE | SMS_VIA_GPRS_RESPONSE | SET_IO => {
+        DEVICE_CONFIGURATION
+        | DEVICE_VERSION
+        | FIRMWARE_UPDATE
+        | SMS_VIA_GPRS_RESPONSE
+        | SET_IO => {
             let result = if command == SET_IO {
                 r.u8().map(|b| b.to_string()).unwrap_or_default()
             } else {

@@ -79,3 +79,9 @@ impl<'a> Reader<'a> {
         })
     }
 }
+
+/// Runs `f`: a `try` block for a group of reads whose failure only skips
+/// that group (an item, a record field set), not the whole message.
+pub(super) fn attempt<T>(f: impl FnOnce() -> Res<T>) -> Res<T> {
+    f()
+}

@@ -133,7 +133,7 @@ fn record(r: &mut Reader<'_>, extended: bool) -> Res<(Record, bool)> {
     let mut continues = false;
     if extended {
         let ext = r.u8()?;
-        let (parts, part) = (ext >> 4, ext & 0x0f);
+        let (parts, part) = (ext.checked_shr(4).unwrap_or(0), ext & 0x0f);
         continues = part > 0 && part <= parts;
     }
     r.u8()?; // priority
@@ -177,7 +177,11 @@ fn record(r: &mut Reader<'_>, extended: bool) -> Res<(Record, bool)> {
             attrs.set(AttrKey::Io(u32::from(id)), AttrValue::Int(value as i64));
             if id == DRIVER_ID_HEX {
                 let bytes = value.to_be_bytes();
-                let hex = hex::encode(bytes.get(8usize.saturating_sub(width)..).unwrap_or_default());
+                let hex = hex::encode(
+                    bytes
+                        .get(8usize.saturating_sub(width)..)
+                        .unwrap_or_default(),
+                );
                 attrs.set(AttrKey::named("driver_unique_id"), AttrValue::Text(hex));
             }
         }
@@ -199,7 +203,10 @@ fn derive(attrs: &mut Attributes) {
         }
     }
     if let (Some(x), Some(y)) = (raw(attrs, TAG_ID.0), raw(attrs, TAG_ID.1)) {
-        attrs.set(AttrKey::named("tag_id"), AttrValue::Text(format!("{x:x}{y:x}")));
+        attrs.set(
+            AttrKey::named("tag_id"),
+            AttrValue::Text(format!("{x:x}{y:x}")),
+        );
     }
 }
 
@@ -212,7 +219,7 @@ pub(super) fn dtcs(
     let count = r.u8().map_err(malformed)?;
     let mut out = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
-        let p = (|| -> Res<Position> {
+        let p = super::read::attempt(|| -> Res<Position> {
             r.u8()?;
             let t = time(r.u32()?);
             let lon = f64::from(r.i32()?) / 10_000_000.0;
@@ -237,7 +244,7 @@ pub(super) fn dtcs(
                 protocol: super::NAME,
                 attributes: attrs,
             })
-        })()
+        })
         .map_err(malformed)?;
         out.push(p);
     }

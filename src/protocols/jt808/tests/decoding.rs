@@ -59,8 +59,14 @@ fn location_decodes_and_gets_8001_with_an_increasing_serial() {
     assert_eq!(p.course_deg, 90.0);
     assert_eq!(p.altitude_m, 12.0);
     assert_eq!(p.satellites, Some(11));
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap());
-    assert_eq!(p.attributes.get("alarm"), Some(&AttrValue::Text("sos".into())));
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap()
+    );
+    assert_eq!(
+        p.attributes.get("alarm"),
+        Some(&AttrValue::Text("sos".into()))
+    );
     assert_eq!(p.attributes.get("ignition"), Some(&AttrValue::Bool(true)));
     assert_eq!(p.attributes.get("odometer_m"), Some(&AttrValue::Int(7700)));
     assert_eq!(

@@ -72,7 +72,10 @@ fn garbage_and_doubled_delimiters_are_skipped() {
     assert_eq!(f.as_ref(), h("7e307e087d557e").as_slice());
     let mut buf = BytesMut::from(&b"noise"[..]);
     assert!(matches!(session().frame(&mut buf), Ok(None)));
-    assert!(buf.is_empty(), "bytes that cannot start a frame are dropped");
+    assert!(
+        buf.is_empty(),
+        "bytes that cannot start a frame are dropped"
+    );
 }
 
 #[test]

@@ -16,19 +16,36 @@ fn record() -> Record {
         speed: 88,
         hdop: 12,
         event: 7,
-        io: [vec![(2, 1)], vec![(29, 12_345)], vec![(65, 100_000)], vec![(126, 0x3031_3233_3435_3637), (127, 0x3839_4142_4344_4546)]],
+        io: [
+            vec![(2, 1)],
+            vec![(29, 12_345)],
+            vec![(65, 100_000)],
+            vec![(126, 0x3031_3233_3435_3637), (127, 0x3839_4142_4344_4546)],
+        ],
     }
 }
 
 #[test]
 fn the_records_ack_is_the_documented_constant() {
-    assert_eq!(crate::protocols::ruptela::packet::records_ack().as_ref(), h("0002640113bc"));
-    assert_eq!(super::super::reply::encode(9, 1).as_ref(), h("00026d01c4a4"));
+    assert_eq!(
+        crate::protocols::ruptela::packet::records_ack().as_ref(),
+        h("0002640113bc")
+    );
+    assert_eq!(
+        super::super::reply::encode(9, 1).as_ref(),
+        h("00026d01c4a4")
+    );
 }
 
 #[test]
 fn records_decode_with_io_twins_and_the_fixed_ack() {
-    let d = run(&encode::packet(IMEI, 1, &encode::records(&[record()], false))).remove(0).unwrap();
+    let d = run(&encode::packet(
+        IMEI,
+        1,
+        &encode::records(&[record()], false),
+    ))
+    .remove(0)
+    .unwrap();
     assert_eq!(d.kind, MessageKind::Data);
     assert_eq!(d.device.as_ref().unwrap().as_str(), "013226005504143");
     let p = &d.positions[0];
@@ -46,7 +63,10 @@ fn records_decode_with_io_twins_and_the_fixed_ack() {
     assert_eq!(a.get("power_v"), Some(&AttrValue::Float(12.345)));
     assert_eq!(a.get("odometer_m"), Some(&AttrValue::Int(100_000)));
     assert_eq!(a.get("din1"), Some(&AttrValue::Int(1)));
-    assert_eq!(a.get("driver_unique_id"), Some(&AttrValue::Text("0123456789ABCDEF".into())));
+    assert_eq!(
+        a.get("driver_unique_id"),
+        Some(&AttrValue::Text("0123456789ABCDEF".into()))
+    );
     assert_eq!(d.reply.accept.as_deref(), Some(&h("0002640113bc")[..]));
     assert_eq!(d.reply.refuse.as_deref(), Some(&h("000264000235")[..]));
 }
@@ -67,10 +87,15 @@ fn a_record_without_a_fix_is_a_report() {
     let mut r = record();
     r.lat = i32::MIN;
     r.lon = i32::MIN;
-    let d = run(&encode::packet(IMEI, 1, &encode::records(&[r], false))).remove(0).unwrap();
+    let d = run(&encode::packet(IMEI, 1, &encode::records(&[r], false)))
+        .remove(0)
+        .unwrap();
     assert!(d.positions.is_empty());
     assert_eq!(d.reports.len(), 1);
-    assert_eq!(d.reports[0].attributes.get("event"), Some(&AttrValue::Int(7)));
+    assert_eq!(
+        d.reports[0].attributes.get("event"),
+        Some(&AttrValue::Int(7))
+    );
 }
 
 #[test]
@@ -101,7 +126,16 @@ fn truncated_records_are_malformed_not_a_panic() {
     let data = encode::records(&[record()], false);
     for cut in 0..data.len() {
         let r = run(&encode::packet(IMEI, 1, &data[..cut])).remove(0);
-        assert!(matches!(r, Err(Rejected { error: DecodeError::Malformed { .. } | DecodeError::Length { .. }, .. })), "cut {cut}: {r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(Rejected {
+                    error: DecodeError::Malformed { .. } | DecodeError::Length { .. },
+                    ..
+                })
+            ),
+            "cut {cut}: {r:?}"
+        );
     }
 }
 
@@ -114,10 +148,22 @@ fn framer_waits_for_every_prefix_and_refuses_impossible_lengths() {
         assert_eq!(buf.len(), n);
     }
     let mut buf = BytesMut::from(&p[..]);
-    assert_eq!(session().frame(&mut buf).unwrap().unwrap().as_ref(), p.as_slice());
+    assert_eq!(
+        session().frame(&mut buf).unwrap().unwrap().as_ref(),
+        p.as_slice()
+    );
     let mut buf = BytesMut::from(&h("0003aabbcc")[..]);
-    assert!(matches!(session().frame(&mut buf), Err(FrameError::Garbage(_))));
-    let mut s = super::super::Session::new(&SessionConfig { max_frame_bytes: 64, ..SessionConfig::new(Transport::Tcp) });
+    assert!(matches!(
+        session().frame(&mut buf),
+        Err(FrameError::Garbage(_))
+    ));
+    let mut s = super::super::Session::new(&SessionConfig {
+        max_frame_bytes: 64,
+        ..SessionConfig::new(Transport::Tcp)
+    });
     let mut buf = BytesMut::from(&h("0100")[..]);
-    assert!(matches!(s.frame(&mut buf), Err(FrameError::TooLarge { .. })));
+    assert!(matches!(
+        s.frame(&mut buf),
+        Err(FrameError::TooLarge { .. })
+    ));
 }

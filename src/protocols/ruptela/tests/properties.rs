@@ -8,20 +8,58 @@ use crate::model::AttrValue;
 use crate::protocols::ruptela::encode::{self, Record};
 
 fn record(extended: bool) -> impl Strategy<Value = Record> {
-    let id = if extended { any::<u16>().boxed() } else { any::<u8>().prop_map(u16::from).boxed() };
+    let id = if extended {
+        any::<u16>().boxed()
+    } else {
+        any::<u8>().prop_map(u16::from).boxed()
+    };
     let group = |width: u32, id: BoxedStrategy<u16>| {
-        let max = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+        let max = if width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
         prop::collection::vec((id, 0..=max), 0..4)
     };
     (
-        (946_684_800u32..4_102_444_799, -1_800_000_000i32..=1_800_000_000, -900_000_000i32..=900_000_000,
-         any::<u16>(), 0u16..36_000, any::<u8>(), any::<u16>(), any::<u8>(),
-         if extended { any::<u16>().boxed() } else { any::<u8>().prop_map(u16::from).boxed() }),
-        (group(8, id.clone()), group(16, id.clone()), group(32, id.clone()), group(64, id)),
+        (
+            946_684_800u32..4_102_444_799,
+            -1_800_000_000i32..=1_800_000_000,
+            -900_000_000i32..=900_000_000,
+            any::<u16>(),
+            0u16..36_000,
+            any::<u8>(),
+            any::<u16>(),
+            any::<u8>(),
+            if extended {
+                any::<u16>().boxed()
+            } else {
+                any::<u8>().prop_map(u16::from).boxed()
+            },
+        ),
+        (
+            group(8, id.clone()),
+            group(16, id.clone()),
+            group(32, id.clone()),
+            group(64, id),
+        ),
     )
-        .prop_map(|((time, lon, lat, altitude, course, satellites, speed, hdop, event), (a, b, c, d))| Record {
-            time, lon, lat, altitude, course, satellites, speed, hdop, event, io: [a, b, c, d],
-        })
+        .prop_map(
+            |((time, lon, lat, altitude, course, satellites, speed, hdop, event), (a, b, c, d))| {
+                Record {
+                    time,
+                    lon,
+                    lat,
+                    altitude,
+                    course,
+                    satellites,
+                    speed,
+                    hdop,
+                    event,
+                    io: [a, b, c, d],
+                }
+            },
+        )
 }
 
 fn packet() -> impl Strategy<Value = (bool, Vec<Record>)> {
@@ -50,7 +88,7 @@ proptest! {
             for group in &r.io {
                 for &(id, v) in group {
                     // A later element with the same id replaces an earlier one.
-                    let last = r.io.iter().flatten().filter(|(i, _)| *i == id).last().unwrap().1;
+                    let last = r.io.iter().flatten().rfind(|(i, _)| *i == id).unwrap().1;
                     prop_assert_eq!(p.attributes.get(&format!("io{id}")), Some(&AttrValue::Int(last as i64)), "io{} {}", id, v);
                 }
             }
