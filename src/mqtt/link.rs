@@ -19,7 +19,7 @@ const SESSION_EXPIRY_SECS: u32 = 7 * 24 * 3600;
 /// What the connection delivered.
 pub enum Incoming {
     Connected { session_present: bool },
-    Publish(Message),
+    Publish(Box<Message>),
     Other,
 }
 
@@ -60,8 +60,8 @@ pub enum Client {
 
 /// The event-loop half.
 pub enum Events {
-    V4(rumqttc::EventLoop),
-    V5(v5::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
+    V5(Box<v5::EventLoop>),
 }
 
 fn qos4(q: u8) -> rumqttc::QoS {
@@ -130,7 +130,7 @@ pub fn connect(b: &BrokerConfig) -> Result<(Client, Events), MqttError> {
             o.set_transport(t);
         }
         let (c, e) = v5::AsyncClient::new(o, REQUEST_CAPACITY);
-        return Ok((Client::V5(c), Events::V5(e)));
+        return Ok((Client::V5(c), Events::V5(Box::new(e))));
     }
     let mut o = rumqttc::MqttOptions::new(&b.client_id, &b.host, b.port);
     o.set_keep_alive(keep_alive)
@@ -145,7 +145,7 @@ pub fn connect(b: &BrokerConfig) -> Result<(Client, Events), MqttError> {
         o.set_transport(t);
     }
     let (c, e) = rumqttc::AsyncClient::new(o, REQUEST_CAPACITY);
-    Ok((Client::V4(c), Events::V4(e)))
+    Ok((Client::V4(c), Events::V4(Box::new(e))))
 }
 
 impl Events {
@@ -158,7 +158,7 @@ impl Events {
                     session_present: a.session_present,
                 }),
                 rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
-                    Ok(Incoming::Publish(Message::V4(p)))
+                    Ok(Incoming::Publish(Box::new(Message::V4(p))))
                 }
                 _ => Ok(Incoming::Other),
             },
@@ -167,7 +167,7 @@ impl Events {
                     session_present: a.session_present,
                 }),
                 v5::Event::Incoming(p5::Packet::Publish(p)) => {
-                    Ok(Incoming::Publish(Message::V5(p)))
+                    Ok(Incoming::Publish(Box::new(Message::V5(p))))
                 }
                 _ => Ok(Incoming::Other),
             },

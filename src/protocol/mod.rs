@@ -176,6 +176,10 @@ pub struct Reply {
     pub accept: Option<Bytes>,
     /// Sent when the device or its data was refused.
     pub refuse: Option<Bytes>,
+    /// Sent when downstream failed (storage down): only for protocols where
+    /// silence would leave the device hanging (HTTP: 503). Nothing was
+    /// accepted; the device must retry.
+    pub fail: Option<Bytes>,
 }
 
 impl Reply {
@@ -183,12 +187,14 @@ impl Reply {
     pub const NONE: Reply = Reply {
         accept: None,
         refuse: None,
+        fail: None,
     };
 
     pub fn accept_only(b: impl Into<Bytes>) -> Self {
         Self {
             accept: Some(b.into()),
             refuse: None,
+            fail: None,
         }
     }
 
@@ -196,7 +202,14 @@ impl Reply {
         Self {
             accept: Some(accept.into()),
             refuse: Some(refuse.into()),
+            fail: None,
         }
+    }
+
+    /// Also answer `fail` when downstream failed.
+    pub fn with_fail(mut self, fail: impl Into<Bytes>) -> Self {
+        self.fail = Some(fail.into());
+        self
     }
 
     /// The bytes for `verdict`.
@@ -204,7 +217,7 @@ impl Reply {
         match verdict {
             Verdict::Accepted => self.accept.as_ref(),
             Verdict::Refused => self.refuse.as_ref(),
-            Verdict::Failed => None,
+            Verdict::Failed => self.fail.as_ref(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! malformed request                HTTP/1.1 400 Bad Request
 //! chunked body                     HTTP/1.1 411 Length Required
 //! method other than GET/POST/PUT   HTTP/1.1 405 Method Not Allowed
+//! storage failing (nothing stored) HTTP/1.1 503 Service Unavailable, Retry-After: 5
 //! ```
 
 use bytes::Bytes;
@@ -22,15 +23,19 @@ pub(super) const LENGTH_REQUIRED: &[u8] =
     b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 pub(super) const BAD_REQUEST_CLOSE: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+pub(super) const UNAVAILABLE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n";
 pub(super) const METHOD_NOT_ALLOWED: &[u8] =
     b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n";
 
 /// 200 when accepted; 400 when the device is refused.
 pub(super) fn query() -> Reply {
     Reply::both(Bytes::from_static(OK), Bytes::from_static(BAD_REQUEST))
+        .with_fail(Bytes::from_static(UNAVAILABLE))
 }
 
 /// 200 when accepted; 404 when the device is refused.
 pub(super) fn json() -> Reply {
     Reply::both(Bytes::from_static(OK), Bytes::from_static(NOT_FOUND))
+        .with_fail(Bytes::from_static(UNAVAILABLE))
 }
