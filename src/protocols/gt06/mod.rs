@@ -138,7 +138,7 @@ impl protocol::Session for Session {
             Some(device.clone()),
             Reply {
                 accept: msg.reply,
-                refuse: None,
+                ..Reply::NONE
             },
         );
         if let Some(rec) = msg.record.filter(|r| !r.is_empty()) {

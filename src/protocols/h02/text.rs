@@ -106,7 +106,7 @@ fn report(m: &Message, c: &Ctx) -> Result<Decoded, Rejected> {
     let reply = match m.command {
         "V1" => Reply {
             accept: Some(reply::confirm(m.id_field_or_device(), "V1", c.received)),
-            refuse: None,
+            ..Reply::NONE
         },
         _ => Reply::NONE,
     };
