@@ -92,7 +92,9 @@ fn start_broker(dir: &std::path::Path) -> (u16, Option<Child>, &'static str) {
         prometheus: None,
         metrics: None,
     };
-    std::thread::spawn(move || rumqttd::Broker::new(config).start());
+    std::thread::spawn(move || {
+        let _ = rumqttd::Broker::new(config).start();
+    });
     wait_listening(port);
     (port, None, "rumqttd")
 }

@@ -190,20 +190,28 @@ async fn storage_failure_answers_503_and_the_retry_is_stored() {
     let gw = start(&test_config(dir.path())).await;
     let addr = gw.addr("osmand", Transport::Tcp).unwrap();
     let faults = gw.history.faults.clone();
-    faults.fail_commits.store(true, std::sync::atomic::Ordering::SeqCst);
+    faults
+        .fail_commits
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let req = b"GET /?id=503test&lat=52.5&lon=13.4&timestamp=1764158400&speed=10 HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut s = tokio::task::spawn_blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(req).unwrap();
         let r = read_response(&mut s);
-        assert!(r.starts_with(b"HTTP/1.1 503 "), "{}", String::from_utf8_lossy(&r));
+        assert!(
+            r.starts_with(b"HTTP/1.1 503 "),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
         s
     })
     .await
     .unwrap();
     assert!(gw.engine.get(&DeviceId::new("503test").unwrap()).is_none());
-    faults.fail_commits.store(false, std::sync::atomic::Ordering::SeqCst);
+    faults
+        .fail_commits
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     s = tokio::task::spawn_blocking(move || {
         s.write_all(req).unwrap();
         assert_eq!(read_response(&mut s), OK);
