@@ -48,7 +48,68 @@ struct Broker {
     mosquitto: Option<(PathBuf, Child, tempfile::TempDir)>,
 }
 
+/// A CA and a server certificate for `localhost`/127.0.0.1, made with the
+/// openssl command line: (ca.pem, server.pem, server.key) in `dir`.
+fn make_certs(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=trackgate test CA"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
 impl Broker {
+    /// A broker that also listens with TLS on `tls_port` (certificates in `certs`).
+    fn start_tls(certs: &std::path::Path) -> (Broker, u16, PathBuf) {
+        let (ca, cert, key) = make_certs(certs);
+        let tls_port = free_port();
+        let port = free_port();
+        let broker = match std::env::var_os(MOSQUITTO_ENV) {
+            Some(bin) => {
+                let dir = tempfile::tempdir().unwrap();
+                let extra = format!(
+                    "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                    ca.display(),
+                    cert.display(),
+                    key.display()
+                );
+                let child = spawn_mosquitto_with(bin.as_ref(), dir.path(), port, &extra);
+                Broker {
+                    port,
+                    port5: port,
+                    mosquitto: Some((bin.into(), child, dir)),
+                }
+            }
+            None => {
+                let port5 = free_port();
+                start_rumqttd_with(port, port5, Some((tls_port, cert, key)));
+                Broker {
+                    port,
+                    port5,
+                    mosquitto: None,
+                }
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(Instant::now() < deadline, "no TLS listener on {tls_port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (broker, tls_port, ca)
+    }
+
     fn start() -> Broker {
         let port = free_port();
         match std::env::var_os(MOSQUITTO_ENV) {
@@ -113,11 +174,15 @@ impl Drop for Broker {
 }
 
 fn spawn_mosquitto(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Child {
+    spawn_mosquitto_with(bin, dir, port, "")
+}
+
+fn spawn_mosquitto_with(bin: &std::path::Path, dir: &std::path::Path, port: u16, extra: &str) -> Child {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n",
+            "per_listener_settings false\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\nlistener {port} 127.0.0.1\n{extra}",
             dir.display()
         ),
     )
@@ -141,11 +206,15 @@ fn spawn_mosquitto(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> C
 }
 
 fn start_rumqttd(port: u16, port5: u16) {
-    use rumqttd::{Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings};
-    let server = |name: &str, port: u16| ServerSettings {
+    start_rumqttd_with(port, port5, None);
+}
+
+fn start_rumqttd_with(port: u16, port5: u16, tls: Option<(u16, PathBuf, PathBuf)>) {
+    use rumqttd::{Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
+    let server = |name: &str, port: u16, tls: Option<TlsConfig>| ServerSettings {
         name: name.into(),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
-        tls: None,
+        tls,
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
@@ -854,4 +923,50 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
     })
     .await;
     gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connection_verifies_the_broker_with_the_configured_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let (broker, tls_port, ca) = Broker::start_tls(certs.path());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gateway_config(dir.path(), tls_port, &client_id("tls"), false);
+    let b = &mut config.mqtt.brokers[0];
+    b.host = "localhost".into();
+    b.tls = true;
+    b.ca_file = Some(ca.clone());
+    let gw = start(&config).await;
+    connected(&gw).await;
+    publish_all(
+        broker.port,
+        &[("owntracks/tls/van-t".into(), owntracks(44.4, 26.1, 1_764_158_400))],
+    )
+    .await;
+    let engine = gw.engine.clone();
+    eventually("the position over TLS", || engine.get(&dev("van-t")).is_some()).await;
+    assert_eq!(gw.engine.get(&dev("van-t")).unwrap().lat, 44.4);
+    gw.shutdown().await;
+
+    // A CA that did not sign the broker's certificate: never connected.
+    let other = tempfile::tempdir().unwrap();
+    let (wrong_ca, _, _) = make_certs(other.path());
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut config = gateway_config(dir2.path(), tls_port, &client_id("tls-bad"), false);
+    let b = &mut config.mqtt.brokers[0];
+    b.host = "localhost".into();
+    b.tls = true;
+    b.ca_file = Some(wrong_ca);
+    let gw = start(&config).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let m = metrics(&gw);
+    assert_eq!(metric(&m, "trackgate_mqtt_connected", "broker=\"test\""), 0.0);
+    assert!(metric(&m, "trackgate_mqtt_reconnects_total", "broker=\"test\"") >= 1.0);
+    gw.shutdown().await;
+
+    // A missing CA file is a start-up error naming the file.
+    let mut config = gateway_config(dir2.path(), tls_port, &client_id("tls-none"), false);
+    config.mqtt.brokers[0].tls = true;
+    config.mqtt.brokers[0].ca_file = Some(certs.path().join("nope.pem"));
+    let e = trackgate::app::start(&config).await.err().expect("start fails");
+    assert!(e.to_string().contains("nope.pem"), "{e}");
 }
