@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use trackgate::model::DeviceId;
 use trackgate::protocol::testkit::{self, Vector};
-use trackgate::protocol::{replay_with, DecodeContext, MessageKind, Protocol, SessionConfig, Step, Transport};
+use trackgate::protocol::{
+    replay_with, DecodeContext, MessageKind, Protocol, SessionConfig, Step, Transport,
+};
 use trackgate::protocols::gl200::Gl200;
 
 use crate::support::{metric, start, test_config};
@@ -100,19 +102,31 @@ fn check(v: &Vector) -> Result<(), String> {
             Transport::Tcp => on_wire(v),
             Transport::Udp => v.message.clone(),
         };
-        let (steps, err) = replay_with(&Gl200, &config(transport, model), [chunk.as_slice()], &ctx());
+        let (steps, err) = replay_with(
+            &Gl200,
+            &config(transport, model),
+            [chunk.as_slice()],
+            &ctx(),
+        );
         if let Some(e) = err {
             return Err(format!("{transport}: framing failed: {e}"));
         }
         let [step] = steps.as_slice() else {
-            return Err(format!("{transport}: expected one frame, got {}", steps.len()));
+            return Err(format!(
+                "{transport}: expected one frame, got {}",
+                steps.len()
+            ));
         };
         if transport == Transport::Tcp && step.frame.as_ref() != expected_frame(v).as_slice() {
             return Err("tcp: the frame cut differs from the row".into());
         }
-        let d = step.outcome.as_ref().map_err(|r| format!("{transport}: rejected: {r:?}"))?;
+        let d = step
+            .outcome
+            .as_ref()
+            .map_err(|r| format!("{transport}: rejected: {r:?}"))?;
         common(v, d, step).map_err(|e| format!("{transport}: {e}"))?;
-        testkit::check_expectation(&v.expectation, d, KEY_MAP).map_err(|e| format!("{transport}: {e}"))?;
+        testkit::check_expectation(&v.expectation, d, KEY_MAP)
+            .map_err(|e| format!("{transport}: {e}"))?;
     }
     if is_text(v) {
         check_sack(v)?;
@@ -168,7 +182,12 @@ fn common(v: &Vector, d: &trackgate::protocol::Decoded, step: &Step) -> Result<(
 
 /// In SACK mode every text message is acknowledged with its count.
 fn check_sack(v: &Vector) -> Result<(), String> {
-    let (steps, _) = replay_with(&Gl200, &config(Transport::Tcp, Some("sack")), [on_wire(v).as_slice()], &ctx());
+    let (steps, _) = replay_with(
+        &Gl200,
+        &config(Transport::Tcp, Some("sack")),
+        [on_wire(v).as_slice()],
+        &ctx(),
+    );
     let [step] = steps.as_slice() else {
         return Err("sack: expected one frame".into());
     };
@@ -179,7 +198,11 @@ fn check_sack(v: &Vector) -> Result<(), String> {
     } else if count.len() == 4 && count.bytes().all(|b| b.is_ascii_hexdigit()) {
         format!("+SACK:{count}$")
     } else {
-        return if step.reply.is_none() { Ok(()) } else { Err("sack without a count".into()) };
+        return if step.reply.is_none() {
+            Ok(())
+        } else {
+            Err("sack without a count".into())
+        };
     };
     if step.reply.as_deref() != Some(expected.as_bytes()) {
         return Err(format!("sack reply {:?}, expected {expected}", step.reply));
@@ -191,7 +214,8 @@ fn check_sack(v: &Vector) -> Result<(), String> {
 fn key_map_targets_are_snake_case() {
     for (traccar, ours) in KEY_MAP {
         assert!(
-            ours.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            ours.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "{traccar} → {ours}"
         );
     }
@@ -231,17 +255,17 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     false
 }
 
-fn wait_for(
-    engine: &trackgate::engine::Engine,
-    imei: &str,
-) -> trackgate::model::Position {
+fn wait_for(engine: &trackgate::engine::Engine, imei: &str) -> trackgate::model::Position {
     let id = DeviceId::new(imei).unwrap();
     let start = Instant::now();
     loop {
         if let Some(p) = engine.get(&id) {
             return p;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "no position for {imei}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no position for {imei}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -291,9 +315,16 @@ async fn gateway_acks_heartbeats_stores_reports_and_drops_bad_frames() {
         // Garbage closes that connection only.
         let mut g = connect(tcp);
         g.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-        assert!(closed_within(&mut g, Duration::from_secs(5)), "garbage closes");
+        assert!(
+            closed_within(&mut g, Duration::from_secs(5)),
+            "garbage closes"
+        );
         s.write_all(HBD).unwrap();
-        assert_eq!(read_n(&mut s, HBD_REPLY.len()), HBD_REPLY, "other connection unaffected");
+        assert_eq!(
+            read_n(&mut s, HBD_REPLY.len()),
+            HBD_REPLY,
+            "other connection unaffected"
+        );
         std::thread::sleep(Duration::from_millis(100));
         crate::support::http_get(http, "/metrics").1
     })
@@ -301,14 +332,27 @@ async fn gateway_acks_heartbeats_stores_reports_and_drops_bad_frames() {
     .unwrap();
 
     let p = wait_for(&gw.engine, "135790246811220");
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2025, 2, 14, 1, 32, 54).unwrap());
-    assert_eq!((p.lat, p.lon), (31.222073, 121.354335), "lon comes before lat");
-    assert_eq!((p.speed_kmh, p.course_deg, p.altitude_m), (36.0, 92.0, 70.0));
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2025, 2, 14, 1, 32, 54).unwrap()
+    );
+    assert_eq!(
+        (p.lat, p.lon),
+        (31.222073, 121.354335),
+        "lon comes before lat"
+    );
+    assert_eq!(
+        (p.speed_kmh, p.course_deg, p.altitude_m),
+        (36.0, 92.0, 70.0)
+    );
     assert_eq!(p.protocol, "gl200");
     assert!(p.valid);
 
     let p = wait_for(&gw.engine, "865134050947226");
-    assert_eq!(p.fix_time, Utc.with_ymd_and_hms(2026, 6, 26, 19, 45, 53).unwrap());
+    assert_eq!(
+        p.fix_time,
+        Utc.with_ymd_and_hms(2026, 6, 26, 19, 45, 53).unwrap()
+    );
     assert_eq!((p.lat, p.lon), (44.833422, -91.543308));
     assert_eq!(p.satellites, Some(5));
 
@@ -323,11 +367,19 @@ async fn gateway_acks_heartbeats_stores_reports_and_drops_bad_frames() {
     let l = "protocol=\"gl200\"";
     assert_eq!(metric(&text, "trackgate_positions_total", l), 3.0);
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"checksum\",protocol=\"gl200\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"checksum\",protocol=\"gl200\""
+        ),
         1.0
     );
     assert_eq!(
-        metric(&text, "trackgate_decode_errors_total", "kind=\"frame_garbage\",protocol=\"gl200\""),
+        metric(
+            &text,
+            "trackgate_decode_errors_total",
+            "kind=\"frame_garbage\",protocol=\"gl200\""
+        ),
         1.0
     );
     gw.shutdown().await;

@@ -121,7 +121,9 @@ fn point(r: &mut Reader<'_>, rec: &mut Record) -> Result<(), DecodeError> {
     rec.set("hdop", AttrValue::Int(i64::from(hdop)));
     rec.set(
         "network",
-        AttrValue::Text(format!("[{{\"mcc\":{mcc},\"mnc\":{mnc},\"lac\":{lac},\"cid\":{cid}}}]")),
+        AttrValue::Text(format!(
+            "[{{\"mcc\":{mcc},\"mnc\":{mnc},\"lac\":{lac},\"cid\":{cid}}}]"
+        )),
     );
     if let Some(time) = time.filter(|_| crate::model::Position::valid_coordinates(lat, lon)) {
         rec.fix = Some(Fix {
@@ -194,7 +196,14 @@ fn rsp(
             };
             common(&mut rec);
             point(&mut r, &mut rec)?;
-            out.push(&device, rec, send_time, ctx.received, NoFix::OutdatedPosition, last);
+            out.push(
+                &device,
+                rec,
+                send_time,
+                ctx.received,
+                NoFix::OutdatedPosition,
+                last,
+            );
         }
     }
     Ok(data(device, out, MessageKind::Data))
@@ -204,7 +213,8 @@ fn rsp(
 fn bits(bytes: &[u8], at: usize, n: usize) -> u32 {
     (at..at.saturating_add(n)).fold(0u32, |acc, i| {
         let byte = bytes.get(i / 8).copied().unwrap_or(0);
-        let bit = (byte >> (7 - (i % 8))) & 1;
+        let shift = 7u32.saturating_sub(u32::try_from(i % 8).unwrap_or(0));
+        let bit = byte.checked_shr(shift).unwrap_or(0) & 1;
         (acc << 1) | u32::from(bit)
     })
 }
@@ -259,7 +269,11 @@ fn compressed(r: &mut Reader<'_>) -> Result<Vec<Record>, DecodeError> {
                     lon: lo,
                     altitude_m: 0.0,
                     speed_kmh: (speed as f64 / 10.0).max(0.0),
-                    course_deg: if (0..=360).contains(&heading) { heading as f64 } else { 0.0 },
+                    course_deg: if (0..=360).contains(&heading) {
+                        heading as f64
+                    } else {
+                        0.0
+                    },
                     valid: true,
                 });
             }
@@ -375,5 +389,9 @@ fn hbd(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let mask = r.u8("mask")?;
     r.skip(1 + 1 + 2 + 2, "length, device type, protocol, firmware")?;
     let device = device_id(&mut r, mask & 0x40 != 0)?;
-    Ok(Decoded::control(MessageKind::Keepalive, Some(device), Reply::NONE))
+    Ok(Decoded::control(
+        MessageKind::Keepalive,
+        Some(device),
+        Reply::NONE,
+    ))
 }

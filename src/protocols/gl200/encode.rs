@@ -1,6 +1,9 @@
 //! Test-only encoders: build valid messages from known values so property
 //! tests can check that decoding gives them back.
 
+// Test code: a panic is a failed test, and sizes here are tiny.
+#![allow(clippy::panic, clippy::arithmetic_side_effects)]
+
 use chrono::{DateTime, Utc};
 
 /// One GNSS fix in the units the device sends.
@@ -79,7 +82,11 @@ pub(super) fn pro(buffered: bool, imei: &str, p: &Point, satellites: u8) -> Vec<
     item.extend_from_slice(&p.lat_u.to_be_bytes());
     let t = u32::try_from(p.time.timestamp()).unwrap_or(0);
     item.extend_from_slice(&t.to_be_bytes());
-    item.extend_from_slice(&u16::try_from(p.speed_dkmh).unwrap_or(u16::MAX).to_be_bytes());
+    item.extend_from_slice(
+        &u16::try_from(p.speed_dkmh)
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
     item.push(p.hdop);
     item.extend_from_slice(&p.course.to_be_bytes());
     item.extend_from_slice(&p.alt_dm.to_be_bytes()[1..]);

@@ -32,7 +32,11 @@ impl<'a> Fields<'a> {
 
 /// A finite decimal number (`12.5`, `-3`); `nan`/`inf` are rejected.
 pub(super) fn float(s: &str) -> Option<f64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+') {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+    {
         return None;
     }
     s.parse::<f64>().ok().filter(|v| v.is_finite())
@@ -95,5 +99,7 @@ pub(super) fn hours(s: &str) -> Option<i64> {
     let h = int(parts.next()?)?;
     let m = parts.next().map_or(Some(0), int)?;
     let sec = parts.next().map_or(Some(0), int)?;
-    h.checked_mul(3600)?.checked_add(m.checked_mul(60)?)?.checked_add(sec)
+    h.checked_mul(3600)?
+        .checked_add(m.checked_mul(60)?)?
+        .checked_add(sec)
 }

@@ -83,7 +83,9 @@ pub(super) fn next(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, F
         };
     }
     if first != b'+' {
-        return Err(FrameError::Garbage(format!("byte {first:#04x} at frame start")));
+        return Err(FrameError::Garbage(format!(
+            "byte {first:#04x} at frame start"
+        )));
     }
     if buf.len() < 5 {
         return Ok(None);

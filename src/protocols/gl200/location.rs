@@ -70,7 +70,11 @@ pub(super) fn read(c: &mut Cursor<'_>, r: &mut Record, model: &str, after: After
                 lon,
                 altitude_m: altitude,
                 speed_kmh: speed.max(0.0),
-                course_deg: if (0.0..=360.0).contains(&course) { course } else { 0.0 },
+                course_deg: if (0.0..=360.0).contains(&course) {
+                    course
+                } else {
+                    0.0
+                },
                 // Accuracy 0 means the device had no fix and repeats the last one.
                 valid: hdop.is_none_or(|h| h > 0.0),
             });
@@ -83,9 +87,15 @@ pub(super) fn read(c: &mut Cursor<'_>, r: &mut Record, model: &str, after: After
             let mac = c.next();
             let rssi = c.next();
             c.skip(3);
-            aps.push(format!("{{\"mac\":\"{mac}\",\"rssi\":{}}}", fields::int(rssi).unwrap_or(0)));
+            aps.push(format!(
+                "{{\"mac\":\"{mac}\",\"rssi\":{}}}",
+                fields::int(rssi).unwrap_or(0)
+            ));
         }
-        r.set("wifi", crate::model::AttrValue::Text(format!("[{}]", aps.join(","))));
+        r.set(
+            "wifi",
+            crate::model::AttrValue::Text(format!("[{}]", aps.join(","))),
+        );
     }
     if c.peek(0).is_empty() {
         c.skip(4);

@@ -27,7 +27,9 @@ pub(super) fn fri(f: Fields<'_>, start: usize) -> Vec<Record> {
     let mut records = Vec::new();
     let mut after_last = c.i;
     for j in &anchors {
-        let Some(block) = j.checked_sub(4) else { continue };
+        let Some(block) = j.checked_sub(4) else {
+            continue;
+        };
         if block < c.i {
             continue;
         }
@@ -80,7 +82,10 @@ fn fri_tail(r: &mut Record, f: &Fields<'_>, from: usize, end: usize) {
         if get(0).contains('.') {
             r.float("odometer_m", fields::float(get(0)).map(|km| km * 1000.0));
         }
-        r.int("hours_s", fields::hours(get(1)).filter(|_| get(1).contains(':')));
+        r.int(
+            "hours_s",
+            fields::hours(get(1)).filter(|_| get(1).contains(':')),
+        );
         r.float("adc1_v", fields::int(get(2)).map(|mv| mv as f64 / 1000.0));
         r.float("adc2_v", fields::int(get(3)).map(|mv| mv as f64 / 1000.0));
         battery_level(r, get(k.saturating_sub(1)));
@@ -91,7 +96,10 @@ fn fri_tail(r: &mut Record, f: &Fields<'_>, from: usize, end: usize) {
         r.int("fuel_level", fields::int(get(k.saturating_add(3))));
     } else if tail.len() >= 6 {
         // GL-series: reserved, battery mV, battery %, mode, motion, temperature.
-        r.float("battery_v", fields::int(get(1)).map(|mv| mv as f64 / 1000.0));
+        r.float(
+            "battery_v",
+            fields::int(get(1)).map(|mv| mv as f64 / 1000.0),
+        );
         battery_level(r, get(2));
         r.float("temp1_c", fields::float(get(5)));
     } else {
@@ -146,7 +154,11 @@ fn analog(r: &mut Record, key_v: &'static str, key_fuel: &'static str, v: &str) 
 /// accessories) after the status.
 pub(super) fn eri(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
     let mut c = Cursor::new(f, start);
-    let vin = if model == "GV500" { Some(c.next()) } else { None };
+    let vin = if model == "GV500" {
+        Some(c.next())
+    } else {
+        None
+    };
     c.skip(1); // device name
     let mask = fields::hex(c.next()).unwrap_or(0);
     let power = fields::int(c.next()).map(|mv| mv as f64 / 1000.0);
@@ -195,8 +207,14 @@ pub(super) fn eri(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
             r.flag("motion", fields::int(motion).unwrap_or(0) > 0);
         }
     } else if model == "GV200" {
-        r.int("input", fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()));
-        r.int("output", fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()));
+        r.int(
+            "input",
+            fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()),
+        );
+        r.int(
+            "output",
+            fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()),
+        );
         c.skip(1); // UART device type
     } else if model == "GL320M" {
         battery_level(r, c.next());
@@ -211,13 +229,19 @@ pub(super) fn eri(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
         c.skip(1); // reserved / UART device type
     }
     if mask & 1 != 0 && model != "GV350M" {
-        r.int("fuel_level", fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()));
+        r.int(
+            "fuel_level",
+            fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()),
+        );
     }
     if mask & (1 << 29) != 0 {
         c.skip(2); // reserved
         let data_mask = fields::hex(c.next()).unwrap_or(0);
         if data_mask & 1 != 0 {
-            r.int("fuel_level", fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()));
+            r.int(
+                "fuel_level",
+                fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()),
+            );
         }
         if data_mask & 2 != 0 {
             c.skip(1); // fuel height
@@ -246,7 +270,10 @@ pub(super) fn eri(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
             if model == "GV350M" {
                 c.skip(1); // UART id
                 if mask & 1 != 0 {
-                    r.int("fuel_level", fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()));
+                    r.int(
+                        "fuel_level",
+                        fields::hex(c.next()).and_then(|v| i64::try_from(v).ok()),
+                    );
                 }
             }
             if mask & 8 != 0 {
@@ -329,7 +356,10 @@ pub(super) fn inf(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
         if model == "GV350M" || model == "GV310LAU" {
             c.skip(1); // expand mask / network type
         } else {
-            r.float("power2_v", fields::int(c.next()).map(|mv| mv as f64 / 1000.0));
+            r.float(
+                "power2_v",
+                fields::int(c.next()).map(|mv| mv as f64 / 1000.0),
+            );
         }
     }
     r.float("battery_v", fields::float(c.next()));
@@ -361,12 +391,18 @@ pub(super) fn can(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
     }
     if let Some(v) = can_field(&mut c, mask, 2) {
         if let Some(hm) = v.strip_prefix('H') {
-            r.int("obd_odometer_m", fields::int(hm).and_then(|v| v.checked_mul(100)));
+            r.int(
+                "obd_odometer_m",
+                fields::int(hm).and_then(|v| v.checked_mul(100)),
+            );
         }
     }
     if let Some(v) = can_field(&mut c, mask, 3) {
         if !v.starts_with('K') {
-            r.float("fuel_used_l", fields::float(v.strip_prefix('L').unwrap_or(v)));
+            r.float(
+                "fuel_used_l",
+                fields::float(v.strip_prefix('L').unwrap_or(v)),
+            );
         }
     }
     if let Some(v) = can_field(&mut c, mask, 5) {
@@ -414,7 +450,10 @@ pub(super) fn can(f: Fields<'_>, start: usize, model: &str) -> Vec<Record> {
     };
     if ext & 1 != 0 {
         let v = c.next();
-        let v = v.strip_prefix('L').or_else(|| v.strip_prefix('P')).unwrap_or(v);
+        let v = v
+            .strip_prefix('L')
+            .or_else(|| v.strip_prefix('P'))
+            .unwrap_or(v);
         r.float("adblue_level_pct", fields::float(v));
     }
     // The GNSS block (fix flag instead of accuracy) follows far behind
@@ -439,7 +478,12 @@ fn can_field<'a>(c: &mut Cursor<'a>, mask: u64, n: u32) -> Option<&'a str> {
 
 /// `GTBAA` / `GTBID`: a BLE accessory alarm or id report; `optionals` are
 /// the append-mask bits that may carry a value, in order.
-pub(super) fn accessory(f: Fields<'_>, start: usize, skip: usize, optionals: &[u32]) -> Vec<Record> {
+pub(super) fn accessory(
+    f: Fields<'_>,
+    start: usize,
+    skip: usize,
+    optionals: &[u32],
+) -> Vec<Record> {
     let mut c = Cursor::new(f, start);
     c.skip(skip);
     let mask = fields::hex(c.next()).unwrap_or(0);
@@ -479,9 +523,11 @@ pub(super) fn located(f: Fields<'_>, from: usize, r: &mut Record) -> usize {
 pub(super) fn dtt(f: Fields<'_>, start: usize) -> Vec<Record> {
     let mut r = Record::default();
     let data = f.get(start.saturating_add(5));
-    let text = hex::decode(data)
-        .ok()
-        .map(|b| b.iter().map(|&c| if c.is_ascii() { char::from(c) } else { '?' }).collect::<String>());
+    let text = hex::decode(data).ok().map(|b| {
+        b.iter()
+            .map(|&c| if c.is_ascii() { char::from(c) } else { '?' })
+            .collect::<String>()
+    });
     if let Some(text) = text {
         if text.contains("COMB") {
             r.float("fuel_level", text.split(',').nth(2).and_then(fields::float));
@@ -498,7 +544,10 @@ pub(super) fn dar(f: Fields<'_>, start: usize) -> Vec<Record> {
     let warning = fields::int(f.get(start.saturating_add(1)));
     if warning == Some(1) {
         r.set("alarm", AttrValue::Text("fatigueDriving".into()));
-        r.int("fatigue_degree", fields::int(f.get(start.saturating_add(2))));
+        r.int(
+            "fatigue_degree",
+            fields::int(f.get(start.saturating_add(2))),
+        );
     } else {
         r.int("warning_type", warning);
     }
@@ -517,8 +566,14 @@ pub(super) fn lbs(f: Fields<'_>, start: usize) -> Vec<Record> {
 pub(super) fn ver(f: Fields<'_>, start: usize) -> Vec<Record> {
     let mut r = Record::default();
     r.text("device_type", f.get(start.saturating_add(1)));
-    r.int("version_fw", fields::hex(f.get(start.saturating_add(2))).and_then(|v| i64::try_from(v).ok()));
-    r.int("version_hw", fields::hex(f.get(start.saturating_add(3))).and_then(|v| i64::try_from(v).ok()));
+    r.int(
+        "version_fw",
+        fields::hex(f.get(start.saturating_add(2))).and_then(|v| i64::try_from(v).ok()),
+    );
+    r.int(
+        "version_hw",
+        fields::hex(f.get(start.saturating_add(3))).and_then(|v| i64::try_from(v).ok()),
+    );
     vec![r]
 }
 
@@ -531,10 +586,8 @@ pub(super) fn basic(f: Fields<'_>, start: usize, model: &str, ty: &str) -> Vec<R
     if fields::is_hex(report_type, 1..=2) {
         let rt = fields::hex(report_type).unwrap_or(0);
         match ty {
-            "STR" | "CTN" => {
-                if model == "GL500" || model == "GL530" {
-                    battery_level(&mut r, f.get(start.saturating_add(5)));
-                }
+            "STR" | "CTN" if model == "GL500" || model == "GL530" => {
+                battery_level(&mut r, f.get(start.saturating_add(5)));
             }
             "NMR" => r.flag("motion", rt == 1),
             "DIS" => {
@@ -558,8 +611,17 @@ pub(super) fn basic(f: Fields<'_>, start: usize, model: &str, ty: &str) -> Vec<R
         // Cell only: mcc, mnc (4 digits), lac, cid (hex).
         let mut i = start;
         while i.saturating_add(3) < f.len() {
-            let (a, b, l, ci) = (f.get(i), f.get(i.saturating_add(1)), f.get(i.saturating_add(2)), f.get(i.saturating_add(3)));
-            if fields::is_digits(a, 4) && fields::is_digits(b, 4) && fields::is_hex(l, 4..=4) && fields::is_hex(ci, 4..=8) {
+            let (a, b, l, ci) = (
+                f.get(i),
+                f.get(i.saturating_add(1)),
+                f.get(i.saturating_add(2)),
+                f.get(i.saturating_add(3)),
+            );
+            if fields::is_digits(a, 4)
+                && fields::is_digits(b, 4)
+                && fields::is_hex(l, 4..=4)
+                && fields::is_hex(ci, 4..=8)
+            {
                 location::cell(&mut r, a, b, l, ci);
                 break;
             }

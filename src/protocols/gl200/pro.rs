@@ -95,7 +95,11 @@ fn inner(
     let device = imei(&mut r)?;
     r.skip(2 + 2 + 1, "device type, protocol, custom version")?;
     if heartbeat {
-        return Ok(Decoded::control(MessageKind::Keepalive, Some(device), Reply::NONE));
+        return Ok(Decoded::control(
+            MessageKind::Keepalive,
+            Some(device),
+            Reply::NONE,
+        ));
     }
     let reserved = usize::from(r.u8("reserved length")?);
     r.skip(reserved, "reserved")?;
@@ -107,12 +111,13 @@ fn inner(
         n = n.saturating_add(1);
         let start = r.pos;
         let len = varint(&mut r, "record length")?;
-        let end = start.checked_add(len).filter(|&e| e <= records_end && len > 0).ok_or(
-            DecodeError::Length {
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= records_end && len > 0)
+            .ok_or(DecodeError::Length {
                 declared: len,
                 actual: records_end.saturating_sub(start),
-            },
-        )?;
+            })?;
         let rec_bytes = body.get(..end).unwrap_or_default();
         let mut rr = Reader::new(rec_bytes, r.pos);
         let generated = rr.u32("generated time")?;

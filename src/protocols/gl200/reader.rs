@@ -18,10 +18,12 @@ impl<'a> Reader<'a> {
 
     pub(super) fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n);
-        let s = end.and_then(|e| self.b.get(self.pos..e)).ok_or(DecodeError::Malformed {
-            what,
-            offset: self.pos,
-        })?;
+        let s = end
+            .and_then(|e| self.b.get(self.pos..e))
+            .ok_or(DecodeError::Malformed {
+                what,
+                offset: self.pos,
+            })?;
         self.pos = self.pos.saturating_add(n);
         Ok(s)
     }
@@ -70,13 +72,19 @@ impl<'a> Reader<'a> {
     }
 
     /// `u16 year, u8 month, day, hour, minute, second` (UTC); `None` if not a date.
-    pub(super) fn time(&mut self, what: &'static str) -> Result<Option<DateTime<Utc>>, DecodeError> {
+    pub(super) fn time(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<DateTime<Utc>>, DecodeError> {
         let at = self.pos;
         let y = self.u16(what)?;
         let s = self.bytes(5, what)?;
-        let [mo, d, h, mi, se] = <[u8; 5]>::try_from(s).map_err(|_| DecodeError::Malformed { what, offset: at })?;
-        Ok(NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
-            .and_then(|date| date.and_hms_opt(u32::from(h), u32::from(mi), u32::from(se)))
-            .map(|t| t.and_utc()))
+        let [mo, d, h, mi, se] =
+            <[u8; 5]>::try_from(s).map_err(|_| DecodeError::Malformed { what, offset: at })?;
+        Ok(
+            NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
+                .and_then(|date| date.and_hms_opt(u32::from(h), u32::from(mi), u32::from(se)))
+                .map(|t| t.and_utc()),
+        )
     }
 }

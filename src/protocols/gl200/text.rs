@@ -34,10 +34,12 @@ pub(super) fn decode(
             offset: e.valid_up_to(),
         })
     })?;
-    let (prefix, body) = text.split_once(':').ok_or(Rejected::skip(DecodeError::Malformed {
-        what: "message header",
-        offset: 0,
-    }))?;
+    let (prefix, body) = text
+        .split_once(':')
+        .ok_or(Rejected::skip(DecodeError::Malformed {
+            what: "message header",
+            offset: 0,
+        }))?;
     let kind = match prefix {
         "+RESP" => Kind::Report { buffered: false },
         "+BUFF" => Kind::Report { buffered: true },
@@ -145,7 +147,10 @@ fn records(f: Fields<'_>, start: usize, model: &str, ty: &str, old: bool) -> (Ve
         "DAT" => (messages::dat(f, start, model), NoFix::Report),
         "DTT" => (messages::dtt(f, start), NoFix::Report),
         "DAR" => (messages::dar(f, start), NoFix::Report),
-        "BAA" => (messages::accessory(f, start, 5, &[0, 1, 2, 3, 4, 5]), NoFix::Report),
+        "BAA" => (
+            messages::accessory(f, start, 5, &[0, 1, 2, 3, 4, 5]),
+            NoFix::Report,
+        ),
         "BID" => (messages::accessory(f, start, 3, &[1, 3]), NoFix::Report),
         "LBS" => (messages::lbs(f, start), NoFix::Report),
         "VER" => (messages::ver(f, start), NoFix::Report),

@@ -87,7 +87,11 @@ fn garbage_and_oversize_close_the_stream() {
 #[test]
 fn gt300_text_ends_at_nul() {
     let mut s = session(Transport::Tcp, None);
-    let got = frames(&mut s, b"+RESP:GTTRI,135790246811220,1,0\0+ACK:GTHBD,1A0401,135790246811220,,20100214093254,11F0$").unwrap_or_default();
+    let got = frames(
+        &mut s,
+        b"+RESP:GTTRI,135790246811220,1,0\0+ACK:GTHBD,1A0401,135790246811220,,20100214093254,11F0$",
+    )
+    .unwrap_or_default();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0], b"+RESP:GTTRI,135790246811220,1,0");
 }

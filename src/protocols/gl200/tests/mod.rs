@@ -1,6 +1,9 @@
 //! Unit tests of the gl200 module: framing (every prefix), property
 //! round-trips through the test encoder, and decoding edge cases.
 
+// Test code: a panic is a failed test, and sizes here are tiny.
+#![allow(clippy::panic, clippy::arithmetic_side_effects)]
+
 use bytes::BytesMut;
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -13,7 +16,10 @@ mod properties;
 
 fn ctx() -> DecodeContext {
     DecodeContext {
-        received: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().unwrap_or_default(),
+        received: Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .unwrap_or_default(),
     }
 }
 
@@ -34,5 +40,7 @@ fn frames(session: &mut Session, bytes: &[u8]) -> Result<Vec<Vec<u8>>, FrameErro
 }
 
 fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }

@@ -19,15 +19,17 @@ fn point() -> impl Strategy<Value = Point> {
         -90_000_000i32..=90_000_000,
         946_684_800i64..2_000_000_000,
     )
-        .prop_map(|(hdop, speed_dkmh, course, alt_dm, lon_u, lat_u, t)| Point {
-            hdop,
-            speed_dkmh,
-            course,
-            alt_dm,
-            lon_u,
-            lat_u,
-            time: DateTime::from_timestamp(t, 0).unwrap_or_default(),
-        })
+        .prop_map(
+            |(hdop, speed_dkmh, course, alt_dm, lon_u, lat_u, t)| Point {
+                hdop,
+                speed_dkmh,
+                course,
+                alt_dm,
+                lon_u,
+                lat_u,
+                time: DateTime::from_timestamp(t, 0).unwrap_or_default(),
+            },
+        )
 }
 
 fn imei() -> impl Strategy<Value = String> {
@@ -36,8 +38,18 @@ fn imei() -> impl Strategy<Value = String> {
 
 fn assert_point(p: &crate::model::Position, e: &Point) {
     assert_eq!(p.fix_time, e.time);
-    assert!((p.lat - f64::from(e.lat_u) * 1e-6).abs() < 1e-9, "{} {}", p.lat, e.lat_u);
-    assert!((p.lon - f64::from(e.lon_u) * 1e-6).abs() < 1e-9, "{} {}", p.lon, e.lon_u);
+    assert!(
+        (p.lat - f64::from(e.lat_u) * 1e-6).abs() < 1e-9,
+        "{} {}",
+        p.lat,
+        e.lat_u
+    );
+    assert!(
+        (p.lon - f64::from(e.lon_u) * 1e-6).abs() < 1e-9,
+        "{} {}",
+        p.lon,
+        e.lon_u
+    );
     assert!((p.speed_kmh - f64::from(e.speed_dkmh) / 10.0).abs() < 1e-9);
     assert_eq!(p.course_deg, f64::from(e.course));
     assert!((p.altitude_m - f64::from(e.alt_dm) / 10.0).abs() < 1e-9);
