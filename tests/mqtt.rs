@@ -57,17 +57,66 @@ fn make_certs(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
             .current_dir(dir)
             .output()
             .expect("openssl is installed");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=trackgate test CA"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=trackgate test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
     std::fs::write(
         dir.join("ext.cnf"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }
 
 impl Broker {
@@ -177,7 +226,12 @@ fn spawn_mosquitto(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> C
     spawn_mosquitto_with(bin, dir, port, "")
 }
 
-fn spawn_mosquitto_with(bin: &std::path::Path, dir: &std::path::Path, port: u16, extra: &str) -> Child {
+fn spawn_mosquitto_with(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+    extra: &str,
+) -> Child {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
@@ -210,7 +264,9 @@ fn start_rumqttd(port: u16, port5: u16) {
 }
 
 fn start_rumqttd_with(port: u16, port5: u16, tls: Option<(u16, PathBuf, PathBuf)>) {
-    use rumqttd::{Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
+    use rumqttd::{
+        Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig,
+    };
     let server = |name: &str, port: u16, tls: Option<TlsConfig>| ServerSettings {
         name: name.into(),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -237,12 +293,20 @@ fn start_rumqttd_with(port: u16, port5: u16, tls: Option<(u16, PathBuf, PathBuf)
             shared_subscriptions_strategy: Default::default(),
         },
         v4: Some(
-            [("1".to_string(), server("v4", port))]
+            [("1".to_string(), server("v4", port, None))]
                 .into_iter()
+                .chain(tls.map(|(p, cert, key)| {
+                    let tls = TlsConfig::Rustls {
+                        capath: None,
+                        certpath: cert.display().to_string(),
+                        keypath: key.display().to_string(),
+                    };
+                    ("2".to_string(), server("v4-tls", p, Some(tls)))
+                }))
                 .collect(),
         ),
         v5: Some(
-            [("1".to_string(), server("v5", port5))]
+            [("1".to_string(), server("v5", port5, None))]
                 .into_iter()
                 .collect(),
         ),
@@ -939,11 +1003,17 @@ async fn tls_connection_verifies_the_broker_with_the_configured_ca() {
     connected(&gw).await;
     publish_all(
         broker.port,
-        &[("owntracks/tls/van-t".into(), owntracks(44.4, 26.1, 1_764_158_400))],
+        &[(
+            "owntracks/tls/van-t".into(),
+            owntracks(44.4, 26.1, 1_764_158_400),
+        )],
     )
     .await;
     let engine = gw.engine.clone();
-    eventually("the position over TLS", || engine.get(&dev("van-t")).is_some()).await;
+    eventually("the position over TLS", || {
+        engine.get(&dev("van-t")).is_some()
+    })
+    .await;
     assert_eq!(gw.engine.get(&dev("van-t")).unwrap().lat, 44.4);
     gw.shutdown().await;
 
@@ -959,7 +1029,10 @@ async fn tls_connection_verifies_the_broker_with_the_configured_ca() {
     let gw = start(&config).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let m = metrics(&gw);
-    assert_eq!(metric(&m, "trackgate_mqtt_connected", "broker=\"test\""), 0.0);
+    assert_eq!(
+        metric(&m, "trackgate_mqtt_connected", "broker=\"test\""),
+        0.0
+    );
     assert!(metric(&m, "trackgate_mqtt_reconnects_total", "broker=\"test\"") >= 1.0);
     gw.shutdown().await;
 
@@ -967,6 +1040,9 @@ async fn tls_connection_verifies_the_broker_with_the_configured_ca() {
     let mut config = gateway_config(dir2.path(), tls_port, &client_id("tls-none"), false);
     config.mqtt.brokers[0].tls = true;
     config.mqtt.brokers[0].ca_file = Some(certs.path().join("nope.pem"));
-    let e = trackgate::app::start(&config).await.err().expect("start fails");
+    let e = trackgate::app::start(&config)
+        .await
+        .err()
+        .expect("start fails");
     assert!(e.to_string().contains("nope.pem"), "{e}");
 }

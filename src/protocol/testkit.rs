@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use bytes::BytesMut;
 
-use super::{Decoded, MessageKind, Session, Step};
+use super::{Decoded, Session, Step};
 use crate::model::{AttrValue, Attributes, Position};
 
 /// Knots → km/h (Traccar keeps speed in knots; we keep km/h).
@@ -371,9 +371,10 @@ pub fn check_expectation(
         Expectation::Positions {
             location_checked: false,
         } => {
-            let responses = d.kind == MessageKind::CommandResponse && !d.reports.is_empty();
-            if d.positions.is_empty() && !responses {
-                return Err(format!("neither positions nor command responses: {d:?}"));
+            // Location unchecked: records, located or not. trackgate emits a
+            // record without a fix as a report, never as a position at 0,0.
+            if d.positions.is_empty() && d.reports.is_empty() {
+                return Err(format!("neither positions nor reports: {d:?}"));
             }
         }
         Expectation::Attributes => {

@@ -59,7 +59,8 @@ impl Record {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum NoFix {
     /// A position report whose GNSS block was empty: a `Position` marked
-    /// `valid = false`, `outdated = true` at the last fix (see the doc).
+    /// `valid = false`, `outdated = true` at the session's last fix, or a
+    /// `Report` when the session has none (see the doc).
     OutdatedPosition,
     /// Anything else: a `Report`.
     Report,
@@ -113,7 +114,9 @@ impl Output {
                     attributes: r.attrs,
                 });
             }
-            None if no_fix == NoFix::OutdatedPosition => {
+            // Never a position at 0,0: without an earlier fix in this session
+            // the record is a report.
+            None if no_fix == NoFix::OutdatedPosition && last.is_some() => {
                 let at = last.unwrap_or_default();
                 r.flag("outdated", true);
                 self.positions.push(Position {

@@ -56,19 +56,19 @@ fn accuracy_zero_is_an_invalid_fix() {
 fn a_report_without_fix_reuses_the_sessions_last_fix() {
     let mut s = session(Transport::Tcp, None);
     let empty = b"+RESP:GTFRI,120113,555564055560555,,1,1,1,,,,,,,,0282,0380,f080,cabf,6900,79,20140824165629,0001";
+    // No fix yet in this session: a report, never a position at 0,0.
     let d = s.decode(empty, &ctx()).unwrap_or_else(|r| panic!("{r:?}"));
-    let p = &d.positions[0];
-    assert!(!p.valid);
-    assert_eq!((p.lat, p.lon), (0.0, 0.0));
-    assert_eq!(p.fix_time, at("2014-08-24T16:56:29Z"));
-    assert_eq!(p.attributes.get("outdated"), Some(&AttrValue::Bool(true)));
+    assert!(d.positions.is_empty());
+    assert_eq!(d.reports.len(), 1);
+    assert_eq!(d.reports[0].time, at("2014-08-24T16:56:29Z"));
     s.decode(b"+RESP:GTFRI,060100,135790246811220,,,00,1,1,4.3,92,70.0,121.354335,31.222073,20090214013254,0460,0000,18d8,6141,00,,,,,80,210100,,,,20090214093254,11F0", &ctx())
         .unwrap_or_else(|r| panic!("{r:?}"));
     let d = s.decode(empty, &ctx()).unwrap_or_else(|r| panic!("{r:?}"));
-    assert_eq!(
-        (d.positions[0].lat, d.positions[0].lon),
-        (31.222073, 121.354335)
-    );
+    let p = &d.positions[0];
+    assert!(!p.valid);
+    assert_eq!((p.lat, p.lon), (31.222073, 121.354335));
+    assert_eq!(p.fix_time, at("2014-08-24T16:56:29Z"));
+    assert_eq!(p.attributes.get("outdated"), Some(&AttrValue::Bool(true)));
 }
 
 #[test]
