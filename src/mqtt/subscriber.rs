@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::stream::{FuturesOrdered, StreamExt};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +16,9 @@ use super::settings::BrokerConfig;
 use crate::metrics::{Metrics, MqttMetrics, ProtocolMetrics};
 use crate::model::Position;
 use crate::server::Pipeline;
+
+/// Messages accepted concurrently before the subscriber stops reading.
+const MAX_IN_FLIGHT: usize = 512;
 
 /// A subscription ready to match publishes.
 struct Subscription {
@@ -55,17 +59,23 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let m: MqttMetrics = metrics.mqtt(&b.name);
-    let subs: Vec<Subscription> = b
-        .subscriptions
-        .iter()
-        .map(|s| Subscription {
-            filter: s.topic.clone(),
-            qos: s.qos,
-            format: s.format,
-            rule: s.rule(),
-            metrics: metrics.protocol(s.format.label()),
-        })
-        .collect();
+    let subs: Arc<Vec<Subscription>> = Arc::new(
+        b.subscriptions
+            .iter()
+            .map(|s| Subscription {
+                filter: s.topic.clone(),
+                qos: s.qos,
+                format: s.format,
+                rule: s.rule(),
+                metrics: metrics.protocol(s.format.label()),
+            })
+            .collect(),
+    );
+    let b = Arc::new(b);
+    // Messages being accepted, in arrival order. With durable acks each
+    // waits for a history commit; keeping many in flight lets them share
+    // commits, and acknowledging them in order keeps MQTT's PUBACK order.
+    let mut pending = FuturesOrdered::new();
     let mut backoff = Backoff {
         min: b.reconnect_min_ms,
         max: b.reconnect_max_ms,
@@ -74,14 +84,18 @@ pub async fn run(
     loop {
         let event = tokio::select! {
             _ = stop.cancelled() => break,
-            e = events.next() => e,
+            Some((p, accepted)) = pending.next(), if !pending.is_empty() => {
+                ack(&b, &client, &p, accepted).await;
+                continue;
+            }
+            e = events.next(), if pending.len() < MAX_IN_FLIGHT => e,
         };
         match event {
             Ok(Incoming::Connected { session_present }) => {
                 m.connected.set(1);
                 backoff.reset();
                 tracing::info!(broker = %b.name, session_present, "mqtt connected");
-                for s in &subs {
+                for s in subs.iter() {
                     if let Err(e) = client.subscribe(&s.filter, s.qos).await {
                         tracing::error!(broker = %b.name, topic = %s.filter, error = %e, "mqtt subscribe failed");
                     }
@@ -90,12 +104,12 @@ pub async fn run(
             Ok(Incoming::Publish(p)) => {
                 m.messages.inc();
                 m.bytes.inc_by(p.payload().len() as u64);
-                let accepted = ingest(&b, &subs, &p, &pipeline).await;
-                if accepted && p.needs_ack() {
-                    if let Err(e) = client.ack(&p).await {
-                        tracing::warn!(broker = %b.name, error = %e, "mqtt ack not queued");
-                    }
-                }
+                let (b, subs, pipeline) =
+                    (Arc::clone(&b), Arc::clone(&subs), Arc::clone(&pipeline));
+                pending.push_back(async move {
+                    let accepted = ingest(&b, &subs, &p, &pipeline).await;
+                    (*p, accepted)
+                });
             }
             Ok(_) => {}
             Err(e) => {
@@ -110,11 +124,26 @@ pub async fn run(
             }
         }
     }
-    // Leave cleanly: the broker keeps the persistent session and queues
-    // what arrives while we are away.
+    // Finish and acknowledge what is in hand, then leave cleanly: the broker
+    // keeps the persistent session and queues what arrives while we are away.
+    let drain = async {
+        while let Some((p, accepted)) = pending.next().await {
+            ack(&b, &client, &p, accepted).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     m.connected.set(0);
     if client.disconnect().await.is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(2), events.flush_disconnect()).await;
+    }
+}
+
+/// Acknowledges `p` to the broker when it was accepted and needs it.
+async fn ack(b: &BrokerConfig, client: &Client, p: &Message, accepted: bool) {
+    if accepted && p.needs_ack() {
+        if let Err(e) = client.ack(p).await {
+            tracing::warn!(broker = %b.name, error = %e, "mqtt ack not queued");
+        }
     }
 }
 
