@@ -42,6 +42,10 @@ pub struct HistoryMetrics {
     pub commit_seconds: Histogram,
     /// 1 while the last commit succeeded.
     pub healthy: IntGauge,
+    /// Records in journal segments not yet compacted into `history.db`.
+    pub journal_records: IntGauge,
+    /// Failed compactions (retried; their records stay in the journal).
+    pub compaction_errors: IntCounter,
 }
 
 /// Label handles for one MQTT broker connection.
@@ -202,6 +206,14 @@ impl Metrics {
                 "trackgate_storage_healthy",
                 "1 while history commits succeed; 0 while storage fails (no acks)",
             )),
+            journal_records: must(IntGauge::new(
+                "trackgate_history_journal_records",
+                "Acked records in the journal, not yet compacted into the indexed history",
+            )),
+            compaction_errors: must(IntCounter::new(
+                "trackgate_history_compaction_errors_total",
+                "Journal compactions that failed (retried; nothing acked is lost)",
+            )),
         };
         history.healthy.set(1);
         for c in [
@@ -209,6 +221,8 @@ impl Metrics {
             Box::new(history.errors.clone()),
             Box::new(history.commit_seconds.clone()),
             Box::new(history.healthy.clone()),
+            Box::new(history.journal_records.clone()),
+            Box::new(history.compaction_errors.clone()),
             Box::new(connections.clone()),
             Box::new(mqtt_connected.clone()),
             Box::new(mqtt_messages.clone()),

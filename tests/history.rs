@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use support::{http_get, metric, start, test_config, Process};
 use trackgate::config::DEFAULT_TOML;
+use trackgate::history::{History, Range};
 use trackgate::model::DeviceId;
 use trackgate::protocol::Transport;
 use trackgate::simulate::{codec8_packet, login_packet, SimOptions};
@@ -225,9 +226,14 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
     );
     assert_eq!(report.acked, report.generated);
     assert!(report.generated >= 200 * 15, "{}", report.generated);
-    drop(gw2);
+    drop(gw2); // SIGKILL again: records may still sit in journal segments
 
-    // Every acked record is in the history, exactly once.
+    // Every acked record is in the history, exactly once. Opening the
+    // history as a restart does moves leftover journal segments into it.
+    let metrics = trackgate::metrics::Metrics::new();
+    let history = History::open(&data, metrics.history.clone()).unwrap();
+    history.flush().await.unwrap();
+    drop(history);
     let db = rusqlite::Connection::open_with_flags(
         data.join("history.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -265,4 +271,108 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
         report.acked,
         "nothing stored that no device sent"
     );
+}
+
+fn fix(device: &str, fix_ms: i64, lat: f64) -> trackgate::model::Position {
+    use chrono::TimeZone;
+    trackgate::model::Position {
+        device_id: DeviceId::new(device).unwrap(),
+        fix_time: chrono::Utc.timestamp_millis_opt(fix_ms).unwrap(),
+        received_time: chrono::Utc.timestamp_millis_opt(fix_ms + 10).unwrap(),
+        lat,
+        lon: 13.4,
+        altitude_m: 30.0,
+        speed_kmh: 50.0,
+        course_deg: 90.0,
+        satellites: Some(8),
+        valid: true,
+        protocol: "teltonika",
+        attributes: Default::default(),
+    }
+}
+
+/// Pages through a device's whole history with `limit`-sized pages.
+async fn all_pages(h: &History, device: &str, limit: usize) -> Vec<(i64, f64)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .range(Range {
+                device: DeviceId::new(device).unwrap(),
+                from_ms: 0,
+                to_ms: i64::MAX,
+                limit,
+                after,
+            })
+            .await
+            .unwrap();
+        out.extend(
+            page.positions
+                .iter()
+                .map(|p| (p.fix_time.timestamp_millis(), p.lat)),
+        );
+        match page.next {
+            Some(c) => after = Some(trackgate::history::Cursor::decode(&c.encode()).unwrap()),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_merge_the_journal_with_the_compacted_history_once_each_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = trackgate::metrics::Metrics::new();
+    let h = History::open(dir.path(), metrics.history.clone()).unwrap();
+    let t0 = 1_764_158_400_000i64;
+    // Even seconds compacted into history.db, odd ones left in the journal,
+    // plus resends of both kinds and another device's records.
+    let even: Vec<_> = (0..10).map(|i| fix("dev-a", t0 + i * 2000, 50.0)).collect();
+    h.append(&even).await.unwrap();
+    h.flush().await.unwrap();
+    let odd: Vec<_> = (0..10)
+        .map(|i| fix("dev-a", t0 + i * 2000 + 1000, 50.5))
+        .collect();
+    h.append(&odd).await.unwrap();
+    h.append(&even[3..6]).await.unwrap();
+    h.append(&odd[..2]).await.unwrap();
+    h.append(&[fix("dev-b", t0 + 500, 1.0)]).await.unwrap();
+    // Same device and time, other coordinates: a distinct record.
+    h.append(&[fix("dev-a", t0, 49.0)]).await.unwrap();
+
+    let mut want: Vec<(i64, f64)> = (0..20)
+        .map(|i| (t0 + i * 1000, if i % 2 == 0 { 50.0 } else { 50.5 }))
+        .collect();
+    want.insert(0, (t0, 49.0));
+    for limit in [1, 3, 7, 100] {
+        assert_eq!(all_pages(&h, "dev-a", limit).await, want, "limit {limit}");
+    }
+    assert_eq!(all_pages(&h, "dev-b", 5).await, vec![(t0 + 500, 1.0)]);
+
+    // After compaction the same answers, and each record stored once.
+    assert_eq!(h.count().await.unwrap(), 22);
+    assert_eq!(all_pages(&h, "dev-a", 4).await, want);
+    assert_eq!(
+        trackgate::metrics::Metrics::render(&metrics)
+            .lines()
+            .find(|l| l.starts_with("trackgate_history_journal_records "))
+            .unwrap(),
+        "trackgate_history_journal_records 0"
+    );
+    drop(h);
+
+    // Appended but never flushed: a restart compacts it before serving.
+    let h = History::open(dir.path(), metrics.history.clone()).unwrap();
+    h.append(&[fix("dev-c", t0, 2.0), fix("dev-c", t0 + 1, 2.0)])
+        .await
+        .unwrap();
+    drop(h);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let h = History::open(dir.path(), metrics.history.clone()).unwrap();
+    let latest = h.latest_all().await.unwrap();
+    let c = latest
+        .iter()
+        .find(|p| p.device_id.as_str() == "dev-c")
+        .unwrap();
+    assert_eq!(c.fix_time.timestamp_millis(), t0 + 1);
+    assert_eq!(h.count().await.unwrap(), 24);
 }

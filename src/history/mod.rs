@@ -5,13 +5,16 @@
 //! for records that are on disk, and concurrent devices share a commit.
 //!
 //! ```text
-//! rows.rs    Position ⇄ the stored row (attributes as JSON text)
-//! sqlite.rs  the SQLite history file: schema, writer thread, queries, purge
+//! rows.rs     Position ⇄ the stored row (attributes as JSON text)
+//! journal.rs  the ingest journal: segments the writer fsyncs before acks,
+//!             compacted into history.db by device
+//! sqlite.rs   the SQLite history file: schema, queries, purge
 //! ```
 //!
 //! The writer's queue is bounded: when storage is slow or failing, senders
 //! wait, connection tasks stop reading their sockets, and memory stays flat.
 
+mod journal;
 mod rows;
 mod sqlite;
 
@@ -22,6 +25,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
+pub use journal::{SEGMENT_AGE, SEGMENT_ROWS};
 pub use rows::{protocol_name, StoredRow};
 pub use sqlite::SqliteHistory;
 
@@ -89,23 +93,42 @@ pub struct Range {
     pub after: Option<Cursor>,
 }
 
-/// Where a page ended: fix time and storage order, opaque to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a page ended: the last row's unique key (fix time, coordinates),
+/// which orders rows the same wherever they are stored; opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cursor {
     pub fix_ms: i64,
-    pub id: i64,
+    pub lat: f64,
+    pub lon: f64,
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.fix_ms, self.id)
+        format!(
+            "{}.{:x}.{:x}",
+            self.fix_ms,
+            self.lat.to_bits(),
+            self.lon.to_bits()
+        )
     }
     pub fn decode(s: &str) -> Result<Self, HistoryError> {
-        let bad = || HistoryError::Cursor(s.chars().take(40).collect());
-        let (a, b) = s.split_once('.').ok_or_else(bad)?;
+        let bad = || HistoryError::Cursor(s.chars().take(60).collect());
+        let mut parts = s.split('.');
+        let (Some(t), Some(lat), Some(lon), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let coord = |x: &str| {
+            u64::from_str_radix(x, 16)
+                .ok()
+                .map(f64::from_bits)
+                .filter(|v| v.is_finite())
+        };
         Ok(Self {
-            fix_ms: a.parse().map_err(|_| bad())?,
-            id: b.parse().map_err(|_| bad())?,
+            fix_ms: t.parse().map_err(|_| bad())?,
+            lat: coord(lat).ok_or_else(bad)?,
+            lon: coord(lon).ok_or_else(bad)?,
         })
     }
 }
@@ -125,9 +148,14 @@ pub struct Faults {
     pub fail_commits: AtomicBool,
 }
 
-struct Request {
-    rows: Vec<StoredRow>,
-    done: Option<oneshot::Sender<Result<(), HistoryError>>>,
+enum Request {
+    /// Store `rows`; answer on `done` once they are on disk.
+    Append {
+        rows: Vec<StoredRow>,
+        done: Option<oneshot::Sender<Result<(), HistoryError>>>,
+    },
+    /// Seal the open segment and answer once everything before is compacted.
+    Flush(oneshot::Sender<Result<(), HistoryError>>),
 }
 
 /// Handle to the history: append through the writer, read directly.
@@ -135,31 +163,54 @@ struct Request {
 pub struct History {
     tx: mpsc::Sender<Request>,
     store: Arc<SqliteHistory>,
+    journal: Arc<journal::Journal>,
     pub health: Arc<StorageHealth>,
     pub faults: Arc<Faults>,
 }
 
 impl History {
-    /// Opens the history file in `data_dir` and starts its writer task.
+    /// Opens the history file in `data_dir`, moves any journal segments an
+    /// earlier run left into it, and starts the writer task and the
+    /// compactor thread.
     pub fn open(
         data_dir: &std::path::Path,
         metrics: crate::metrics::HistoryMetrics,
     ) -> Result<Self, HistoryError> {
         let store = Arc::new(SqliteHistory::open(data_dir)?);
+        let journal = Arc::new(journal::Journal::open(data_dir)?);
+        let mut conn = store.writer()?;
+        // Room for every page one compaction dirties (index leaves of
+        // ~65k devices), so none spills to the WAL twice.
+        conn.pragma_update(None, "cache_size", -131_072)?;
+        for seq in journal.leftovers() {
+            journal::compact(&mut conn, &journal, seq)?;
+        }
+        let (jobs, job_rx) = std::sync::mpsc::channel();
+        {
+            let journal = Arc::clone(&journal);
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name("history-compactor".into())
+                .spawn(move || journal::run_compactor(conn, journal, job_rx, metrics))
+                .map_err(|e| HistoryError::Storage(format!("compactor thread: {e}")))?;
+        }
         let (tx, rx) = mpsc::channel(QUEUE);
         let health = Arc::new(StorageHealth::default());
         let faults = Arc::new(Faults::default());
-        let writer = store.writer()?;
-        tokio::spawn(sqlite::run_writer(
-            writer,
+        tokio::spawn(journal::run_writer(
+            journal::Writer {
+                journal: Arc::clone(&journal),
+                health: Arc::clone(&health),
+                faults: Arc::clone(&faults),
+                metrics,
+                jobs,
+            },
             rx,
-            Arc::clone(&health),
-            Arc::clone(&faults),
-            metrics,
         ));
         Ok(Self {
             tx,
             store,
+            journal,
             health,
             faults,
         })
@@ -175,7 +226,7 @@ impl History {
         let (done, wait) = oneshot::channel();
         let rows = positions.iter().map(StoredRow::from_position).collect();
         self.tx
-            .send(Request {
+            .send(Request::Append {
                 rows,
                 done: Some(done),
             })
@@ -188,7 +239,7 @@ impl History {
     pub async fn append_detached(&self, positions: &[Position]) -> Result<(), HistoryError> {
         let rows = positions.iter().map(StoredRow::from_position).collect();
         self.tx
-            .send(Request { rows, done: None })
+            .send(Request::Append { rows, done: None })
             .await
             .map_err(|_| HistoryError::Stopped)
     }
@@ -196,7 +247,8 @@ impl History {
     /// One page of `range`, oldest first.
     pub async fn range(&self, range: Range) -> Result<Page, HistoryError> {
         let store = Arc::clone(&self.store);
-        blocking(move || store.range(&range)).await
+        let journal = Arc::clone(&self.journal);
+        blocking(move || store.range(&range, &journal)).await
     }
 
     /// The latest stored position of every device (start-up rebuild).
@@ -212,8 +264,21 @@ impl History {
         blocking(move || store.purge(before_ms, batch)).await
     }
 
-    /// Positions stored in all (tests and the crash check).
+    /// Seals the open journal segment and waits until every record
+    /// appended before is in `history.db`.
+    pub async fn flush(&self) -> Result<(), HistoryError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Request::Flush(done))
+            .await
+            .map_err(|_| HistoryError::Stopped)?;
+        wait.await.map_err(|_| HistoryError::Stopped)?
+    }
+
+    /// Positions stored in all, after a [`flush`](Self::flush) (tests and
+    /// the crash check).
     pub async fn count(&self) -> Result<i64, HistoryError> {
+        self.flush().await?;
         let store = Arc::clone(&self.store);
         blocking(move || store.count()).await
     }

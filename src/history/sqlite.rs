@@ -9,15 +9,12 @@
 //! start-up reads one row per device instead of scanning the history.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags};
-use tokio::sync::mpsc;
 
-use super::{Cursor, Faults, HistoryError, Page, Range, Request, StorageHealth, StoredRow};
-use super::{GATHER, MAX_BATCH};
+use super::journal::Journal;
+use super::{Cursor, HistoryError, Page, Range, StoredRow};
 use crate::model::Position;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last.
@@ -45,7 +42,8 @@ const MIGRATIONS: &[&str] = &["
     ) WITHOUT ROWID;
 "];
 
-const COLUMNS: &str = "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
+pub(super) const COLUMNS: &str =
+    "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
                        course_deg, satellites, valid, protocol, attributes";
 
 /// The history database.
@@ -54,7 +52,7 @@ pub struct SqliteHistory {
     readers: Mutex<Vec<Connection>>,
 }
 
-fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, HistoryError> {
+pub(super) fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, HistoryError> {
     let c = Connection::open_with_flags(path, flags)?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
     c.pragma_update(None, "journal_mode", "WAL")?;
@@ -110,46 +108,57 @@ impl SqliteHistory {
         r
     }
 
-    pub fn range(&self, q: &Range) -> Result<Page, HistoryError> {
-        let (after_fix, after_id) = q.after.map_or((i64::MIN, i64::MIN), |c| (c.fix_ms, c.id));
+    /// One page of `q`: `history.db` merged with the journal's live
+    /// segments, ordered by fix time then coordinates (the unique key, so
+    /// the order is the same wherever a row lives), duplicates dropped.
+    pub fn range(&self, q: &Range, journal: &Journal) -> Result<Page, HistoryError> {
+        let (f, lat, lon) = q
+            .after
+            .map_or((i64::MIN, f64::MIN, f64::MIN), |c| (c.fix_ms, c.lat, c.lon));
         let limit = i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        self.with_reader(|c| {
+        // Held across both reads: the compactor deletes a segment only
+        // after its rows are committed here, and not while we read.
+        let live = journal.live.read();
+        let mut rows = self.with_reader(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM positions \
-                 WHERE device_id = ?1 AND fix_ms >= ?2 AND fix_ms < ?3 AND (fix_ms, id) > (?4, ?5) \
-                 ORDER BY fix_ms, id LIMIT ?6"
+                 WHERE device_id = ?1 AND fix_ms >= ?2 AND fix_ms < ?3 AND (fix_ms, lat, lon) > (?4, ?5, ?6) \
+                 ORDER BY fix_ms, lat, lon LIMIT ?7"
             ))?;
             let rows = st.query_map(
-                params![
-                    q.device.as_str(),
-                    q.from_ms,
-                    q.to_ms,
-                    after_fix,
-                    after_id,
-                    limit
-                ],
+                params![q.device.as_str(), q.from_ms, q.to_ms, f, lat, lon, limit],
                 row,
             )?;
-            let mut out: Vec<(i64, Position)> = Vec::new();
+            let mut out = Vec::new();
             for r in rows {
-                let (id, stored) = r?;
-                if let Some(p) = stored.into_position() {
-                    out.push((id, p));
-                }
+                out.push(r?.1);
             }
-            let next = if out.len() > q.limit {
-                out.truncate(q.limit);
-                out.last().map(|(id, p)| Cursor {
+            Ok(out)
+        })?;
+        for seq in live.iter() {
+            rows.extend(journal.scan(*seq, q)?);
+        }
+        drop(live);
+        rows.sort_by(|a, b| key_order(a, b));
+        rows.dedup_by(|a, b| key_order(a, b).is_eq());
+        let mut out: Vec<Position> = Vec::with_capacity(rows.len().min(q.limit + 1));
+        let mut next = None;
+        for r in rows {
+            if out.len() == q.limit {
+                next = out.last().map(|p| Cursor {
                     fix_ms: p.fix_time.timestamp_millis(),
-                    id: *id,
-                })
-            } else {
-                None
-            };
-            Ok(Page {
-                positions: out.into_iter().map(|(_, p)| p).collect(),
-                next,
-            })
+                    lat: p.lat,
+                    lon: p.lon,
+                });
+                break;
+            }
+            if let Some(p) = r.into_position() {
+                out.push(p);
+            }
+        }
+        Ok(Page {
+            positions: out,
+            next,
         })
     }
 
@@ -193,7 +202,17 @@ impl SqliteHistory {
     }
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
+/// Order by the unique key (device aside): fix time, then coordinates,
+/// with -0.0 equal to 0.0 as SQLite compares them.
+fn key_order(a: &StoredRow, b: &StoredRow) -> std::cmp::Ordering {
+    let z = |x: f64| x + 0.0;
+    a.fix_ms
+        .cmp(&b.fix_ms)
+        .then(z(a.lat).total_cmp(&z(b.lat)))
+        .then(z(a.lon).total_cmp(&z(b.lon)))
+}
+
+pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
     Ok((
         r.get(0)?,
         StoredRow {
@@ -211,115 +230,4 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
             attributes: r.get(12)?,
         },
     ))
-}
-
-/// Writes `rows` in one transaction: one fsync for the lot.
-fn commit(conn: &mut Connection, rows: &[StoredRow], faults: &Faults) -> Result<(), HistoryError> {
-    if faults.fail_commits.load(Ordering::Relaxed) {
-        return Err(HistoryError::Storage(
-            "database or disk is full (injected)".into(),
-        ));
-    }
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO positions (device_id, fix_ms, received_ms, lat, lon, altitude_m, \
-             speed_kmh, course_deg, satellites, valid, protocol, attributes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        let mut latest = tx.prepare_cached(
-            "INSERT INTO latest (device_id, position_id, fix_ms) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id, \
-             fix_ms = excluded.fix_ms WHERE excluded.fix_ms > latest.fix_ms",
-        )?;
-        for r in rows {
-            let inserted = insert.execute(params![
-                r.device_id,
-                r.fix_ms,
-                r.received_ms,
-                r.lat,
-                r.lon,
-                r.altitude_m,
-                r.speed_kmh,
-                r.course_deg,
-                r.satellites,
-                r.valid,
-                r.protocol,
-                r.attributes
-            ])?;
-            if inserted == 1 {
-                latest.execute(params![r.device_id, tx.last_insert_rowid(), r.fix_ms])?;
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// The writer: gathers queued appends (up to `MAX_BATCH` records or
-/// `GATHER`), commits them once, releases their waiters. A failed commit
-/// fails every waiter of the batch (their devices are not acked and
-/// resend); the next batch tries again, so recovery needs no restart.
-pub(super) async fn run_writer(
-    conn: Connection,
-    mut rx: mpsc::Receiver<Request>,
-    health: Arc<StorageHealth>,
-    faults: Arc<Faults>,
-    metrics: crate::metrics::HistoryMetrics,
-) {
-    let mut conn = Some(conn);
-    while let Some(first) = rx.recv().await {
-        let mut n = first.rows.len();
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + GATHER;
-        while n < MAX_BATCH {
-            let next = match rx.try_recv() {
-                Ok(r) => Some(r),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    tokio::time::timeout_at(deadline, rx.recv())
-                        .await
-                        .ok()
-                        .flatten()
-                }
-            };
-            let Some(r) = next else { break };
-            n += r.rows.len();
-            batch.push(r);
-        }
-        let Some(mut c) = conn.take() else { return };
-        let faults2 = Arc::clone(&faults);
-        let started = std::time::Instant::now();
-        let (c, result, batch) = match tokio::task::spawn_blocking(move || {
-            let rows: Vec<StoredRow> = batch.iter_mut().flat_map(|r| r.rows.drain(..)).collect();
-            let result = commit(&mut c, &rows, &faults2);
-            (c, result, batch)
-        })
-        .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, "history writer task failed");
-                return;
-            }
-        };
-        conn = Some(c);
-        metrics
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        match &result {
-            Ok(()) => metrics.records.inc_by(n as u64),
-            Err(e) => {
-                metrics.errors.inc();
-                tracing::error!(error = %e, records = n, "history commit failed; those records are not acked");
-            }
-        }
-        metrics.healthy.set(i64::from(result.is_ok()));
-        health.set(&result);
-        for r in batch {
-            if let Some(done) = r.done {
-                let _ = done.send(result.clone());
-            }
-        }
-    }
 }
