@@ -294,7 +294,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         started: Instant::now(),
         storage: Arc::clone(&history.health),
     })
-    .merge(api::router(api::ApiState {
+    .merge(api::router(api::ApiState::new(api::ApiShared {
         dir: Arc::clone(&directory),
         store,
         log: access_log,
@@ -303,7 +303,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         pipeline: Arc::clone(&pipeline),
         history: history.clone(),
         ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
-    }));
+    })));
     let http_stop = stop.clone();
     tracker.spawn(async move {
         let served = axum::serve(

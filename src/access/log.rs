@@ -78,15 +78,16 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
+        let lens: Vec<usize> = batch.iter().map(|r| r.entries.len()).collect();
         let all: Vec<LogEntry> = batch
-            .iter()
-            .flat_map(|r| r.entries.iter().cloned())
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.entries))
             .collect();
-        match store.append_log(&all).await {
+        match store.append_log(all).await {
             Ok(ids) => {
                 let mut ids = ids.into_iter();
-                for r in batch {
-                    let mine: Vec<i64> = ids.by_ref().take(r.entries.len()).collect();
+                for (r, len) in batch.into_iter().zip(lens) {
+                    let mine: Vec<i64> = ids.by_ref().take(len).collect();
                     let _ = r.done.send(Ok(mine));
                 }
             }

@@ -67,7 +67,7 @@ pub(super) fn read_entry(
 pub(super) async fn logged(
     s: &ApiState,
     entries: Vec<LogEntry>,
-    body: Value,
+    body: impl serde::Serialize,
 ) -> Result<Response, ApiError> {
     let ids = s.log.append(entries).await?;
     let mut resp = Json(body).into_response();
@@ -133,7 +133,16 @@ pub async fn position(
         return Err(deny(&s, &caller, &device_id, "latest"));
     };
     let p = permit.latest(&s.engine);
-    let body = json!({"device_id": device_id, "position": p});
+    // Serialized straight from the position: no intermediate JSON tree.
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        device_id: &'a str,
+        position: &'a Option<Position>,
+    }
+    let body = Answer {
+        device_id: &device_id,
+        position: &p,
+    };
     match read_entry(&s, &caller, &permit, "latest", i64::from(p.is_some())) {
         Some(e) => logged(&s, vec![e], body).await,
         None => Ok(Json(body).into_response()),

@@ -33,9 +33,26 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest free-text field (names, shipment numbers).
 pub const MAX_TEXT: usize = 200;
 
-/// What API handlers share.
+/// What API handlers share: one `Arc`, so axum's per-request clone of the
+/// state is one atomic increment instead of one per field.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<ApiShared>);
+
+impl ApiState {
+    pub fn new(shared: ApiShared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = ApiShared;
+    fn deref(&self) -> &ApiShared {
+        &self.0
+    }
+}
+
+/// The handlers' shared services.
+pub struct ApiShared {
     pub dir: Arc<Directory>,
     pub store: Arc<dyn Store>,
     pub log: AccessLog,

@@ -139,7 +139,7 @@ impl SqliteHistory {
             rows.extend(journal.scan(*seq, q)?);
         }
         drop(live);
-        rows.sort_by(|a, b| key_order(a, b));
+        rows.sort_by(key_order);
         rows.dedup_by(|a, b| key_order(a, b).is_eq());
         let mut out: Vec<Position> = Vec::with_capacity(rows.len().min(q.limit + 1));
         let mut next = None;

@@ -22,6 +22,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("storage task failed: {0}")]
+    Task(String),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create data directory {path}: {source}")]
@@ -73,7 +77,7 @@ pub trait Store: Send + Sync + 'static {
     async fn load(&self) -> Result<Loaded, StoreError>;
     /// Appends entries in one transaction (one fsync), chaining their hashes;
     /// returns their ids in order.
-    async fn append_log(&self, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError>;
+    async fn append_log(&self, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError>;
     /// Partner-scope entries of one permission within [from, to).
     async fn permission_log(
         &self,

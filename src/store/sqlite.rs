@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -18,9 +19,95 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The access log's chain head (last id and hash), read once and then
-    /// kept: appends are serialised by the log writer, so it stays exact.
-    head: tokio::sync::Mutex<Option<(i64, [u8; 32])>>,
+    /// The access log's own connection, driven from a blocking thread: a
+    /// batch of N entries is N statement steps in one call, where sqlx
+    /// hands every statement to its worker thread and back (that hand-off
+    /// capped logged reads near 12k/s).
+    log: std::sync::Arc<parking_lot::Mutex<LogWriter>>,
+}
+
+/// The log's writer connection and chain head (last id and hash), read
+/// once and then kept: appends are serialised by the mutex, so it stays
+/// exact; after a failed commit it is read again.
+struct LogWriter {
+    conn: rusqlite::Connection,
+    head: Option<(i64, [u8; 32])>,
+}
+
+impl LogWriter {
+    fn open(path: &Path) -> Result<Self, rusqlite::Error> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Self { conn, head: None })
+    }
+
+    fn append(&mut self, entries: &[LogEntry]) -> Result<Vec<i64>, rusqlite::Error> {
+        let tx = self.conn.transaction()?;
+        let (mut id, mut prev) = match self.head {
+            Some(h) => h,
+            None => {
+                let last: Option<(i64, Vec<u8>)> = tx
+                    .query_row(
+                        "SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                last.map_or((0, GENESIS), |(id, h)| (id, hash32(h)))
+            }
+        };
+        let mut ids = Vec::with_capacity(entries.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO access_log (id, scope, time_ms, event, permission_id, permission_name, \
+                 provider_company_id, recipient_company_id, user_id, api_key_id, device_id, device_name, \
+                 channel, query, positions, shipment_number, client_addr, user_agent, detail, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for e in entries {
+                id += 1;
+                let hash = entry_hash(&prev, id, e);
+                insert.execute(rusqlite::params![
+                    id,
+                    e.scope,
+                    e.time_ms,
+                    e.event,
+                    e.permission_id,
+                    e.permission_name,
+                    e.provider_company_id,
+                    e.recipient_company_id,
+                    e.user_id,
+                    e.api_key_id,
+                    e.device_id,
+                    e.device_name,
+                    e.channel,
+                    e.query,
+                    e.positions,
+                    e.shipment_number,
+                    e.client_addr,
+                    e.user_agent,
+                    e.detail,
+                    prev.as_slice(),
+                    hash.as_slice(),
+                ])?;
+                ids.push(id);
+                prev = hash;
+            }
+        }
+        match tx.commit() {
+            Ok(()) => {
+                self.head = Some((id, prev));
+                Ok(ids)
+            }
+            Err(e) => {
+                // The database may or may not hold the batch: read the head again.
+                self.head = None;
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
@@ -58,9 +145,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let log = LogWriter::open(&path)?;
         Ok(Self {
             pool,
-            head: tokio::sync::Mutex::new(None),
+            log: std::sync::Arc::new(parking_lot::Mutex::new(log)),
         })
     }
 
@@ -362,72 +450,15 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn append_log(&self, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+    async fn append_log(&self, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut head = self.head.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let (mut id, mut prev) = match *head {
-            Some(h) => h,
-            None => {
-                let last: Option<(i64, Vec<u8>)> =
-                    sqlx::query_as("SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1")
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                last.map_or((0, GENESIS), |(id, h)| (id, hash32(h)))
-            }
-        };
-        let mut ids = Vec::with_capacity(entries.len());
-        // One prepared single-row statement, reused for every row: sqlx
-        // caches it by its text, where multi-row statements of varying size
-        // would be prepared anew for every batch.
-        for e in entries {
-            id += 1;
-            let hash = entry_hash(&prev, id, e);
-            sqlx::query(
-                "INSERT INTO access_log (id, scope, time_ms, event, permission_id, permission_name, \
-                 provider_company_id, recipient_company_id, user_id, api_key_id, device_id, device_name, \
-                 channel, query, positions, shipment_number, client_addr, user_agent, detail, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(e.scope)
-            .bind(e.time_ms)
-            .bind(&e.event)
-            .bind(e.permission_id)
-            .bind(&e.permission_name)
-            .bind(&e.provider_company_id)
-            .bind(&e.recipient_company_id)
-            .bind(e.user_id)
-            .bind(e.api_key_id)
-            .bind(&e.device_id)
-            .bind(&e.device_name)
-            .bind(&e.channel)
-            .bind(&e.query)
-            .bind(e.positions)
-            .bind(&e.shipment_number)
-            .bind(&e.client_addr)
-            .bind(&e.user_agent)
-            .bind(&e.detail)
-            .bind(prev.as_slice())
-            .bind(hash.as_slice())
-            .execute(&mut *tx)
-            .await?;
-            ids.push(id);
-            prev = hash;
-        }
-        match tx.commit().await {
-            Ok(()) => {
-                *head = Some((id, prev));
-                Ok(ids)
-            }
-            Err(e) => {
-                // The database may or may not hold the batch: read the head again.
-                *head = None;
-                Err(e.into())
-            }
-        }
+        let log = std::sync::Arc::clone(&self.log);
+        tokio::task::spawn_blocking(move || log.lock().append(&entries))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(StoreError::from)
     }
 
     async fn permission_log(
