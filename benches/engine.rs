@@ -21,6 +21,10 @@ use rstar::RTree;
 use trackgate::engine::{BBox, Engine};
 use trackgate::model::{Attributes, DeviceId, Position};
 
+/// The gateway binary's allocator, so the engine is measured as it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEVICES: usize = 1_000_000;
 const BATCH: usize = 100_000;
 

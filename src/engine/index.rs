@@ -4,12 +4,11 @@ use rstar::primitives::GeomWithData;
 use rstar::{RTree, AABB};
 
 use super::geo::{circle_envelopes, haversine_m, BBox, EARTH_RADIUS_M};
-use std::sync::Arc;
+use crate::model::DeviceId;
 
-use super::latest::Latest;
-
-/// A device's indexed point: `[lon, lat]` with its fix at rebuild time.
-pub(crate) type Point = GeomWithData<[f64; 2], Arc<Latest>>;
+/// A device's indexed point: `[lon, lat]` at rebuild time and its id (the
+/// fix itself is read from the map, so answers are never older than it).
+pub(crate) type Point = GeomWithData<[f64; 2], DeviceId>;
 
 /// An immutable, bulk-loaded R*-tree of the latest positions.
 pub struct Snapshot {
@@ -46,20 +45,15 @@ impl Snapshot {
         self.built_at.elapsed()
     }
 
-    /// Fixes of devices inside `b`.
-    pub(crate) fn in_bbox<'a>(&'a self, b: &BBox) -> impl Iterator<Item = &'a Arc<Latest>> + 'a {
+    /// Devices inside `b`.
+    pub(crate) fn in_bbox<'a>(&'a self, b: &BBox) -> impl Iterator<Item = &'a DeviceId> + 'a {
         let env = AABB::from_corners([b.min_lon, b.min_lat], [b.max_lon, b.max_lat]);
         self.tree.locate_in_envelope(&env).map(|p| &p.data)
     }
 
-    /// Fixes and distances (m) of devices within `radius_m`, unordered.
-    pub(crate) fn within_radius(
-        &self,
-        lat: f64,
-        lon: f64,
-        radius_m: f64,
-    ) -> Vec<(&Arc<Latest>, f64)> {
-        let mut out: Vec<(&Arc<Latest>, f64)> = Vec::new();
+    /// Devices within `radius_m` and their distances (m), unordered.
+    pub(crate) fn within_radius(&self, lat: f64, lon: f64, radius_m: f64) -> Vec<(&DeviceId, f64)> {
+        let mut out: Vec<(&DeviceId, f64)> = Vec::new();
         for b in circle_envelopes(lat, lon, radius_m) {
             for p in self.tree.locate_in_envelope(&AABB::from_corners(
                 [b.min_lon, b.min_lat],
@@ -68,7 +62,7 @@ impl Snapshot {
                 let [plon, plat] = *p.geom();
                 let d = haversine_m(lat, lon, plat, plon);
                 // A point on the antimeridian can sit in both envelopes.
-                if d <= radius_m && !out.iter().any(|(l, _)| Arc::ptr_eq(l, &p.data)) {
+                if d <= radius_m && !out.iter().any(|(id, _)| **id == p.data) {
                     out.push((&p.data, d));
                 }
             }
@@ -81,7 +75,7 @@ impl Snapshot {
     /// Degree space distorts distance, so this searches growing circles
     /// (exact radius queries) until one holds at least `k` devices: every
     /// device within that radius is then known, so the first `k` are exact.
-    pub(crate) fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<(&Arc<Latest>, f64)> {
+    pub(crate) fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<(&DeviceId, f64)> {
         if k == 0 || self.tree.size() == 0 {
             return Vec::new();
         }

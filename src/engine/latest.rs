@@ -2,8 +2,9 @@
 //! A `Position` is ~128 bytes; a million of them plus map overhead would
 //! not fit the engine's 256-bytes-per-device budget, so the map keeps times
 //! as milliseconds, the small measures as `f32`, the protocol as an interned
-//! index, and attributes behind an optional box. Held in an `Arc` so the
-//! spatial snapshot answers queries without going back to the map.
+//! index, and attributes behind an optional box. Stored inline in the map
+//! slot next to its key (the device id): an update reads and rewrites one
+//! slot, with no separate allocation to follow, allocate or free.
 
 use std::sync::RwLock;
 
@@ -14,7 +15,6 @@ use crate::model::{Attributes, DeviceId, Position};
 /// A device's latest fix, compact.
 #[derive(Debug, Clone)]
 pub(crate) struct Latest {
-    pub device_id: DeviceId,
     pub fix_ms: i64,
     pub received_ms: i64,
     pub lat: f64,
@@ -32,7 +32,6 @@ pub(crate) struct Latest {
 impl Latest {
     pub fn new(p: Position) -> Self {
         Self {
-            device_id: p.device_id,
             fix_ms: p.fix_time.timestamp_millis(),
             received_ms: p.received_time.timestamp_millis(),
             lat: p.lat,
@@ -47,10 +46,11 @@ impl Latest {
         }
     }
 
-    /// The full position again (measures rounded to `f32` precision).
-    pub fn to_position(&self) -> Position {
+    /// The full position of `device_id` again (measures rounded to `f32`
+    /// precision).
+    pub fn to_position(&self, device_id: &DeviceId) -> Position {
         Position {
-            device_id: self.device_id.clone(),
+            device_id: device_id.clone(),
             fix_time: millis(self.fix_ms),
             received_time: millis(self.received_ms),
             lat: self.lat,
@@ -123,9 +123,9 @@ mod tests {
             protocol: "teltonika",
             attributes,
         };
-        assert_eq!(Latest::new(p.clone()).to_position(), p);
+        assert_eq!(Latest::new(p.clone()).to_position(&p.device_id), p);
         assert!(
-            std::mem::size_of::<Latest>() <= 72,
+            std::mem::size_of::<Latest>() <= 56,
             "{}",
             std::mem::size_of::<Latest>()
         );

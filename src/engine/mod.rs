@@ -31,7 +31,7 @@ pub use index::Snapshot;
 
 /// Latest positions and their spatial index.
 pub struct Engine {
-    latest: DashMap<DeviceId, Arc<Latest>, Hasher>,
+    latest: DashMap<DeviceId, Latest, Hasher>,
     index: ArcSwap<Snapshot>,
     dirty: AtomicBool,
 }
@@ -69,17 +69,28 @@ impl Engine {
             return Update::Stale;
         }
         let fix_ms = p.fix_time.timestamp_millis();
-        let outcome = match self.latest.entry(p.device_id.clone()) {
-            Entry::Occupied(mut e) => {
-                if fix_ms <= e.get().fix_ms {
-                    return Update::Stale;
-                }
-                e.insert(Arc::new(Latest::new(p)));
-                Update::Replaced
+        // A known device (the common case): one lookup, no key clone, the
+        // slot rewritten in place.
+        let outcome = if let Some(mut cur) = self.latest.get_mut(&p.device_id) {
+            if fix_ms <= cur.fix_ms {
+                return Update::Stale;
             }
-            Entry::Vacant(e) => {
-                e.insert(Arc::new(Latest::new(p)));
-                Update::Inserted
+            *cur = Latest::new(p);
+            Update::Replaced
+        } else {
+            match self.latest.entry(p.device_id.clone()) {
+                // Inserted by another connection since the lookup.
+                Entry::Occupied(mut e) => {
+                    if fix_ms <= e.get().fix_ms {
+                        return Update::Stale;
+                    }
+                    e.insert(Latest::new(p));
+                    Update::Replaced
+                }
+                Entry::Vacant(e) => {
+                    e.insert(Latest::new(p));
+                    Update::Inserted
+                }
             }
         };
         // A read first: the flag's cache line stays shared while it is set.
@@ -91,7 +102,7 @@ impl Engine {
 
     /// The latest fix of `device`.
     pub fn get(&self, device: &DeviceId) -> Option<Position> {
-        self.latest.get(device).map(|l| l.to_position())
+        self.latest.get(device).map(|l| l.to_position(device))
     }
 
     /// Number of devices with a fix.
@@ -118,39 +129,59 @@ impl Engine {
         let points = self
             .latest
             .iter()
-            .map(|e| index::Point::new([e.value().lon, e.value().lat], Arc::clone(e.value())))
+            .map(|e| index::Point::new([e.value().lon, e.value().lat], e.key().clone()))
             .collect();
         self.index.store(Arc::new(Snapshot::build(points)));
         true
     }
 
-    /// Devices whose indexed point lies in `bbox`, as of the last index
-    /// rebuild (at most one interval behind).
+    /// Devices whose indexed point lies in `bbox` (as of the last index
+    /// rebuild, at most one interval behind) and whose latest fix still does.
     pub fn in_bbox(&self, bbox: &BBox) -> Vec<Position> {
         let snap = self.snapshot();
-        snap.in_bbox(bbox).map(|l| l.to_position()).collect()
+        snap.in_bbox(bbox)
+            .filter_map(|id| {
+                let l = self.latest.get(id)?;
+                let inside = (bbox.min_lon..=bbox.max_lon).contains(&l.lon)
+                    && (bbox.min_lat..=bbox.max_lat).contains(&l.lat);
+                inside.then(|| l.to_position(id))
+            })
+            .collect()
     }
 
-    /// Devices within `radius_m` of (`lat`, `lon`), nearest first.
-    pub fn within_radius(&self, lat: f64, lon: f64, radius_m: f64) -> Vec<(Position, f64)> {
-        let snap = self.snapshot();
-        let mut hits: Vec<(Position, f64)> = snap
-            .within_radius(lat, lon, radius_m)
-            .into_iter()
-            .map(|(l, d)| (l.to_position(), d))
+    /// Current fixes of `ids` with their distance from (`lat`, `lon`), kept
+    /// within `radius_m`, nearest first.
+    fn measured<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a DeviceId>,
+        lat: f64,
+        lon: f64,
+        radius_m: f64,
+    ) -> Vec<(Position, f64)> {
+        let mut hits: Vec<(Position, f64)> = ids
+            .filter_map(|id| {
+                let l = self.latest.get(id)?;
+                let d = haversine_m(lat, lon, l.lat, l.lon);
+                (d <= radius_m).then(|| (l.to_position(id), d))
+            })
             .collect();
         hits.sort_by(|a, b| a.1.total_cmp(&b.1));
         hits
     }
 
-    /// The `k` devices nearest to (`lat`, `lon`), nearest first, with their
-    /// great-circle distance in metres.
+    /// Devices within `radius_m` of (`lat`, `lon`), nearest first.
+    pub fn within_radius(&self, lat: f64, lon: f64, radius_m: f64) -> Vec<(Position, f64)> {
+        let snap = self.snapshot();
+        let ids = snap.within_radius(lat, lon, radius_m);
+        self.measured(ids.into_iter().map(|(id, _)| id), lat, lon, radius_m)
+    }
+
+    /// The `k` devices nearest to (`lat`, `lon`) in the index, nearest
+    /// first by their latest fix, with the great-circle distance in metres.
     pub fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<(Position, f64)> {
         let snap = self.snapshot();
-        snap.nearest(lat, lon, k)
-            .into_iter()
-            .map(|(l, d)| (l.to_position(), d))
-            .collect()
+        let ids = snap.nearest(lat, lon, k);
+        self.measured(ids.into_iter().map(|(id, _)| id), lat, lon, f64::INFINITY)
     }
 
     /// Runs `refresh_index` every `interval` on a blocking thread until
@@ -253,6 +284,37 @@ mod tests {
         assert_eq!(k[0].0.device_id.as_str(), "munich");
         assert_eq!(k[1].0.device_id.as_str(), "potsdam");
         assert_eq!(e.nearest(48.0, 11.0, 10).len(), 3);
+    }
+
+    #[test]
+    fn queries_answer_with_the_latest_fix_of_devices_the_index_found() {
+        let e = Engine::new();
+        e.update(pos("stays", 1, 52.52, 13.405));
+        e.update(pos("leaves", 1, 52.50, 13.40));
+        e.refresh_index();
+        // After the rebuild: one moves within the box, one leaves it.
+        e.update(pos("stays", 2, 52.53, 13.41));
+        e.update(pos("leaves", 2, 48.0, 11.0));
+        let hits = e.in_bbox(&BBox::new(13.0, 52.0, 14.0, 53.0).unwrap());
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            (
+                hits[0].device_id.as_str(),
+                hits[0].lat,
+                hits[0].fix_time.timestamp()
+            ),
+            ("stays", 52.53, 2)
+        );
+        let near = e.within_radius(52.52, 13.405, 30_000.0);
+        assert_eq!(near.len(), 1);
+        assert_eq!(near[0].0.lat, 52.53);
+        let k = e.nearest(52.52, 13.405, 2);
+        assert_eq!(k[0].0.device_id.as_str(), "stays");
+        assert!(
+            k[1].1 > 500_000.0,
+            "measured from the latest fix: {}",
+            k[1].1
+        );
     }
 
     #[test]
