@@ -214,8 +214,14 @@ const SCHEMA_IN_SEG: &str = "CREATE TABLE IF NOT EXISTS seg.rows (
 
 /// What the compactor thread is asked to do, in order.
 pub(super) enum Job {
-    /// Move a sealed segment holding `rows` records into `history.db`.
-    Compact { seq: u64, rows: usize },
+    /// Move a sealed segment holding `rows` records into `history.db`;
+    /// `conn` is the writer's connection to it, closed here (closing
+    /// checkpoints its WAL, an fsync the writer need not wait for).
+    Compact {
+        seq: u64,
+        rows: usize,
+        conn: Connection,
+    },
     /// Answer once every earlier job is done.
     Flush(oneshot::Sender<Result<(), HistoryError>>),
 }
@@ -231,7 +237,12 @@ pub(super) fn run_compactor(
 ) {
     for job in jobs {
         match job {
-            Job::Compact { seq, rows } => {
+            Job::Compact {
+                seq,
+                rows,
+                conn: sealed,
+            } => {
+                drop(sealed);
                 let mut wait = Duration::from_millis(100);
                 while let Err(e) = compact(&mut conn, &journal, seq) {
                     metrics.compaction_errors.inc();
@@ -258,6 +269,13 @@ struct Open {
     opened: Instant,
 }
 
+/// A full segment on its way to the compactor.
+struct Sealed {
+    seq: u64,
+    rows: usize,
+    conn: Connection,
+}
+
 /// The writer's side of the journal: the open segment and the next number.
 struct Segments {
     journal: Arc<Journal>,
@@ -273,7 +291,7 @@ impl Segments {
         rows: &[StoredRow],
         faults: &Faults,
         seal: bool,
-    ) -> (Result<(), HistoryError>, Option<(u64, usize)>) {
+    ) -> (Result<(), HistoryError>, Option<Sealed>) {
         if faults.fail_commits.load(Ordering::Relaxed) {
             let e = HistoryError::Storage("database or disk is full (injected)".into());
             return (Err(e), None);
@@ -307,7 +325,7 @@ impl Segments {
         (result, sealed)
     }
 
-    fn seal_if_due(&mut self) -> Option<(u64, usize)> {
+    fn seal_if_due(&mut self) -> Option<Sealed> {
         let due = self
             .open
             .as_ref()
@@ -319,14 +337,15 @@ impl Segments {
         }
     }
 
-    /// Closes the open segment if it holds records (closing checkpoints its
-    /// WAL into the file).
-    fn seal(&mut self) -> Option<(u64, usize)> {
+    /// Takes the open segment if it holds records; the next append opens
+    /// a new one.
+    fn seal(&mut self) -> Option<Sealed> {
         match self.open.take() {
-            Some(o) if o.rows > 0 => {
-                drop(o.conn);
-                Some((o.seq, o.rows))
-            }
+            Some(o) if o.rows > 0 => Some(Sealed {
+                seq: o.seq,
+                rows: o.rows,
+                conn: o.conn,
+            }),
             other => {
                 self.open = other;
                 None
@@ -505,9 +524,9 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
     }
 }
 
-fn send_sealed(w: &Writer, sealed: Option<(u64, usize)>) {
-    if let Some((seq, rows)) = sealed {
-        let _ = w.jobs.send(Job::Compact { seq, rows });
+fn send_sealed(w: &Writer, sealed: Option<Sealed>) {
+    if let Some(Sealed { seq, rows, conn }) = sealed {
+        let _ = w.jobs.send(Job::Compact { seq, rows, conn });
     }
 }
 
