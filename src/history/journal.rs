@@ -36,21 +36,17 @@ pub const SEGMENT_AGE: Duration = Duration::from_secs(2);
 /// Rows bound per multi-row `INSERT` (12 parameters each).
 const CHUNK: usize = 16;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rows (
-        id          INTEGER PRIMARY KEY,
-        device_id   TEXT    NOT NULL,
-        fix_ms      INTEGER NOT NULL,
-        received_ms INTEGER NOT NULL,
-        lat         REAL    NOT NULL,
-        lon         REAL    NOT NULL,
-        altitude_m  REAL    NOT NULL,
-        speed_kmh   REAL    NOT NULL,
-        course_deg  REAL    NOT NULL,
-        satellites  INTEGER,
-        valid       INTEGER NOT NULL,
-        protocol    TEXT    NOT NULL,
-        attributes  TEXT    NOT NULL
-    )";
+/// A segment's one table: `history.db`'s `positions` columns, no index.
+/// (The `positions` schema itself lives in its frozen migration.)
+const ROW_COLUMNS: &str = "id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, \
+    fix_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, lat REAL NOT NULL, \
+    lon REAL NOT NULL, altitude_m REAL NOT NULL, speed_kmh REAL NOT NULL, \
+    course_deg REAL NOT NULL, satellites INTEGER, valid INTEGER NOT NULL, \
+    protocol TEXT NOT NULL, attributes TEXT NOT NULL";
+
+fn schema(table: &str) -> String {
+    format!("CREATE TABLE IF NOT EXISTS {table} ({ROW_COLUMNS})")
+}
 
 const INSERT_HEAD: &str = "INSERT INTO rows (device_id, fix_ms, received_ms, lat, lon, \
     altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) VALUES ";
@@ -104,7 +100,7 @@ impl Journal {
     /// makes it live. The directory is synced so the file survives power loss.
     fn create(&self, seq: u64) -> Result<Connection, HistoryError> {
         let c = open_conn(&self.path(seq), OpenFlags::default())?;
-        c.execute_batch(SCHEMA)?;
+        c.execute_batch(&schema("rows"))?;
         std::fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| HistoryError::Storage(format!("{}: {e}", self.dir.display())))?;
@@ -176,7 +172,8 @@ pub(super) fn compact(
     )?;
     let moved = (|| -> Result<(), HistoryError> {
         let tx = conn.transaction()?;
-        tx.execute_batch(SCHEMA_IN_SEG)?;
+        // A segment whose first commit failed may lack its table.
+        tx.execute_batch(&schema("seg.rows"))?;
         tx.execute(
             "INSERT OR IGNORE INTO main.positions (device_id, fix_ms, received_ms, lat, lon, \
              altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) \
@@ -203,14 +200,6 @@ pub(super) fn compact(
     journal.remove(seq);
     Ok(())
 }
-
-/// A segment whose first commit failed may lack its table.
-const SCHEMA_IN_SEG: &str = "CREATE TABLE IF NOT EXISTS seg.rows (
-        id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, fix_ms INTEGER NOT NULL,
-        received_ms INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL,
-        altitude_m REAL NOT NULL, speed_kmh REAL NOT NULL, course_deg REAL NOT NULL,
-        satellites INTEGER, valid INTEGER NOT NULL, protocol TEXT NOT NULL,
-        attributes TEXT NOT NULL)";
 
 /// What the compactor thread is asked to do, in order.
 pub(super) enum Job {
