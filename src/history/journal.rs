@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use rusqlite::{params, Connection, OpenFlags, Statement};
+use rusqlite::{Connection, OpenFlags, Statement};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite::{open_conn, row, COLUMNS};
+use super::sqlite::{open_conn, page_rows};
 use super::{Faults, HistoryError, Range, Request, StorageHealth, StoredRow};
 use super::{GATHER, MAX_BATCH};
 
@@ -132,24 +132,7 @@ impl Journal {
             Err(_) if !self.path(seq).exists() => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let (f, lat, lon) = q
-            .after
-            .map_or((i64::MIN, f64::MIN, f64::MIN), |c| (c.fix_ms, c.lat, c.lon));
-        let mut st = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM rows \
-             WHERE device_id = ?1 AND fix_ms >= ?2 AND fix_ms < ?3 AND (fix_ms, lat, lon) > (?4, ?5, ?6) \
-             ORDER BY fix_ms, lat, lon LIMIT ?7"
-        ))?;
-        let limit = i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = st.query_map(
-            params![q.device.as_str(), q.from_ms, q.to_ms, f, lat, lon, limit],
-            row,
-        )?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r?.1);
-        }
-        Ok(out)
+        page_rows(&c, "rows", q)
     }
 }
 

@@ -42,8 +42,7 @@ const MIGRATIONS: &[&str] = &["
     ) WITHOUT ROWID;
 "];
 
-pub(super) const COLUMNS: &str =
-    "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
+const COLUMNS: &str = "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
                        course_deg, satellites, valid, protocol, attributes";
 
 /// The history database.
@@ -112,29 +111,10 @@ impl SqliteHistory {
     /// segments, ordered by fix time then coordinates (the unique key, so
     /// the order is the same wherever a row lives), duplicates dropped.
     pub fn range(&self, q: &Range, journal: &Journal) -> Result<Page, HistoryError> {
-        let (f, lat, lon) = q
-            .after
-            .map_or((i64::MIN, f64::MIN, f64::MIN), |c| (c.fix_ms, c.lat, c.lon));
-        let limit = i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX);
         // Held across both reads: the compactor deletes a segment only
         // after its rows are committed here, and not while we read.
         let live = journal.live.read();
-        let mut rows = self.with_reader(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM positions \
-                 WHERE device_id = ?1 AND fix_ms >= ?2 AND fix_ms < ?3 AND (fix_ms, lat, lon) > (?4, ?5, ?6) \
-                 ORDER BY fix_ms, lat, lon LIMIT ?7"
-            ))?;
-            let rows = st.query_map(
-                params![q.device.as_str(), q.from_ms, q.to_ms, f, lat, lon, limit],
-                row,
-            )?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r?.1);
-            }
-            Ok(out)
-        })?;
+        let mut rows = self.with_reader(|c| page_rows(c, "positions", q))?;
         for seq in live.iter() {
             rows.extend(journal.scan(*seq, q)?);
         }
@@ -202,6 +182,33 @@ impl SqliteHistory {
     }
 }
 
+/// The first `q.limit + 1` rows of `q` in `table` (`positions` here, `rows`
+/// in a journal segment), in key order.
+pub(super) fn page_rows(
+    c: &Connection,
+    table: &str,
+    q: &Range,
+) -> Result<Vec<StoredRow>, HistoryError> {
+    let (f, lat, lon) = q
+        .after
+        .map_or((i64::MIN, f64::MIN, f64::MIN), |c| (c.fix_ms, c.lat, c.lon));
+    let limit = i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM {table} \
+         WHERE device_id = ?1 AND fix_ms >= ?2 AND fix_ms < ?3 AND (fix_ms, lat, lon) > (?4, ?5, ?6) \
+         ORDER BY fix_ms, lat, lon LIMIT ?7"
+    ))?;
+    let rows = st.query_map(
+        params![q.device.as_str(), q.from_ms, q.to_ms, f, lat, lon, limit],
+        row,
+    )?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r?.1);
+    }
+    Ok(out)
+}
+
 /// Order by the unique key (device aside): fix time, then coordinates,
 /// with -0.0 equal to 0.0 as SQLite compares them.
 fn key_order(a: &StoredRow, b: &StoredRow) -> std::cmp::Ordering {
@@ -212,7 +219,7 @@ fn key_order(a: &StoredRow, b: &StoredRow) -> std::cmp::Ordering {
         .then(z(a.lon).total_cmp(&z(b.lon)))
 }
 
-pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
     Ok((
         r.get(0)?,
         StoredRow {
