@@ -129,7 +129,7 @@ impl Engine {
         let points = self
             .latest
             .iter()
-            .map(|e| index::Point::new([e.value().lon, e.value().lat], e.key().clone()))
+            .map(|e| index::point(e.value().lon, e.value().lat, e.key().clone()))
             .collect();
         self.index.store(Arc::new(Snapshot::build(points)));
         true
@@ -139,14 +139,17 @@ impl Engine {
     /// rebuild, at most one interval behind) and whose latest fix still does.
     pub fn in_bbox(&self, bbox: &BBox) -> Vec<Position> {
         let snap = self.snapshot();
-        snap.in_bbox(bbox)
-            .filter_map(|id| {
-                let l = self.latest.get(id)?;
-                let inside = (bbox.min_lon..=bbox.max_lon).contains(&l.lon)
-                    && (bbox.min_lat..=bbox.max_lat).contains(&l.lat);
-                inside.then(|| l.to_position(id))
-            })
-            .collect()
+        // Ids first: the tree walk and the map lookups each stay in cache,
+        // and the answer is allocated once at its final size.
+        let ids: Vec<&DeviceId> = snap.in_bbox(bbox).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        out.extend(ids.into_iter().filter_map(|id| {
+            let l = self.latest.get(id)?;
+            let inside = (bbox.min_lon..=bbox.max_lon).contains(&l.lon)
+                && (bbox.min_lat..=bbox.max_lat).contains(&l.lat);
+            inside.then(|| l.to_position(id))
+        }));
+        out
     }
 
     /// Current fixes of `ids` with their distance from (`lat`, `lon`), kept
