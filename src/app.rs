@@ -41,6 +41,8 @@ pub enum StartError {
     Mqtt(#[from] crate::mqtt::MqttError),
     #[error("{0}")]
     History(#[from] crate::history::HistoryError),
+    #[error("cannot start the access-log writer: {0}")]
+    Writer(std::io::Error),
     #[error("admin token file {path}: {source}")]
     AdminToken {
         path: std::path::PathBuf,
@@ -172,7 +174,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let (admin_token_hash, new_admin_token) = admin_token(&config.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
     let directory = Arc::new(Directory::from_loaded(store.load().await?));
-    let access_log = AccessLog::spawn(Arc::clone(&store));
+    let access_log = AccessLog::spawn(Arc::clone(&store)).map_err(StartError::Writer)?;
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let history = History::open(&config.data_dir, metrics.history.clone())?;

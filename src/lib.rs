@@ -16,6 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod dedicated;
 pub mod engine;
 pub mod history;
 pub mod metrics;

@@ -35,10 +35,10 @@ pub struct AccessLog {
 
 impl AccessLog {
     /// Starts the writer on `store`. It stops when every handle is dropped.
-    pub fn spawn(store: Arc<dyn Store>) -> Self {
+    pub fn spawn(store: Arc<dyn Store>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer(store, rx));
-        Self { tx }
+        crate::dedicated::spawn("access-log", writer(store, rx))?;
+        Ok(Self { tx })
     }
 
     /// Appends `entries` durably; returns their ids once committed.
