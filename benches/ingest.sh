@@ -6,12 +6,13 @@
 #
 #   benches/ingest.sh                         # 1000 devices, 1 record/packet
 #   DEVICES=5000 RATE=20 RECORDS=10 benches/ingest.sh
+#   BIN=/tmp/trackgate-before benches/ingest.sh   # an earlier build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-1000} RATE=${RATE:-50} RECORDS=${RECORDS:-1} DURATION=${DURATION:-10}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cargo build --release -q
-BIN=target/release/trackgate
+# BIN=path/to/trackgate measures another build (e.g. before a change).
+if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=target/release/trackgate; fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run() { # $1: label, $2: "true" (history) or "false" (baseline)
