@@ -113,7 +113,7 @@ impl LogWriter {
 }
 
 /// How often the checkpointer copies the WAL into `trackgate.db`.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
 
 /// Checkpoints `trackgate.db`'s WAL on a thread of its own for as long as
 /// the log writer lives. SQLite's automatic checkpoint runs inside the commit
@@ -121,7 +121,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// checkpoint every third of a second inside the log's group commit, and
 /// every read waiting on that commit stalled for tens of milliseconds (p99
 /// 79 ms against 2.4 ms unlogged, `benches/api_load.sh`). A passive
-/// checkpoint runs beside the writer without blocking it.
+/// checkpoint runs beside the writer without blocking it; once a second,
+/// because every 250 ms its own work still showed in the tail (p99 ~52 ms
+/// against 7-12 ms).
 fn spawn_checkpointer(
     path: &Path,
     alive: std::sync::Weak<parking_lot::Mutex<LogWriter>>,
