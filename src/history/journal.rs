@@ -248,22 +248,11 @@ struct Sealed {
     conn: Connection,
 }
 
-/// The next segment, being created on its own thread while the writer
-/// fills the current one: creating a file (WAL set-up, table, directory
-/// fsync) takes milliseconds the writer's waiting devices would feel.
-struct Spare {
-    seq: u64,
-    ready: std::sync::mpsc::Receiver<Result<Connection, HistoryError>>,
-}
-
 /// The writer's side of the journal: the open segment and the next number.
 struct Segments {
     journal: Arc<Journal>,
     open: Option<Open>,
     next: u64,
-    spare: Option<Spare>,
-    /// A number whose creation failed, tried again before a new one.
-    failed: Option<u64>,
 }
 
 impl Segments {
@@ -279,13 +268,22 @@ impl Segments {
             let e = HistoryError::Storage("database or disk is full (injected)".into());
             return (Err(e), None);
         }
-        let mut open = match self.open.take() {
+        let open = match self.open.take() {
             Some(o) => o,
-            None => match self.open_next() {
-                Ok(o) => o,
+            None => match self.journal.create(self.next) {
+                Ok(conn) => {
+                    self.next += 1;
+                    Open {
+                        seq: self.next - 1,
+                        conn,
+                        rows: 0,
+                        opened: Instant::now(),
+                    }
+                }
                 Err(e) => return (Err(e), None),
             },
         };
+        let mut open = open;
         let result = write(&mut open.conn, rows);
         if result.is_ok() {
             open.rows += rows.len();
@@ -297,53 +295,6 @@ impl Segments {
             self.seal_if_due()
         };
         (result, sealed)
-    }
-
-    /// The next segment to write: the spare if one was prepared, else one
-    /// created here. Starts preparing the one after.
-    fn open_next(&mut self) -> Result<Open, HistoryError> {
-        let (seq, created) = match self.spare.take() {
-            Some(spare) => (
-                spare.seq,
-                spare.ready.recv().unwrap_or_else(|_| {
-                    Err(HistoryError::Storage("segment preparation stopped".into()))
-                }),
-            ),
-            None => {
-                let seq = self.take_seq();
-                (seq, self.journal.create(seq))
-            }
-        };
-        let conn = created.inspect_err(|_| self.failed = Some(seq))?;
-        self.prepare_spare();
-        Ok(Open {
-            seq,
-            conn,
-            rows: 0,
-            opened: Instant::now(),
-        })
-    }
-
-    fn take_seq(&mut self) -> u64 {
-        self.failed.take().unwrap_or_else(|| {
-            self.next += 1;
-            self.next - 1
-        })
-    }
-
-    fn prepare_spare(&mut self) {
-        let seq = self.take_seq();
-        let journal = Arc::clone(&self.journal);
-        let (tx, ready) = std::sync::mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("history-segment".into())
-            .spawn(move || {
-                let _ = tx.send(journal.create(seq));
-            });
-        match spawned {
-            Ok(_) => self.spare = Some(Spare { seq, ready }),
-            Err(_) => self.failed = Some(seq),
-        }
     }
 
     fn seal_if_due(&mut self) -> Option<Sealed> {
@@ -440,8 +391,6 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
         next: w.journal.next_seq(),
         journal: Arc::clone(&w.journal),
         open: None,
-        spare: None,
-        failed: None,
     });
     loop {
         let first = match tokio::time::timeout(SEGMENT_AGE, rx.recv()).await {
