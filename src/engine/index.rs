@@ -3,7 +3,7 @@
 //! Points are stored as `f32` (about 1 m at the equator): the index only
 //! finds candidates, every answer is re-checked against the map's exact
 //! `f64` fix, so the index need not be exact, and the smaller nodes make a
-//! leaf entry 40 instead of 64 bytes and the tree walk faster (measured in
+//! leaf entry 40 instead of 56 bytes and the tree walk faster (measured in
 //! `benches/README.md`). Rounding to nearest is monotonic, so a box whose
 //! corners are rounded the same way still holds every point it should.
 

@@ -139,8 +139,7 @@ impl Engine {
     /// rebuild, at most one interval behind) and whose latest fix still does.
     pub fn in_bbox(&self, bbox: &BBox) -> Vec<Position> {
         let snap = self.snapshot();
-        // Ids first: the tree walk and the map lookups each stay in cache,
-        // and the answer is allocated once at its final size.
+        // Ids first, so the answer is allocated once at its final size.
         let ids: Vec<&DeviceId> = snap.in_bbox(bbox).collect();
         let mut out = Vec::with_capacity(ids.len());
         out.extend(ids.into_iter().filter_map(|id| {
@@ -318,6 +317,23 @@ mod tests {
             "measured from the latest fix: {}",
             k[1].1
         );
+    }
+
+    #[test]
+    fn f32_index_finds_points_on_the_edge_of_an_exact_box() {
+        // f64 coordinates that f32 cannot hold, used as the box's own edges.
+        let (lat, lon) = (52.123_456_789_012_3, 179.999_999_912_345);
+        let e = Engine::new();
+        e.update(pos("edge", 1, lat, lon));
+        e.update(pos("outside", 1, lat, lon - 1e-9));
+        e.refresh_index();
+        let hits = e.in_bbox(&BBox::new(lon, lat, 180.0, 53.0).unwrap());
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!((hits[0].device_id.as_str(), hits[0].lat), ("edge", lat));
+        // A radius that ends exactly at the point (within f64 rounding).
+        let d = haversine_m(lat, lon - 0.01, lat, lon);
+        let near = e.within_radius(lat, lon - 0.01, d + 1e-6);
+        assert!(near.iter().any(|(p, _)| p.device_id.as_str() == "edge"));
     }
 
     #[test]

@@ -525,3 +525,40 @@ impl Store for SqliteStore {
             .collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The log writer never checkpoints; the checkpointer thread must, or
+    /// the WAL would grow without bound and the main file never see a row.
+    #[tokio::test]
+    async fn the_checkpointer_moves_the_log_into_the_main_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let main = dir.path().join("trackgate.db");
+        let before = std::fs::metadata(&main).unwrap().len();
+        let entry = LogEntry {
+            scope: "partner",
+            event: "read".into(),
+            user_agent: Some("x".repeat(200)),
+            ..Default::default()
+        };
+        for _ in 0..20 {
+            let ids = store.append_log(vec![entry.clone(); 100]).await.unwrap();
+            assert_eq!(ids.len(), 100);
+        }
+        // 2,000 entries of > 200 bytes: at least 400 kB once checkpointed.
+        let deadline = std::time::Instant::now() + 3 * CHECKPOINT_EVERY;
+        let mut len = before;
+        while std::time::Instant::now() < deadline && len < before + 400_000 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            len = std::fs::metadata(&main).unwrap().len();
+        }
+        assert!(
+            len >= before + 400_000,
+            "main file {before} -> {len} bytes: the WAL was not checkpointed"
+        );
+    }
+}
