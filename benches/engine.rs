@@ -186,6 +186,25 @@ fn engine(c: &mut Criterion) {
             black_box(e.in_bbox(&BBox::new(lon, lat, lon + 0.1, lat + 0.1).unwrap()))
         })
     });
+    // The same query as the engine answered it before `read_many`: one
+    // `DashMap::get` (lock, lookup, unlock) per candidate.
+    g.bench_function("baseline_bbox_0.1deg_get_per_hit", |b| {
+        b.iter(|| {
+            let lon = rng.gen_range(0.0..29.9);
+            let lat = rng.gen_range(40.0..59.9);
+            let bbox = BBox::new(lon, lat, lon + 0.1, lat + 0.1).unwrap();
+            let snap = e.snapshot();
+            let hits: Vec<Position> = snap
+                .in_bbox(&bbox)
+                .filter_map(|id| e.get(id))
+                .filter(|p| {
+                    (bbox.min_lon..=bbox.max_lon).contains(&p.lon)
+                        && (bbox.min_lat..=bbox.max_lat).contains(&p.lat)
+                })
+                .collect();
+            black_box(hits)
+        })
+    });
     g.bench_function("bbox_0.01deg", |b| {
         b.iter(|| {
             let lon = rng.gen_range(0.0..29.99);

@@ -184,6 +184,117 @@ async fn an_older_fix_never_replaces_a_newer_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_and_coalesced_packets_get_every_ack_in_order() {
+    const T0: u64 = 1_700_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&test_config(dir.path())).await;
+    let addr = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let http = gw.http;
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = connect(addr);
+        s.set_nodelay(true).unwrap();
+        // Login and the first packet in one write: both answered, in order.
+        let mut w = login(IMEI);
+        w.extend(encode_avl_frame(AvlCodec::Codec8, &records(1, T0)).unwrap());
+        s.write_all(&w).unwrap();
+        assert_eq!(read_n(&mut s, 5), [1, 0, 0, 0, 1]);
+
+        // A packet one byte per write (one TCP segment each): one ack,
+        // only once the last byte is in.
+        let frame = encode_avl_frame(AvlCodec::Codec8Extended, &records(3, T0 + 10_000)).unwrap();
+        let (last, head) = frame.split_last().unwrap();
+        for b in head {
+            s.write_all(std::slice::from_ref(b)).unwrap();
+        }
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut early = [0u8; 1];
+        assert!(
+            s.read(&mut early).is_err(),
+            "no ack for an incomplete packet"
+        );
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&[*last]).unwrap();
+        assert_eq!(read_n(&mut s, 4), [0, 0, 0, 3]);
+
+        // Three packets in one write: three acks, in order.
+        let mut w = Vec::new();
+        for (i, n) in [2usize, 4, 1].into_iter().enumerate() {
+            let t = T0 + 100_000 * (i as u64 + 1);
+            w.extend(encode_avl_frame(AvlCodec::Codec8, &records(n, t)).unwrap());
+        }
+        s.write_all(&w).unwrap();
+        assert_eq!(read_n(&mut s, 12), [0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 1]);
+        http_get(http, "/metrics").1
+    })
+    .await
+    .unwrap();
+    let p = gw.engine.get(&DeviceId::new(IMEI).unwrap()).unwrap();
+    assert_eq!(p.fix_time.timestamp_millis() as u64, T0 + 300_000);
+    assert_eq!(
+        metric(&text, "trackgate_positions_total", "protocol=\"teltonika\""),
+        11.0,
+        "1 + 3 + 2 + 4 + 1 records"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_devices_connected_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const N: usize = 1_000;
+    const T0: u64 = 1_700_000_000_000;
+    let imei = |i: usize| format!("35630704{i:07}");
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&test_config(dir.path())).await;
+    let addr = gw.addr("teltonika", Transport::Tcp).unwrap();
+
+    // Every device connects and logs in before any sends data, so all
+    // 1,000 sessions are open at the same time.
+    let mut conns = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(&login(&imei(i))).await.unwrap();
+        conns.push(c);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut c) in conns.into_iter().enumerate() {
+        tasks.spawn(async move {
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).await.unwrap();
+            assert_eq!(b, [1], "device {i}: login");
+            let frame = encode_avl_frame(AvlCodec::Codec8, &records(2, T0 + i as u64)).unwrap();
+            c.write_all(&frame).await.unwrap();
+            let mut ack = [0u8; 4];
+            c.read_exact(&mut ack).await.unwrap();
+            assert_eq!(ack, [0, 0, 0, 2], "device {i}: ack");
+            c
+        });
+    }
+    let conns: Vec<_> = tokio::time::timeout(Duration::from_secs(60), tasks.join_all())
+        .await
+        .expect("1,000 devices acked within a minute");
+    let http = gw.http;
+    let text = tokio::task::spawn_blocking(move || http_get(http, "/metrics").1)
+        .await
+        .unwrap();
+    let l = "protocol=\"teltonika\"";
+    assert_eq!(metric(&text, "trackgate_connections", l), N as f64);
+    assert_eq!(
+        metric(&text, "trackgate_positions_total", l),
+        2.0 * N as f64
+    );
+    assert_eq!(gw.engine.len(), N);
+    for i in 0..N {
+        let p = gw.engine.get(&DeviceId::new(&imei(i)).unwrap()).unwrap();
+        assert_eq!(p.fix_time.timestamp_millis() as u64, T0 + i as u64 + 1000);
+        assert!((p.lat - 54.001).abs() < 1e-7, "device {i}: {}", p.lat);
+    }
+    drop(conns);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_streams_close_the_connection_with_a_metric() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&test_config(dir.path())).await;

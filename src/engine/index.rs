@@ -79,8 +79,9 @@ impl Snapshot {
         self.built_at.elapsed()
     }
 
-    /// Devices inside `b`.
-    pub(crate) fn in_bbox<'a>(&'a self, b: &BBox) -> impl Iterator<Item = &'a DeviceId> + 'a {
+    /// Devices whose indexed point is inside `b` (candidates: the engine's
+    /// `in_bbox` re-checks them against the latest fix).
+    pub fn in_bbox<'a>(&'a self, b: &BBox) -> impl Iterator<Item = &'a DeviceId> + 'a {
         self.tree.locate_in_envelope(&envelope(b)).map(|p| &p.data)
     }
 
