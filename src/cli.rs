@@ -60,8 +60,12 @@ pub struct DecodeArgs {
     /// How the bytes arrived: a TCP stream or UDP datagrams.
     #[arg(long, value_enum, default_value = "tcp")]
     pub transport: TransportArg,
-    /// Hex input (spaces allowed); repeat for several chunks/datagrams.
-    /// Without it, stdin is read: one hex chunk per line, or raw bytes with --raw.
+    /// Hex messages, in order, as one device session: each one TCP chunk
+    /// or UDP datagram (spaces inside allowed). Without any, stdin is read:
+    /// one hex chunk per line, or raw bytes with --raw.
+    #[arg(value_name = "HEX")]
+    pub messages: Vec<String>,
+    /// The same as a positional HEX (kept for scripts written against it).
     #[arg(long)]
     pub hex: Vec<String>,
     /// Read stdin as raw bytes (one TCP chunk) instead of hex lines.

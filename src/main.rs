@@ -19,18 +19,26 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Decode(args)) => {
             let mut stdin = std::io::stdin();
+            let mut hex = args.messages;
+            hex.extend(args.hex);
             match trackgate::decode::run(
                 &args.protocol,
                 args.transport.into(),
-                &args.hex,
+                &hex,
                 args.raw,
                 &mut stdin,
             ) {
-                Ok(lines) => {
-                    for l in lines {
+                Ok(out) => {
+                    for l in out.lines {
                         println!("{l}");
                     }
-                    ExitCode::SUCCESS
+                    match out.error {
+                        None => ExitCode::SUCCESS,
+                        Some(e) => {
+                            eprintln!("trackgate decode: {e}");
+                            ExitCode::from(1)
+                        }
+                    }
                 }
                 Err(e) => {
                     eprintln!("trackgate decode: {e}");

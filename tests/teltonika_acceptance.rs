@@ -246,17 +246,26 @@ fn random_sessions_through_trackgate_decode() {
     let mut rng = StdRng::seed_from_u64(seed);
     for n in 0..40 {
         let s = session(&mut rng);
-        let mut input = hex::encode(login(&s.imei)) + "\n";
-        for (f, _) in &s.frames {
-            input += &hex::encode(f);
-            input.push('\n');
-        }
+        let mut messages = vec![hex::encode(login(&s.imei))];
+        messages.extend(s.frames.iter().map(|(f, _)| hex::encode(f)));
+        // Half the sessions as positional HEX arguments, half on stdin.
+        let as_args = n % 2 == 0;
         let mut child = Command::new(env!("CARGO_BIN_EXE_trackgate"))
             .args(["decode", "--protocol", "teltonika"])
+            .args(if as_args {
+                messages.clone()
+            } else {
+                Vec::new()
+            })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        let input = if as_args {
+            String::new()
+        } else {
+            messages.join("\n") + "\n"
+        };
         child
             .stdin
             .take()
@@ -272,12 +281,17 @@ fn random_sessions_through_trackgate_decode() {
             .collect();
         let ctx = format!("seed {seed} session {n}");
         assert_eq!(lines.len(), 1 + s.frames.len(), "{ctx}");
-        assert_eq!(lines[0]["kind"], "login");
-        assert_eq!(lines[0]["reply"], "01");
+        assert_eq!(lines[0]["message"], "login", "{ctx}");
+        assert_eq!(lines[0]["device_id"], s.imei.as_str(), "{ctx}");
+        assert_eq!(lines[0]["reply_hex"], "01", "{ctx}");
+        let mut offset = 2 + s.imei.len();
         for (i, ((frame, recs), line)) in s.frames.iter().zip(&lines[1..]).enumerate() {
-            assert_eq!(line["frame"], hex::encode(frame), "{ctx} frame {i}");
+            assert_eq!(line["message"], "data", "{ctx} frame {i}");
+            assert_eq!(line["device_id"], s.imei.as_str(), "{ctx} frame {i}");
+            assert_eq!(line["offset"], offset, "{ctx} frame {i}");
+            offset += frame.len();
             assert_eq!(
-                line["reply"],
+                line["reply_hex"],
                 hex::encode((recs.len() as u32).to_be_bytes()),
                 "{ctx} frame {i}"
             );
@@ -290,6 +304,52 @@ fn random_sessions_through_trackgate_decode() {
     }
 }
 
+#[test]
+fn malformed_input_exits_non_zero_naming_the_byte_offset() {
+    let mut rng = StdRng::seed_from_u64(seed());
+    let s = session(&mut rng);
+    let login = hex::encode(login(&s.imei));
+    let good = hex::encode(&s.frames[0].0);
+    let mut broken = s.frames[0].0.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 0x5a;
+    let cases = [
+        (
+            vec![login.clone(), hex::encode(&broken)],
+            "-byte frame rejected: checksum",
+        ),
+        (
+            vec![login.clone(), good[..good.len() / 4 * 2].to_string()],
+            "input ends inside a frame",
+        ),
+        (
+            vec![login.clone(), "474554202f20485454502f312e31".into()],
+            "cannot frame: ",
+        ),
+    ];
+    for (args, what) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_trackgate"))
+            .args(["decode", "--protocol", "teltonika"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        let offset = format!("byte offset {}: ", 2 + s.imei.len());
+        assert!(err.contains(&offset) && err.contains(what), "{what}: {err}");
+        // What was good before the error is still printed.
+        let first: Value = serde_json::from_str(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(first["message"], "login");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sessions_against_the_running_server() {
     let seed = seed();
@@ -297,8 +357,11 @@ async fn random_sessions_against_the_running_server() {
     let gw = support::start(&support::test_config(dir.path())).await;
     let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
     let engine = std::sync::Arc::clone(&gw.engine);
-    tokio::task::spawn_blocking(move || {
+    let (tcp_sent, udp_sent) = tokio::task::spawn_blocking(move || {
         let mut rng = StdRng::seed_from_u64(seed);
+        // What each device sent and saw acked: checked against the history.
+        let mut tcp_sent: Vec<(String, Vec<Rec>)> = Vec::new();
+        let mut udp_sent: Vec<(String, Vec<Rec>)> = Vec::new();
         for n in 0..150 {
             let s = session(&mut rng);
             let ctx = format!("seed {seed} session {n}");
@@ -328,6 +391,10 @@ async fn random_sessions_against_the_running_server() {
                     "{ctx}: ack (cut at {cut_points:?})"
                 );
             }
+            tcp_sent.push((
+                s.imei.clone(),
+                s.frames.iter().flat_map(|(_, r)| r.clone()).collect(),
+            ));
             let last = s.frames.last().unwrap().1.last().unwrap();
             let p = engine
                 .get(&DeviceId::new(&s.imei).unwrap())
@@ -374,9 +441,56 @@ async fn random_sessions_against_the_running_server() {
             want.extend_from_slice(&packet_id.to_be_bytes());
             want.extend_from_slice(&[0x01, avl_id, recs.len() as u8]);
             assert_eq!(&buf[..len], want.as_slice(), "seed {seed} udp {n}");
+            udp_sent.push((s.imei.clone(), recs.clone()));
         }
+        (tcp_sent, udp_sent)
     })
     .await
     .unwrap();
+
+    // Every acked record, every value, as stored.
+    gw.history.flush().await.unwrap();
+    for (udp, sent) in [(false, &tcp_sent), (true, &udp_sent)] {
+        for (n, (imei, recs)) in sent.iter().enumerate() {
+            let page = gw
+                .history
+                .range(trackgate::history::Range {
+                    device: DeviceId::new(imei).unwrap(),
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                    limit: 10_000,
+                    after: None,
+                })
+                .await
+                .unwrap();
+            let ctx = format!(
+                "seed {seed} {} session {n}",
+                if udp { "udp" } else { "tcp" }
+            );
+            assert_eq!(page.positions.len(), recs.len(), "{ctx}: stored records");
+            for (j, (p, r)) in page.positions.iter().zip(recs).enumerate() {
+                let v = serde_json::to_value(p).unwrap();
+                let ctx = format!("{ctx} record {j}");
+                if udp {
+                    check_udp(&v, r, imei, &ctx);
+                } else {
+                    check(&v, r, imei, &ctx);
+                }
+            }
+        }
+    }
     gw.shutdown().await;
+}
+
+/// A UDP record as the test sends it: GPS, low priority, its u8 elements.
+fn check_udp(p: &Value, r: &Rec, imei: &str, ctx: &str) {
+    let only_gps = Rec {
+        priority: 0,
+        u16s: Vec::new(),
+        u32s: Vec::new(),
+        u64s: Vec::new(),
+        nx: Vec::new(),
+        ..r.clone()
+    };
+    check(p, &only_gps, imei, ctx);
 }

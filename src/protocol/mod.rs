@@ -24,7 +24,7 @@ use crate::model::{DeviceId, Position, Report};
 
 pub use codec::FrameCodec;
 pub use registry::{find, registry};
-pub use replay::{replay, replay_with, Step};
+pub use replay::{replay, replay_input, replay_with, Replay, Step};
 
 /// How a session's bytes arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -261,6 +261,7 @@ fn check_decoded(v: &Vector, message: &[u8], config: &SessionConfig) -> Result<(
             frame: whole_frame(message).into(),
             outcome,
             reply,
+            offset: 0,
         }
     } else {
         one_step(message, config)?
