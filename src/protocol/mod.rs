@@ -11,6 +11,7 @@
 
 pub mod checksum;
 mod codec;
+pub mod fuzzing;
 mod registry;
 mod replay;
 pub mod testkit;
