@@ -305,6 +305,48 @@ fn random_sessions_through_trackgate_decode() {
 }
 
 #[test]
+fn random_datagrams_through_trackgate_decode_over_udp() {
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for n in 0..20 {
+        let sessions: Vec<Session> = (0..3).map(|_| session(&mut rng)).collect();
+        let grams: Vec<_> = sessions.iter().map(|s| datagram(&mut rng, s)).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_trackgate"))
+            .args(["decode", "--protocol", "teltonika", "--transport", "udp"])
+            .args(grams.iter().map(|(d, _, _)| hex::encode(d)))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ctx = format!("seed {seed} udp {n}");
+        assert_eq!(lines.len(), 3, "{ctx}");
+        let mut offset = 0;
+        for (i, ((s, (d, want, recs)), line)) in sessions.iter().zip(&grams).zip(&lines).enumerate()
+        {
+            let ctx = format!("{ctx} datagram {i}");
+            assert_eq!(line["message"], "data", "{ctx}");
+            assert_eq!(line["device_id"], s.imei.as_str(), "{ctx}");
+            assert_eq!(line["reply_hex"], hex::encode(want), "{ctx}");
+            assert_eq!(line["offset"], offset, "{ctx}");
+            offset += d.len();
+            let ps = line["positions"].as_array().unwrap();
+            assert_eq!(ps.len(), recs.len(), "{ctx}");
+            for (j, (p, r)) in ps.iter().zip(recs).enumerate() {
+                check_udp(p, r, &s.imei, &format!("{ctx} record {j}"));
+            }
+        }
+    }
+}
+
+#[test]
 fn malformed_input_exits_non_zero_naming_the_byte_offset() {
     let mut rng = StdRng::seed_from_u64(seed());
     let s = session(&mut rng);
@@ -408,38 +450,10 @@ async fn random_sessions_against_the_running_server() {
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         for n in 0..100 {
             let s = session(&mut rng);
-            let (_, recs) = &s.frames[0];
-            let packet_id: u16 = rng.gen();
-            let avl_id: u8 = rng.gen();
-            let header = DatagramHeaderFields {
-                packet_id,
-                avl_packet_id: avl_id,
-                imei: ImeiView::try_from(s.imei.as_str()).unwrap(),
-            };
-            let tables: Vec<_> = recs
-                .iter()
-                .map(|r| {
-                    r.u8s
-                        .iter()
-                        .map(|(i, v)| (IoId::from(*i), *v))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            let fields: Vec<_> = recs
-                .iter()
-                .zip(&tables)
-                .map(|(r, t)| {
-                    AvlRecordFields::new(AvlTimestamp::from(r.ms), Priority::Low, r.gps)
-                        .with_io_u8(t)
-                })
-                .collect();
-            let d = encode_avl_datagram(header, AvlCodec::Codec8Extended, &fields).unwrap();
+            let (d, want, recs) = datagram(&mut rng, &s);
             sock.send_to(&d, tcp).unwrap();
             let mut buf = [0u8; 32];
             let (len, _) = sock.recv_from(&mut buf).unwrap();
-            let mut want = vec![0x00, 0x05];
-            want.extend_from_slice(&packet_id.to_be_bytes());
-            want.extend_from_slice(&[0x01, avl_id, recs.len() as u8]);
             assert_eq!(&buf[..len], want.as_slice(), "seed {seed} udp {n}");
             udp_sent.push((s.imei.clone(), recs.clone()));
         }
@@ -480,6 +494,46 @@ async fn random_sessions_against_the_running_server() {
         }
     }
     gw.shutdown().await;
+}
+
+/// One UDP datagram of the session's first frame's records (GPS, low
+/// priority, their u8 elements; codec 8 or 8E), and the exact ack it needs.
+fn datagram(rng: &mut StdRng, s: &Session) -> (Vec<u8>, Vec<u8>, Vec<Rec>) {
+    let (_, recs) = &s.frames[0];
+    let packet_id: u16 = rng.gen();
+    let avl_id: u8 = rng.gen();
+    let header = DatagramHeaderFields {
+        packet_id,
+        avl_packet_id: avl_id,
+        imei: ImeiView::try_from(s.imei.as_str()).unwrap(),
+    };
+    let tables: Vec<_> = recs
+        .iter()
+        .map(|r| {
+            r.u8s
+                .iter()
+                .map(|(i, v)| (IoId::from(*i), *v))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let fields: Vec<_> = recs
+        .iter()
+        .zip(&tables)
+        .map(|(r, t)| {
+            AvlRecordFields::new(AvlTimestamp::from(r.ms), Priority::Low, r.gps).with_io_u8(t)
+        })
+        .collect();
+    let narrow = recs.iter().all(|r| r.u8s.iter().all(|(i, _)| *i < 256));
+    let codec = if narrow && rng.gen_bool(0.5) {
+        AvlCodec::Codec8
+    } else {
+        AvlCodec::Codec8Extended
+    };
+    let d = encode_avl_datagram(header, codec, &fields).unwrap();
+    let mut want = vec![0x00, 0x05];
+    want.extend_from_slice(&packet_id.to_be_bytes());
+    want.extend_from_slice(&[0x01, avl_id, recs.len() as u8]);
+    (d, want, recs.clone())
 }
 
 /// A UDP record as the test sends it: GPS, low priority, its u8 elements.

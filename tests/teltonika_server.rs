@@ -526,4 +526,23 @@ fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
     );
     let status = gw.terminate();
     assert!(status.success(), "exit status {status:?}");
+
+    // Ctrl-C (SIGINT) shuts down as cleanly, and the data dir is reusable:
+    // the device is still registered and its fix restored from the history.
+    let mut gw = support::Process::spawn(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--listen",
+        "teltonika=127.0.0.1:0",
+    ]);
+    let (_, body) = http_get(gw.http, "/health");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["devices"], 1, "restored from the history");
+    let mut s = connect(gw.addr("teltonika", "tcp"));
+    s.write_all(&login(IMEI)).unwrap();
+    assert_eq!(read_n(&mut s, 1), [1], "still registered");
+    let status = gw.signal("INT");
+    assert!(status.success(), "exit status after SIGINT {status:?}");
 }
