@@ -89,7 +89,10 @@ fn attributes(json: &str) -> Attributes {
             serde_json::Value::Bool(b) => AttrValue::Bool(b),
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => AttrValue::Int(i),
-                None => AttrValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                None => match n.as_u64() {
+                    Some(u) => AttrValue::UInt(u),
+                    None => AttrValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
             },
             serde_json::Value::String(s) => AttrValue::Text(s),
             other => AttrValue::Text(other.to_string()),
@@ -109,6 +112,7 @@ mod tests {
     fn a_position_survives_the_row_round_trip() {
         let mut attributes = Attributes::new();
         attributes.push(AttrKey::Io(239), AttrValue::Int(1));
+        attributes.push(AttrKey::Io(78), AttrValue::UInt(u64::MAX));
         attributes.push(AttrKey::named("power_v"), AttrValue::Float(12.5));
         attributes.push(AttrKey::named("driver"), AttrValue::Text("A".into()));
         let p = Position {
@@ -146,6 +150,11 @@ mod tests {
             (Some(9), true, "teltonika")
         );
         assert_eq!(back.attributes.get("io239"), Some(&AttrValue::Int(1)));
+        assert_eq!(
+            back.attributes.get("io78"),
+            Some(&AttrValue::UInt(u64::MAX)),
+            "an 8-byte raw value above i64::MAX stays unsigned"
+        );
         assert_eq!(
             back.attributes.get("power_v"),
             Some(&AttrValue::Float(12.5))

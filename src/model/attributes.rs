@@ -66,6 +66,9 @@ impl serde::Serialize for AttrKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrValue {
     Int(i64),
+    /// An unsigned integer above `i64::MAX` (a raw 8-byte element such as a
+    /// Teltonika iButton id); smaller integers are always `Int`.
+    UInt(u64),
     Float(f64),
     Bool(bool),
     Text(String),
@@ -75,6 +78,7 @@ impl serde::Serialize for AttrValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Self::Int(v) => s.serialize_i64(*v),
+            Self::UInt(v) => s.serialize_u64(*v),
             Self::Float(v) => s.serialize_f64(*v),
             Self::Bool(v) => s.serialize_bool(*v),
             Self::Text(v) => s.serialize_str(v),
@@ -86,6 +90,7 @@ impl fmt::Display for AttrValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Int(v) => write!(f, "{v}"),
+            Self::UInt(v) => write!(f, "{v}"),
             Self::Float(v) => write!(f, "{v}"),
             Self::Bool(v) => write!(f, "{v}"),
             Self::Text(v) => f.write_str(v),

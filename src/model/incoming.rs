@@ -141,7 +141,10 @@ pub fn attributes(
             Value::Bool(b) => AttrValue::Bool(b),
             Value::Number(n) => match n.as_i64() {
                 Some(i) => AttrValue::Int(i),
-                None => AttrValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                None => match n.as_u64() {
+                    Some(u) => AttrValue::UInt(u),
+                    None => AttrValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
             },
             Value::String(s) => AttrValue::Text(s),
             nested => AttrValue::Text(nested.to_string()),

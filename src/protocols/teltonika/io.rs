@@ -27,10 +27,15 @@ const BEACONS: u16 = 385;
 /// IO ids of the BLE tag (EYE) lists.
 const TAGS: [u16; 3] = [548, 10829, 10831];
 
-/// The entry of a fixed-width element (1, 2, 4 or 8 bytes, read unsigned).
+/// The entry of a fixed-width element (1, 2, 4 or 8 bytes, read unsigned:
+/// an 8-byte value above `i64::MAX` stays the raw unsigned integer).
 #[inline]
 pub(super) fn fixed_entry(id: u16, raw: u64) -> (AttrKey, AttrValue) {
-    (AttrKey::Io(u32::from(id)), AttrValue::Int(raw as i64))
+    let value = match i64::try_from(raw) {
+        Ok(v) => AttrValue::Int(v),
+        Err(_) => AttrValue::UInt(raw),
+    };
+    (AttrKey::Io(u32::from(id)), value)
 }
 
 /// Pushes a 16-byte element of extended firmwares.
@@ -77,6 +82,7 @@ pub(super) fn gh3000(id: u32, value: &AttrValue) -> Option<(&'static str, AttrVa
 fn int(value: &AttrValue) -> Option<u64> {
     match value {
         AttrValue::Int(v) => Some(*v as u64),
+        AttrValue::UInt(v) => Some(*v),
         _ => None,
     }
 }
@@ -147,7 +153,7 @@ impl Conv {
     fn apply(self, raw: u64) -> Option<AttrValue> {
         Some(match self {
             Self::Flag => AttrValue::Bool(raw != 0),
-            Self::Int => AttrValue::Int(raw as i64),
+            Self::Int => fixed_entry(0, raw).1,
             Self::Signed(width) => AttrValue::Int(signed(raw, width)),
             Self::Unsigned(d) => AttrValue::Float(raw as f64 / d),
             Self::SignedScaled(width, d) => AttrValue::Float(signed(raw, width) as f64 / d),

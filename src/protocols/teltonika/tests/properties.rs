@@ -75,7 +75,11 @@ fn packet() -> impl Strategy<Value = (u8, Vec<Record>)> {
 
 /// The raw IO attributes a record must decode to, in wire order.
 fn expected_io(r: &Record) -> Vec<(AttrKey, AttrValue)> {
-    let int = |id: u16, v: u64| (AttrKey::Io(u32::from(id)), AttrValue::Int(v as i64));
+    // The raw unsigned value: `Int` while it fits an i64, else `UInt`.
+    let int = |id: u16, v: u64| {
+        let value = i64::try_from(v).map_or(AttrValue::UInt(v), AttrValue::Int);
+        (AttrKey::Io(u32::from(id)), value)
+    };
     let mut out = Vec::new();
     out.extend(r.io1.iter().map(|(id, v)| int(*id, u64::from(*v))));
     out.extend(r.io2.iter().map(|(id, v)| int(*id, u64::from(*v))));
