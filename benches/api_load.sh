@@ -16,11 +16,16 @@ TCP=127.0.0.1:15027
 D1=356307042441013
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
 command -v oha >/dev/null || { echo "install oha (cargo install oha --locked)" >&2; exit 1; }
-cargo build --release --quiet
+# BIN=path runs another build (e.g. a copy of the previous commit's binary)
+# without rebuilding.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=./target/release/trackgate
+fi
 dir=$(mktemp -d)
 token="tga_bench_$(date +%s)"
 python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())' "$token" > "$dir/admin-token.sha256"
-./target/release/trackgate --data-dir "$dir" --http "$HTTP" --listen "teltonika=$TCP" > "$dir/gateway.log" 2>&1 &
+"$BIN" --data-dir "$dir" --http "$HTTP" --listen "teltonika=$TCP" > "$dir/gateway.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do curl -sf "http://$HTTP/health" >/dev/null && break; sleep 0.1; done
