@@ -282,20 +282,15 @@ fn random_sessions_through_trackgate_decode() {
         assert_eq!(lines[0]["reply_hex"], "01", "{ctx}");
         let mut offset = 2 + s.imei.len();
         for (i, ((frame, recs), line)) in s.frames.iter().zip(&lines[1..]).enumerate() {
-            assert_eq!(line["message"], "data", "{ctx} frame {i}");
-            assert_eq!(line["device_id"], s.imei.as_str(), "{ctx} frame {i}");
-            assert_eq!(line["offset"], offset, "{ctx} frame {i}");
+            let reply = (recs.len() as u32).to_be_bytes();
+            let want = DataLine {
+                imei: &s.imei,
+                reply: &reply,
+                offset,
+                recs,
+            };
+            want.check(line, check, &format!("{ctx} frame {i}"));
             offset += frame.len();
-            assert_eq!(
-                line["reply_hex"],
-                hex::encode((recs.len() as u32).to_be_bytes()),
-                "{ctx} frame {i}"
-            );
-            let ps = line["positions"].as_array().unwrap();
-            assert_eq!(ps.len(), recs.len(), "{ctx} frame {i}");
-            for (j, (p, r)) in ps.iter().zip(recs).enumerate() {
-                check(p, r, &s.imei, &format!("{ctx} frame {i} record {j}"));
-            }
         }
     }
 }
@@ -327,17 +322,14 @@ fn random_datagrams_through_trackgate_decode_over_udp() {
         let mut offset = 0;
         for (i, ((s, (d, want, recs)), line)) in sessions.iter().zip(&grams).zip(&lines).enumerate()
         {
-            let ctx = format!("{ctx} datagram {i}");
-            assert_eq!(line["message"], "data", "{ctx}");
-            assert_eq!(line["device_id"], s.imei.as_str(), "{ctx}");
-            assert_eq!(line["reply_hex"], hex::encode(want), "{ctx}");
-            assert_eq!(line["offset"], offset, "{ctx}");
+            let w = DataLine {
+                imei: &s.imei,
+                reply: want,
+                offset,
+                recs,
+            };
+            w.check(line, check_udp, &format!("{ctx} datagram {i}"));
             offset += d.len();
-            let ps = line["positions"].as_array().unwrap();
-            assert_eq!(ps.len(), recs.len(), "{ctx}");
-            for (j, (p, r)) in ps.iter().zip(recs).enumerate() {
-                check_udp(p, r, &s.imei, &format!("{ctx} record {j}"));
-            }
         }
     }
 }
@@ -490,6 +482,28 @@ async fn random_sessions_against_the_running_server() {
         }
     }
     gw.shutdown().await;
+}
+
+/// What `trackgate decode` must print for one data message.
+struct DataLine<'a> {
+    imei: &'a str,
+    reply: &'a [u8],
+    offset: usize,
+    recs: &'a [Rec],
+}
+
+impl DataLine<'_> {
+    fn check(&self, line: &Value, each: fn(&Value, &Rec, &str, &str), ctx: &str) {
+        assert_eq!(line["message"], "data", "{ctx}");
+        assert_eq!(line["device_id"], self.imei, "{ctx}");
+        assert_eq!(line["reply_hex"], hex::encode(self.reply), "{ctx}");
+        assert_eq!(line["offset"], self.offset, "{ctx}");
+        let ps = line["positions"].as_array().unwrap();
+        assert_eq!(ps.len(), self.recs.len(), "{ctx}");
+        for (j, (p, r)) in ps.iter().zip(self.recs).enumerate() {
+            each(p, r, self.imei, &format!("{ctx} record {j}"));
+        }
+    }
 }
 
 /// One UDP datagram of the session's first frame's records (GPS, low

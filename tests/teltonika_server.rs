@@ -460,17 +460,22 @@ async fn shutdown_closes_open_connections_promptly() {
     assert!(TcpStream::connect(addr).is_err(), "listener is gone");
 }
 
-#[test]
-fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut gw = support::Process::spawn(&[
+/// The gateway binary on `data_dir`, HTTP and Teltonika on ephemeral ports.
+fn spawn_binary(data_dir: &std::path::Path) -> support::Process {
+    support::Process::spawn(&[
         "--data-dir",
-        dir.path().to_str().unwrap(),
+        data_dir.to_str().unwrap(),
         "--http",
         "127.0.0.1:0",
         "--listen",
         "teltonika=127.0.0.1:0",
-    ]);
+    ])
+}
+
+#[test]
+fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = spawn_binary(dir.path());
     let addr = gw.addr("teltonika", "tcp");
     gw.addr("teltonika", "udp");
     // Embedded defaults: a device nobody registered is refused (00) ...
@@ -529,14 +534,7 @@ fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
 
     // Ctrl-C (SIGINT) shuts down as cleanly, and the data dir is reusable:
     // the device is still registered and its fix restored from the history.
-    let mut gw = support::Process::spawn(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--listen",
-        "teltonika=127.0.0.1:0",
-    ]);
+    let mut gw = spawn_binary(dir.path());
     let (_, body) = http_get(gw.http, "/health");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["devices"], 1, "restored from the history");
