@@ -94,6 +94,23 @@ struct World {
     outsider: String,
 }
 
+/// The operator's security log once `done` holds for its entries: refused
+/// calls are logged without making the caller wait.
+fn security_log_until(http: SocketAddr, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let (st, v) = call(http, "GET", "/api/v1/admin/security-log", Some(ADMIN), None);
+        assert_eq!(st, 200, "{v}");
+        let entries = v["entries"].as_array().unwrap().clone();
+        if done(&entries) {
+            return entries;
+        }
+        last = v;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the security log never got there: {last}");
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -405,13 +422,22 @@ async fn grant_read_shipment_number_log_excel_revoke() {
         let mut wb: calamine::Xlsx<_> =
             calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
         let sheets = wb.sheet_names().to_vec();
-        assert_eq!(sheets.len(), 2, "{sheets:?}");
+        assert_eq!(sheets, ["Permission", "Access log", "Changes"]);
         let summary = wb.worksheet_range(&sheets[0]).unwrap();
         let summary_text: Vec<String> = summary
             .rows()
             .flat_map(|r| r.iter().map(|c| c.to_string()))
             .collect();
-        for want in ["Load 42", "4711", "0815", D1, "Truck 1"] {
+        for want in [
+            "Load 42",
+            "4711",
+            "0815",
+            D1,
+            "Truck 1",
+            "partner",
+            "active",
+            "until revoked",
+        ] {
             assert!(
                 summary_text.iter().any(|c| c == want),
                 "summary lacks {want}: {summary_text:?}"
@@ -429,11 +455,21 @@ async fn grant_read_shipment_number_log_excel_revoke() {
                 .position(|h| h.to_lowercase().contains(name))
                 .unwrap_or_else(|| panic!("no {name} column: {header:?}"))
         };
-        let data: Vec<&Vec<String>> = rows[1..]
-            .iter()
-            .filter(|r| r[col("event")] == "read")
-            .collect();
+        // One row per retrieval, and nothing else on this sheet.
+        let data: Vec<&Vec<String>> = rows[1..].iter().collect();
         assert_eq!(data.len(), 5);
+        assert!(data.iter().all(|r| r[col("event")] == "read"), "{data:?}");
+        let changes = wb.worksheet_range("Changes").unwrap();
+        let events: Vec<String> = changes
+            .rows()
+            .skip(1)
+            .map(|r| r[col("event")].to_string())
+            .collect();
+        assert!(
+            events.contains(&"grant".to_string())
+                && events.contains(&"shipment_number".to_string()),
+            "{events:?}"
+        );
         let lastrow = data.last().unwrap();
         assert_eq!(lastrow[col("device name")], "Truck 1");
         assert_eq!(lastrow[col("permission name")], "Load 42");
@@ -619,6 +655,7 @@ async fn every_route_needs_the_right_key() {
                 Some(json!({"device_id": "1", "name": "n"})),
             ),
             ("GET", "/api/v1/admin/unknown-devices", None),
+            ("GET", "/api/v1/admin/security-log", None),
             (
                 "POST",
                 "/api/v1/users",
@@ -737,6 +774,222 @@ async fn every_route_needs_the_right_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_are_refused_on_every_permission_route_and_the_operator_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let t0 = now_ms();
+        let (st, p) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "Load 7", "recipient_company_id": "0815", "device_ids": [D1, D2]})),
+        );
+        assert_eq!(st, 201, "{p}");
+        let pid = p["id"].as_i64().unwrap();
+        report(w.tcp, D1, now_ms() as u64, 50.2, 8.7);
+
+        // Another company's key: every permission route answers as if the
+        // permission did not exist; lists and searches come back empty.
+        let sn = format!("/api/v1/permissions/{pid}/devices/{D1}/shipment-number");
+        let refused: &[(&str, String, Option<Value>)] = &[
+            ("GET", format!("/api/v1/permissions/{pid}/access-log"), None),
+            ("PUT", sn.clone(), Some(json!({"shipment_number": "X"}))),
+            ("DELETE", format!("/api/v1/permissions/{pid}"), None),
+            ("GET", format!("/api/v1/devices/{D1}/position"), None),
+            ("GET", format!("/api/v1/devices/{D1}/positions"), None),
+        ];
+        for (method, path, body) in refused {
+            let (st, v) = call(w.http, method, path, Some(&w.outsider), body.clone());
+            assert_eq!(st, 404, "{method} {path} by an outsider: {v}");
+        }
+        for path in [
+            "/api/v1/permissions?side=received",
+            "/api/v1/permissions?side=granted",
+        ] {
+            let (st, v) = call(w.http, "GET", path, Some(&w.outsider), None);
+            assert_eq!(
+                (st, v["permissions"].as_array().map(Vec::len)),
+                (200, Some(0)),
+                "{path}"
+            );
+        }
+        for path in [
+            "/api/v1/devices?scope=received",
+            "/api/v1/positions?scope=received&bbox=-180,-90,180,90",
+            "/api/v1/positions?scope=received&near=50.2,8.7&radius_m=10000",
+        ] {
+            let (st, v) = call(w.http, "GET", path, Some(&w.outsider), None);
+            assert_eq!(
+                (st, v["devices"].as_array().map(Vec::len)),
+                (200, Some(0)),
+                "{path}"
+            );
+        }
+        // The recipient may not revoke.
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/permissions/{pid}"),
+            Some(&w.shipper),
+            None,
+        );
+        assert_eq!(st, 403);
+
+        // The operator's security log has each refused call on the
+        // permission; the partners' log has none of them.
+        let on_pid =
+            |entries: &[Value]| entries.iter().filter(|e| e["permission_id"] == pid).count();
+        let entries = security_log_until(w.http, |entries| on_pid(entries) >= 4);
+        let mine: Vec<(String, String)> = entries
+            .iter()
+            .filter(|e| e["permission_id"] == pid)
+            .map(|e| {
+                assert_eq!(e["event"], "denied");
+                assert_eq!(e["scope"], "security");
+                assert_eq!(e["user_agent"], "trackgate-test/1");
+                (
+                    e["recipient_company_id"].as_str().unwrap().to_string(),
+                    e["query"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        for want in [
+            ("9999", "access_log"),
+            ("9999", "shipment_number"),
+            ("9999", "revoke"),
+            ("0815", "revoke"),
+        ] {
+            assert!(
+                mine.iter().any(|(c, q)| (c.as_str(), q.as_str()) == want),
+                "{want:?} in {mine:?}"
+            );
+        }
+        let (st, _) = call(
+            w.http,
+            "GET",
+            "/api/v1/admin/security-log?limit=0",
+            Some(ADMIN),
+            None,
+        );
+        assert_eq!(st, 400);
+        let (_, log) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/permissions/{pid}/access-log"),
+            Some(&w.carrier),
+            None,
+        );
+        let entries = log["entries"].as_array().unwrap();
+        assert!(!entries.is_empty());
+        assert!(entries.iter().all(|e| e["scope"] == "partner"
+            && e["recipient_company_id"] != "9999"
+            && e["event"] != "denied"));
+
+        // from / to bound the log: nothing before the grant, nothing after now.
+        let count = |q: String| {
+            let (st, v) = call(
+                w.http,
+                "GET",
+                &format!("/api/v1/permissions/{pid}/access-log?{q}"),
+                Some(&w.carrier),
+                None,
+            );
+            assert_eq!(st, 200, "{q}: {v}");
+            v["entries"].as_array().unwrap().len()
+        };
+        let enc = |ms: i64| iso(ms).replace('+', "%2B");
+        assert_eq!(count(format!("to={}", enc(t0 - 1000))), 0);
+        assert_eq!(count(format!("from={}", enc(now_ms() + 60_000))), 0);
+        assert!(
+            count(format!(
+                "from={}&to={}",
+                enc(t0 - 1000),
+                enc(now_ms() + 60_000)
+            )) >= 1
+        );
+
+        // A shipment number is set, then cleared with null; many concurrent
+        // changes race a revoke, and the revoke is never undone.
+        let (st, v) = call(
+            w.http,
+            "PUT",
+            &sn,
+            Some(&w.shipper),
+            Some(json!({"shipment_number": "SN-1"})),
+        );
+        assert_eq!((st, v["shipment_number"].as_str()), (200, Some("SN-1")));
+        let (st, v) = call(
+            w.http,
+            "PUT",
+            &sn,
+            Some(&w.shipper),
+            Some(json!({"shipment_number": null})),
+        );
+        assert_eq!((st, v["shipment_number"].clone()), (200, Value::Null));
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/permissions?side=granted",
+            Some(&w.carrier),
+            None,
+        );
+        let d1 = v["permissions"][0]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == D1)
+            .unwrap()
+            .clone();
+        assert_eq!(d1["shipment_number"], Value::Null, "cleared");
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let (w, sn) = (&w, &sn);
+                scope.spawn(move || {
+                    for j in 0..10 {
+                        let n = json!({"shipment_number": format!("SN-{i}-{j}")});
+                        let (st, _) = call(w.http, "PUT", sn, Some(&w.shipper), Some(n));
+                        assert!(st == 200 || st == 404, "{st}");
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let (st, _) = call(
+                w.http,
+                "DELETE",
+                &format!("/api/v1/permissions/{pid}"),
+                Some(&w.carrier),
+                None,
+            );
+            assert_eq!(st, 204);
+        });
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/permissions?side=granted",
+            Some(&w.carrier),
+            None,
+        );
+        assert_eq!(v["permissions"][0]["state"], "revoked", "{v}");
+        let (st, _) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/devices/{D1}/position"),
+            Some(&w.shipper),
+            None,
+        );
+        assert_eq!(st, 404, "revoked stays revoked");
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_documents_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path()).await;
@@ -749,6 +1002,7 @@ async fn openapi_documents_every_route() {
             ("post", "/api/v1/admin/companies/{company}/users"),
             ("post", "/api/v1/admin/companies/{company}/devices"),
             ("get", "/api/v1/admin/unknown-devices"),
+            ("get", "/api/v1/admin/security-log"),
             ("post", "/api/v1/users"),
             ("delete", "/api/v1/api-keys/{id}"),
             ("post", "/api/v1/permissions"),
@@ -959,6 +1213,11 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
         );
         assert_eq!(st, 201, "{perm}");
         let pid = perm["id"].as_i64().unwrap();
+        // A fix stamped 20 min ahead (a tracker whose clock runs fast): the
+        // owner sees it; the recipient's range ends now, so it does not.
+        report(w.tcp, D1, (now + h / 3) as u64, 48.09, 11.5);
+        let (_, v) = hist(&w.carrier_user, &range);
+        assert_eq!(v["positions"].as_array().unwrap().len(), 5, "{v}");
         let (st, logged, body) = get_raw(
             w.http,
             &format!("/api/v1/devices/{D1}/positions?{range}"),
@@ -983,6 +1242,14 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
             v["from"],
             iso(now - 5 * h / 2),
             "range starts at valid_from"
+        );
+        let to = chrono::DateTime::parse_from_rfc3339(v["to"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+        assert!(
+            (now..=now_ms()).contains(&to),
+            "the range ends now, not at the asked {}: {v}",
+            iso(now + h)
         );
         // CSV and GPX carry the same clamped positions.
         let (st, _, csv) = get_raw(
@@ -1025,6 +1292,9 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
         assert_eq!(reads.len(), 3, "json, csv and gpx reads: {log}");
         assert_eq!(reads[0]["positions"], 3);
         assert_eq!(reads[0]["device_id"], D1);
+        assert_eq!(reads[0]["channel"], "api");
+        assert_eq!(reads[0]["recipient_company_id"], "0815");
+        assert_eq!(reads[0]["provider_company_id"], "4711");
         assert!(
             reads[0]["query"]
                 .as_str()
@@ -1034,9 +1304,16 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
             reads[0]["query"]
         );
 
-        // Outsiders and bad input.
+        // Outsiders and bad input; the operator sees the outsider's attempt.
         let (st, _) = hist(&w.outsider, &range);
         assert_eq!(st, 404);
+        security_log_until(w.http, |entries| {
+            entries.iter().any(|e| {
+                e["query"] == "history"
+                    && e["device_id"] == D1
+                    && e["recipient_company_id"] == "9999"
+            })
+        });
         for q in [
             "limit=0",
             "limit=10001",

@@ -197,6 +197,18 @@ impl Directory {
         self.permissions.read().get(&id).cloned()
     }
 
+    /// Applies `change` to the current copy of permission `id` under the
+    /// write lock. Why not `put_permission` of a copy read earlier: a request
+    /// that read the permission, then awaited the store, would put back its
+    /// stale copy and undo whatever landed meanwhile (a revoke, another
+    /// device's shipment number).
+    pub fn update_permission(&self, id: i64, change: impl FnOnce(&mut Permission)) {
+        let mut all = self.permissions.write();
+        if let Some(p) = all.get_mut(&id) {
+            change(Arc::make_mut(p));
+        }
+    }
+
     /// Permissions matching `pred`, by id.
     pub fn permissions_where(&self, pred: impl Fn(&Permission) -> bool) -> Vec<Arc<Permission>> {
         let mut v: Vec<Arc<Permission>> = self
@@ -208,5 +220,42 @@ impl Directory {
             .collect();
         v.sort_by_key(|p| p.id);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permission() -> Permission {
+        Permission {
+            id: 1,
+            name: "Load 42".into(),
+            provider_company_id: "4711".into(),
+            recipient_company_id: "0815".into(),
+            recipient_user_id: None,
+            devices: vec![("a".into(), None), ("b".into(), None)],
+            valid_from_ms: 0,
+            valid_until_ms: None,
+            temporary: false,
+            created_ms: 0,
+            revoked_ms: None,
+        }
+    }
+
+    #[test]
+    fn updates_apply_to_the_current_permission_not_a_stale_copy() {
+        let d = Directory::default();
+        d.put_permission(permission());
+        // A request read the permission before the others changed it.
+        let stale = d.permission(1).unwrap();
+        d.update_permission(1, |p| p.revoked_ms = Some(5));
+        d.update_permission(1, |p| p.devices[1].1 = Some("SN".into()));
+        let now = d.permission(1).unwrap();
+        assert_eq!(now.revoked_ms, Some(5), "the revoke is not undone");
+        assert_eq!(now.devices[1].1.as_deref(), Some("SN"));
+        assert_eq!(stale.revoked_ms, None, "readers keep their snapshot");
+        d.update_permission(2, |p| p.revoked_ms = Some(9));
+        assert!(d.permission(2).is_none(), "no permission 2 is created");
     }
 }

@@ -209,8 +209,10 @@ fn put(sheet: &mut Worksheet, row: u32, col: u16, cell: &Cell) -> Result<(), Xls
     Ok(())
 }
 
-/// The workbook: sheet "Permission" (summary) and sheet "Access log" (a
-/// bold, frozen, filterable header row, then one row per entry).
+/// The workbook: sheet "Permission" (summary), sheet "Access log" (one row
+/// per retrieval of the partner's data) and sheet "Changes" (grants,
+/// revocations, shipment numbers, log downloads); both log sheets have a
+/// bold, frozen, filterable header row.
 pub fn xlsx(summary: &Summary, entries: &[StoredEntry]) -> Result<Vec<u8>, ExportError> {
     if entries.len() > MAX_XLSX_ENTRIES {
         return Err(ExportError::TooManyRows {
@@ -232,9 +234,28 @@ pub fn xlsx(summary: &Summary, entries: &[StoredEntry]) -> Result<Vec<u8>, Expor
     sheet.set_column_width(1, 28)?;
     sheet.set_column_width(2, 28)?;
 
-    let sheet = wb.add_worksheet().set_name("Access log")?;
+    let (reads, changes): (Vec<&StoredEntry>, Vec<&StoredEntry>) =
+        entries.iter().partition(|e| e.entry.event == "read");
+    log_sheet(&mut wb, RETRIEVALS_SHEET, &reads, &bold)?;
+    log_sheet(&mut wb, CHANGES_SHEET, &changes, &bold)?;
+    Ok(wb.save_to_buffer()?)
+}
+
+/// The sheet with one row per retrieval of the partner's data.
+pub const RETRIEVALS_SHEET: &str = "Access log";
+/// The sheet with grants, revocations, shipment numbers and downloads.
+pub const CHANGES_SHEET: &str = "Changes";
+
+/// A sheet of log rows under the log's header, filterable.
+fn log_sheet(
+    wb: &mut Workbook,
+    name: &str,
+    entries: &[&StoredEntry],
+    bold: &Format,
+) -> Result<(), XlsxError> {
+    let sheet = wb.add_worksheet().set_name(name)?;
     for (c, (h, w)) in (0u16..).zip(COLUMNS.iter().zip(WIDTHS)) {
-        sheet.write_string_with_format(0, c, *h, &bold)?;
+        sheet.write_string_with_format(0, c, *h, bold)?;
         sheet.set_column_width(c, w)?;
     }
     for (r, e) in (1u32..).zip(entries) {
@@ -242,10 +263,10 @@ pub fn xlsx(summary: &Summary, entries: &[StoredEntry]) -> Result<Vec<u8>, Expor
             put(sheet, r, c, v)?;
         }
     }
-    // At most MAX_XLSX_ENTRIES, checked above: the count fits a u32.
+    // At most MAX_XLSX_ENTRIES, checked by `xlsx`: the count fits a u32.
     sheet.autofilter(0, 0, entries.len() as u32, COLUMNS.len() as u16 - 1)?;
     sheet.set_freeze_panes(1, 0)?;
-    Ok(wb.save_to_buffer()?)
+    Ok(())
 }
 
 /// One CSV text field: formula-looking text neutralised with a leading
@@ -410,7 +431,7 @@ mod tests {
     #[test]
     fn summary_sheet_reads_back_cell_for_cell() {
         let mut wb = workbook(&entries());
-        assert_eq!(wb.sheet_names(), ["Permission", "Access log"]);
+        assert_eq!(wb.sheet_names(), ["Permission", "Access log", "Changes"]);
         let e = Data::Empty;
         assert_eq!(
             rows(&wb.worksheet_range("Permission").unwrap()),
@@ -458,20 +479,26 @@ mod tests {
                 e.clone(), s("192.0.2.1"), s("curl/8.5.0"), e.clone(),
             ],
             vec![
-                n(2.0), s("2023-11-14 22:13:22.005"), s("shipment_number"), s("4711"), s("0815"),
-                n(3.0), s(TRUCK), s("Truck 1"), n(7.0), s("Load 42"), s("api"), e.clone(),
-                e.clone(), s("=HYPERLINK(\"x\")"), s("192.0.2.1"), s("curl/8.5.0"),
-                s("previous: (none)"),
-            ],
-            vec![
                 n(3.0), s("2023-11-14 22:13:23.999"), s("read"), s("4711"), s("0815"), n(3.0),
                 s(TRAILER), s("Trailer, \"blue\""), n(7.0), s("Load 42"), s("api"), s("history"),
                 n(120.0), s("SN 7, \"rush\""), s("192.0.2.1"), s("curl/8.5.0"), e.clone(),
             ],
         ];
         assert_eq!(rows(&wb.worksheet_range("Access log").unwrap()), expected);
+        // Everything that is not a retrieval is on its own sheet.
+        #[rustfmt::skip]
+        let changes = [
+            expected[0].clone(),
+            vec![
+                n(2.0), s("2023-11-14 22:13:22.005"), s("shipment_number"), s("4711"), s("0815"),
+                n(3.0), s(TRUCK), s("Truck 1"), n(7.0), s("Load 42"), s("api"), e.clone(),
+                e.clone(), s("=HYPERLINK(\"x\")"), s("192.0.2.1"), s("curl/8.5.0"),
+                s("previous: (none)"),
+            ],
+        ];
+        assert_eq!(rows(&wb.worksheet_range("Changes").unwrap()), changes);
         // The partner's "=HYPERLINK(...)" is a string cell, not a formula.
-        let formulas = wb.worksheet_formula("Access log").unwrap();
+        let formulas = wb.worksheet_formula("Changes").unwrap();
         assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()));
     }
 

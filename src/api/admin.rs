@@ -1,13 +1,13 @@
 //! Tenancy: the operator creates companies, their users (with API keys)
 //! and their devices; company admins create users and revoke keys.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_text, now_ms, ApiError, ApiState, Body, Caller, Operator};
+use super::{check_text, now_ms, parse_time, ApiError, ApiState, Body, Caller, Operator};
 use crate::access::directory::{key_hash, new_api_key};
 use crate::model::DeviceId;
 use crate::store::Role;
@@ -146,6 +146,38 @@ pub async fn create_device(
         .await?;
     s.dir.add_device(device.clone());
     Ok((StatusCode::CREATED, Json(json!(device))))
+}
+
+#[derive(Deserialize)]
+pub struct SecurityLogQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Most entries one security-log answer holds.
+const MAX_SECURITY_ENTRIES: u32 = 10_000;
+
+#[utoipa::path(get, path = "/api/v1/admin/security-log", tag = "operator", security(("admin_token" = [])), params(("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<u32>, Query, description = "most entries, newest first (default 1000, at most 10000)")), responses((status = 200, description = "refused calls: denied device reads and refused calls on permissions, newest first"), (status = 400, description = "bad time or limit"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key")))]
+pub async fn security_log(
+    _: Operator,
+    State(s): State<ApiState>,
+    Query(q): Query<SecurityLogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
+    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=MAX_SECURITY_ENTRIES).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_SECURITY_ENTRIES}"
+        )));
+    }
+    let entries = s.store.security_log(from, to, limit).await?;
+    Ok(Json(json!({ "entries": entries })))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/unknown-devices", tag = "operator", security(("admin_token" = [])), responses((status = 200, description = "devices that sent data nobody registered them for, most recent first"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key")))]

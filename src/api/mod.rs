@@ -98,6 +98,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(admin::create_user))
         .routes(routes!(admin::create_device))
         .routes(routes!(admin::unknown_devices))
+        .routes(routes!(admin::security_log))
         .routes(routes!(admin::create_own_user))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(permissions::create, permissions::list))

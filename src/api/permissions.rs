@@ -191,13 +191,37 @@ pub async fn create(
 /// so its existence is not revealed.
 fn party_permission(
     s: &ApiState,
-    who: &Principal,
+    caller: &Caller,
     id: i64,
+    query: &str,
 ) -> Result<std::sync::Arc<Permission>, ApiError> {
     s.dir
         .permission(id)
-        .filter(|p| policy::is_party(p, who))
-        .ok_or_else(|| ApiError::NotFound(format!("permission {id}")))
+        .filter(|p| policy::is_party(p, &caller.who))
+        .ok_or_else(|| {
+            denied(s, caller, id, None, query);
+            ApiError::NotFound(format!("permission {id}"))
+        })
+}
+
+/// Writes a refused call on permission `id` to the operator's security
+/// log (not the partners' log: the caller may be neither party).
+fn denied(s: &ApiState, caller: &Caller, id: i64, device_id: Option<&str>, query: &str) {
+    s.log.append_detached(LogEntry {
+        scope: "security",
+        time_ms: now_ms(),
+        event: "denied".into(),
+        permission_id: Some(id),
+        recipient_company_id: Some(caller.who.company_id.clone()),
+        user_id: Some(caller.who.user_id),
+        api_key_id: Some(caller.who.api_key_id),
+        device_id: device_id.map(|d| d.chars().take(64).collect()),
+        channel: Some("api".into()),
+        query: Some(query.into()),
+        client_addr: caller.client.addr.clone(),
+        user_agent: caller.client.user_agent.clone(),
+        ..Default::default()
+    });
 }
 
 #[derive(Deserialize)]
@@ -247,8 +271,9 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let who = &caller.who;
-    let p = party_permission(&s, who, id)?;
+    let p = party_permission(&s, &caller, id, "revoke")?;
     if p.provider_company_id != who.company_id {
+        denied(&s, &caller, id, None, "revoke");
         return Err(ApiError::Forbidden(
             "only the provider can revoke a permission",
         ));
@@ -261,9 +286,7 @@ pub async fn revoke(
     }
     let now = now_ms();
     s.store.revoke_permission(id, now).await?;
-    let mut updated = (*p).clone();
-    updated.revoked_ms = Some(now);
-    s.dir.put_permission(updated);
+    s.dir.update_permission(id, |p| p.revoked_ms = Some(now));
     s.log
         .append(vec![log_entry(&p, who, &caller.client, "revoke", "api")])
         .await?;
@@ -285,7 +308,10 @@ pub async fn shipment_number(
 ) -> Result<Json<Value>, ApiError> {
     let who = &caller.who;
     let now = now_ms();
-    let not_found = || ApiError::NotFound(format!("device {device_id} in permission {id}"));
+    let not_found = || {
+        denied(&s, &caller, id, Some(&device_id), "shipment_number");
+        ApiError::NotFound(format!("device {device_id} in permission {id}"))
+    };
     let p = s
         .dir
         .permission(id)
@@ -318,11 +344,11 @@ pub async fn shipment_number(
     s.store
         .set_shipment_number(id, &device_id, new.as_deref())
         .await?;
-    let mut updated = (*p).clone();
-    if let Some(slot) = updated.devices.iter_mut().find(|(d, _)| *d == device_id) {
-        slot.1 = new.clone();
-    }
-    s.dir.put_permission(updated);
+    s.dir.update_permission(id, |p| {
+        if let Some(slot) = p.devices.iter_mut().find(|(d, _)| *d == device_id) {
+            slot.1 = new.clone();
+        }
+    });
     let mut e = log_entry(&p, who, &caller.client, "shipment_number", "api");
     e.device_id = Some(device_id.clone());
     e.device_name = s.dir.device(&device_id).map(|d| d.name);
@@ -349,7 +375,7 @@ pub async fn access_log(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let who = &caller.who;
-    let p = party_permission(&s, who, id)?;
+    let p = party_permission(&s, &caller, id, "access_log")?;
     let from = q
         .from
         .as_deref()

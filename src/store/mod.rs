@@ -85,6 +85,14 @@ pub trait Store: Send + Sync + 'static {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Vec<StoredEntry>, StoreError>;
+    /// The operator's security entries (refused calls) within [from, to),
+    /// newest first, at most `limit`.
+    async fn security_log(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError>;
     /// Every entry in id order (for chain verification).
     async fn all_log(&self) -> Result<Vec<StoredEntry>, StoreError>;
 }

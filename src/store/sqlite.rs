@@ -515,6 +515,27 @@ impl Store for SqliteStore {
             .collect::<Result<_, _>>()?)
     }
 
+    async fn security_log(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM access_log WHERE scope = 'security' \
+             AND time_ms >= ? AND time_ms < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(from_ms.unwrap_or(i64::MIN))
+        .bind(to_ms.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(Self::entry_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn all_log(&self) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query("SELECT * FROM access_log ORDER BY id")
             .fetch_all(&self.pool)
