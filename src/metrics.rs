@@ -204,7 +204,7 @@ impl Metrics {
             )),
             healthy: must(IntGauge::new(
                 "trackgate_storage_healthy",
-                "1 while history commits succeed; 0 while storage fails (no acks)",
+                "1 while history commits and journal compactions succeed; 0 while either fails (failing commits: no acks)",
             )),
             journal_records: must(IntGauge::new(
                 "trackgate_history_journal_records",

@@ -50,6 +50,265 @@ fn send(s: &mut TcpStream, packet: &[u8], wait: Duration) -> Option<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_in_batches_and_a_restart_never_shows_a_purged_fix() {
+    const OTHER: u64 = 356_307_042_441_099;
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let gw = start(&config).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let t0 = 1_764_158_400_000i64;
+    tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        let p = codec8_packet(&[
+            (t0, 52.5, 13.4, 60, 90),
+            (t0 + 1000, 52.6, 13.5, 61, 91),
+            (t0 + 2000, 52.7, 13.6, 62, 92),
+        ]);
+        assert_eq!(send(&mut s, &p, Duration::from_secs(5)), Some(3));
+    })
+    .await
+    .unwrap();
+    assert_eq!(gw.history.count().await.unwrap(), 3);
+    // Everything received before a minute from now goes, two rows a batch.
+    let cutoff = chrono::Utc::now().timestamp_millis() + 60_000;
+    assert_eq!(gw.history.purge(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(gw.history.purge(cutoff, 2).await.unwrap(), 1);
+    assert_eq!(gw.history.purge(cutoff, 2).await.unwrap(), 0);
+    assert_eq!(gw.history.count().await.unwrap(), 0);
+    // Another device reports into the emptied table (row ids may be reused).
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(tcp).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&login_packet(OTHER)).unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        let p = codec8_packet(&[(t0 + 5000, 48.1, 11.6, 30, 10)]);
+        assert_eq!(send(&mut s, &p, Duration::from_secs(5)), Some(1));
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+
+    let gw = start(&config).await;
+    assert_eq!(gw.restored.0, 1, "only the device with a stored fix");
+    assert!(gw
+        .engine
+        .get(&DeviceId::new(&IMEI.to_string()).unwrap())
+        .is_none());
+    let p = gw
+        .engine
+        .get(&DeviceId::new(&OTHER.to_string()).unwrap())
+        .unwrap();
+    assert_eq!((p.lat, p.lon), (48.1, 11.6));
+    // The retention task: with nothing to keep, it empties the history.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(trackgate::history::run_retention(
+        gw.history.clone(),
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        stop.clone(),
+    ));
+    let mut left = -1;
+    for _ in 0..100 {
+        left = gw.history.count().await.unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "purged by the retention task");
+    stop.cancel();
+    task.await.unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulate_command_writes_what_was_acked_and_the_history_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&test_config(dir.path())).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let out = dir.path().join("acked.tsv");
+    let out2 = out.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
+            .args(["simulate", "--target", &tcp.to_string()])
+            .args(["--devices", "5", "--rate", "10", "--records", "3"])
+            .args(["--duration", "1", "--imei-base", "359000000000000"])
+            .arg("--out")
+            .arg(&out2)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{stdout}");
+    let tsv = std::fs::read_to_string(&out).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(lines.next(), Some("imei\tfix_ms\tlat\tlon"));
+    let acked: Vec<(String, i64, f64, f64)> = lines
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (
+                c[0].to_string(),
+                c[1].parse().unwrap(),
+                c[2].parse().unwrap(),
+                c[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        acked.len() >= 5 * 3,
+        "every device sent at least one packet: {}",
+        acked.len()
+    );
+    assert_eq!(
+        gw.history.count().await.unwrap(),
+        acked.len() as i64,
+        "{stdout}"
+    );
+    for i in 0..5u64 {
+        let imei = format!("{:015}", 359_000_000_000_000u64 + i);
+        let page = gw
+            .history
+            .range(Range {
+                device: DeviceId::new(&imei).unwrap(),
+                from_ms: 0,
+                to_ms: i64::MAX,
+                limit: 100_000,
+                after: None,
+            })
+            .await
+            .unwrap();
+        let mut want: Vec<(i64, f64, f64)> = acked
+            .iter()
+            .filter(|a| a.0 == imei)
+            .map(|a| (a.1, a.2, a.3))
+            .collect();
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let got: Vec<(i64, f64, f64)> = page
+            .positions
+            .iter()
+            .map(|p| (p.fix_time.timestamp_millis(), p.lat, p.lon))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{imei}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.0, w.0, "{imei}");
+            assert!(
+                (g.1 - w.1).abs() < 1e-6 && (g.2 - w.2).abs() < 1e-6,
+                "{imei}: {g:?} {w:?}"
+            );
+        }
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_on_receipt_does_not_wait_for_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = DEFAULT_TOML.replace("ack = \"durable\"", "ack = \"received\"");
+    assert_ne!(
+        toml, DEFAULT_TOML,
+        "the documented key is in the default file"
+    );
+    let mut config = trackgate::config::Config::from_toml(&toml, "test").unwrap();
+    assert_eq!(config.ingest.ack, trackgate::config::AckMode::Received);
+    let base = test_config(dir.path());
+    config.data_dir = base.data_dir.clone();
+    config.http = base.http.clone();
+    config.protocols = base.protocols.clone();
+    config.ingest.accept_unregistered_devices = true;
+    let gw = start(&config).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    // Storage fails, yet the device is acked: what "received" trades away.
+    gw.history.faults.fail_commits.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        let p = codec8_packet(&[(1_764_158_400_000, 52.5, 13.4, 60, 90)]);
+        assert_eq!(send(&mut s, &p, Duration::from_secs(5)), Some(1));
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_compaction_keeps_acking_reports_degraded_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&test_config(dir.path())).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let (http, faults, history) = (gw.http, gw.history.faults.clone(), gw.history.clone());
+    let t0 = 1_764_158_400_000i64;
+    faults.fail_compactions.store(true, Ordering::SeqCst);
+    let s = tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        let p = codec8_packet(&[(t0, 52.5, 13.4, 60, 90)]);
+        // The journal takes it: acked although history.db cannot.
+        assert_eq!(send(&mut s, &p, Duration::from_secs(5)), Some(1));
+        s
+    })
+    .await
+    .unwrap();
+    // Seal the segment: its compaction fails until the fault clears.
+    let flushed = tokio::spawn(async move { history.flush().await });
+    let body = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            let (status, body) = http_get(http, "/health");
+            if status == 503 {
+                return body;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("health never degraded");
+    })
+    .await
+    .unwrap();
+    assert!(
+        body.contains("journal compaction") && body.contains("full"),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&gw.metrics.render(), "trackgate_storage_healthy", ""),
+        0.0
+    );
+    assert!(
+        metric(
+            &gw.metrics.render(),
+            "trackgate_history_compaction_errors_total",
+            ""
+        ) >= 1.0
+    );
+    // Still acking meanwhile, and queries see the journal's records.
+    let mut s = tokio::task::spawn_blocking(move || {
+        let mut s = s;
+        let p = codec8_packet(&[(t0 + 1000, 52.5001, 13.4001, 61, 91)]);
+        assert_eq!(send(&mut s, &p, Duration::from_secs(5)), Some(1));
+        s
+    })
+    .await
+    .unwrap();
+    faults.fail_compactions.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), flushed)
+        .await
+        .expect("compaction recovers by itself")
+        .unwrap()
+        .unwrap();
+    assert_eq!(gw.history.count().await.unwrap(), 2, "nothing lost");
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        s.flush().unwrap();
+        http_get(http, "/health")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metric(&gw.metrics.render(), "trackgate_storage_healthy", ""),
+        1.0
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_follow_commits_duplicates_are_stored_once_storage_failure_stops_acks_and_restart_restores(
 ) {
     let dir = tempfile::tempdir().unwrap();

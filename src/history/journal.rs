@@ -198,15 +198,43 @@ pub(super) enum Job {
     Flush(oneshot::Sender<Result<(), HistoryError>>),
 }
 
+/// What the compactor thread works with.
+pub(super) struct Compactor {
+    pub journal: Arc<Journal>,
+    pub metrics: crate::metrics::HistoryMetrics,
+    pub health: Arc<StorageHealth>,
+    pub faults: Arc<Faults>,
+}
+
+impl Compactor {
+    fn compact(&self, conn: &mut Connection, seq: u64) -> Result<(), HistoryError> {
+        if self.faults.fail_compactions.load(Ordering::Relaxed) {
+            return Err(HistoryError::Storage(
+                "database or disk is full (injected)".into(),
+            ));
+        }
+        compact(conn, &self.journal, seq)
+    }
+
+    /// Records `r` in `/health` and the healthy gauge.
+    fn report(&self, r: &Result<(), HistoryError>) {
+        self.health.set_compaction(r);
+        self.metrics
+            .healthy
+            .set(i64::from(self.health.is_healthy()));
+    }
+}
+
 /// The compactor: one thread with its own `history.db` connection. A failed
-/// compaction (disk full, locked) is retried; the segment stays live and
-/// queryable meanwhile, and its records stay acked because they are on disk.
+/// compaction (disk full, locked) is retried, and `/health` says degraded
+/// until one succeeds; the segment stays live and queryable meanwhile, and
+/// its records stay acked because they are on disk.
 pub(super) fn run_compactor(
     mut conn: Connection,
-    journal: Arc<Journal>,
+    c: Compactor,
     jobs: std::sync::mpsc::Receiver<Job>,
-    metrics: crate::metrics::HistoryMetrics,
 ) {
+    let metrics = &c.metrics;
     for job in jobs {
         match job {
             Job::Compact {
@@ -216,7 +244,10 @@ pub(super) fn run_compactor(
             } => {
                 drop(sealed);
                 let mut wait = Duration::from_millis(100);
-                while let Err(e) = compact(&mut conn, &journal, seq) {
+                loop {
+                    let r = c.compact(&mut conn, seq);
+                    c.report(&r);
+                    let Err(e) = r else { break };
                     metrics.compaction_errors.inc();
                     tracing::error!(error = %e, segment = seq, "history compaction failed; retrying");
                     std::thread::sleep(wait);
@@ -475,8 +506,8 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                     tracing::error!(error = %e, records = n, "history commit failed; those records are not acked");
                 }
             }
-            w.metrics.healthy.set(i64::from(result.is_ok()));
             w.health.set(&result);
+            w.metrics.healthy.set(i64::from(w.health.is_healthy()));
         }
         send_sealed(&w, sealed);
         for (_, done) in batch {

@@ -55,28 +55,42 @@ impl From<rusqlite::Error> for HistoryError {
     }
 }
 
-/// Whether storage currently commits, and why not; shared with `/health`.
+/// Whether storage currently commits and compacts, and why not; shared
+/// with `/health`.
 #[derive(Debug, Default)]
 pub struct StorageHealth {
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// Journal segments cannot be moved into `history.db`: acks go on (the
+    /// records are on disk in the journal) but the journal only grows.
+    compaction_failing: AtomicBool,
+    compaction_error: Mutex<Option<String>>,
 }
 
 impl StorageHealth {
     pub fn is_healthy(&self) -> bool {
-        !self.failing.load(Ordering::Relaxed)
+        !self.failing.load(Ordering::Relaxed) && !self.compaction_failing.load(Ordering::Relaxed)
     }
+    /// The commit error while commits fail, else the compaction error.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().clone()
+        if self.failing.load(Ordering::Relaxed) {
+            return self.last_error.lock().clone();
+        }
+        self.compaction_failing
+            .load(Ordering::Relaxed)
+            .then(|| self.compaction_error.lock().clone())
+            .flatten()
     }
     fn set(&self, r: &Result<(), HistoryError>) {
-        match r {
-            Ok(()) => self.failing.store(false, Ordering::Relaxed),
-            Err(e) => {
-                self.failing.store(true, Ordering::Relaxed);
-                *self.last_error.lock() = Some(e.to_string());
-            }
-        }
+        record(&self.failing, &self.last_error, r, "");
+    }
+    fn set_compaction(&self, r: &Result<(), HistoryError>) {
+        record(
+            &self.compaction_failing,
+            &self.compaction_error,
+            r,
+            "journal compaction: ",
+        );
     }
 }
 
@@ -141,11 +155,28 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// Fault injection for tests: while set, every commit fails as a full disk
-/// would. Only the storage-failure test uses it.
+fn record(
+    failing: &AtomicBool,
+    error: &Mutex<Option<String>>,
+    r: &Result<(), HistoryError>,
+    prefix: &str,
+) {
+    match r {
+        Ok(()) => failing.store(false, Ordering::Relaxed),
+        Err(e) => {
+            *error.lock() = Some(format!("{prefix}{e}"));
+            failing.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Fault injection for tests: while set, every commit (or every journal
+/// compaction) fails as a full disk would. Only the storage-failure tests
+/// use it.
 #[derive(Debug, Default)]
 pub struct Faults {
     pub fail_commits: AtomicBool,
+    pub fail_compactions: AtomicBool,
 }
 
 enum Request {
@@ -186,17 +217,21 @@ impl History {
             journal::compact(&mut conn, &journal, seq)?;
         }
         let (jobs, job_rx) = std::sync::mpsc::channel();
+        let health = Arc::new(StorageHealth::default());
+        let faults = Arc::new(Faults::default());
         {
-            let journal = Arc::clone(&journal);
-            let metrics = metrics.clone();
+            let compactor = journal::Compactor {
+                journal: Arc::clone(&journal),
+                metrics: metrics.clone(),
+                health: Arc::clone(&health),
+                faults: Arc::clone(&faults),
+            };
             std::thread::Builder::new()
                 .name("history-compactor".into())
-                .spawn(move || journal::run_compactor(conn, journal, job_rx, metrics))
+                .spawn(move || journal::run_compactor(conn, compactor, job_rx))
                 .map_err(|e| HistoryError::Storage(format!("compactor thread: {e}")))?;
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        let health = Arc::new(StorageHealth::default());
-        let faults = Arc::new(Faults::default());
         tokio::spawn(journal::run_writer(
             journal::Writer {
                 journal: Arc::clone(&journal),

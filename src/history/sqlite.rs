@@ -166,13 +166,34 @@ impl SqliteHistory {
     pub fn purge(&self, before_ms: i64, batch: usize) -> Result<usize, HistoryError> {
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
         self.with_reader(|c| {
+            let tx = c.unchecked_transaction()?;
             // Oldest rows first (rowid order is arrival order): stop at the
             // first batch holding nothing old enough.
-            let n = c.execute(
-                "DELETE FROM positions WHERE id IN \
-                 (SELECT id FROM positions ORDER BY id LIMIT ?2) AND received_ms < ?1",
+            tx.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS purge_batch (id INTEGER PRIMARY KEY)",
+                [],
+            )?;
+            tx.execute("DELETE FROM purge_batch", [])?;
+            tx.execute(
+                "INSERT INTO purge_batch SELECT id FROM \
+                 (SELECT id, received_ms FROM positions ORDER BY id LIMIT ?2) \
+                 WHERE received_ms < ?1",
                 params![before_ms, batch],
             )?;
+            // A device whose newest row goes leaves `latest` with it: once
+            // the table is empty SQLite reuses row ids, and a restart must
+            // not give the device another device's row.
+            tx.execute(
+                "DELETE FROM latest WHERE device_id IN \
+                 (SELECT p.device_id FROM positions p JOIN purge_batch b ON b.id = p.id) \
+                 AND position_id IN (SELECT id FROM purge_batch)",
+                [],
+            )?;
+            let n = tx.execute(
+                "DELETE FROM positions WHERE id IN (SELECT id FROM purge_batch)",
+                [],
+            )?;
+            tx.commit()?;
             Ok(n)
         })
     }
