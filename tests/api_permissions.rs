@@ -995,7 +995,11 @@ async fn openapi_documents_every_route() {
     let gw = gateway(dir.path()).await;
     let http = gw.http;
     tokio::task::spawn_blocking(move || {
-        let (st, doc) = call(http, "GET", "/api/v1/openapi.json", None, None);
+        let (st, _) = call(http, "GET", "/api/v1/openapi.json", None, None);
+        assert_eq!(st, 401, "the API's description needs a key too");
+        let (st, _) = call(http, "GET", "/api/v1/openapi.json", Some("tg_wrong"), None);
+        assert_eq!(st, 401);
+        let (st, doc) = call(http, "GET", "/api/v1/openapi.json", Some(ADMIN), None);
         assert_eq!(st, 200);
         let routes = [
             ("post", "/api/v1/admin/companies"),

@@ -73,6 +73,23 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
+/// Anyone with a valid key: a company user's API key or the admin token
+/// (for what every party may read, such as the API's own description).
+pub struct Authenticated;
+
+impl FromRequestParts<ApiState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        if key_hash(key) == state.admin_token_hash || state.dir.authenticate(key).is_some() {
+            Ok(Authenticated)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
 /// The operator, authenticated with the admin token.
 pub struct Operator;
 

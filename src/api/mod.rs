@@ -115,7 +115,8 @@ pub fn router(state: ApiState) -> Router {
     router
         .route(
             "/api/v1/openapi.json",
-            get(move || {
+            // Like every API route, only for callers with a valid key.
+            get(move |_: auth::Authenticated| {
                 let doc = Arc::clone(&doc);
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
