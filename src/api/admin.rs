@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_text, now_ms, parse_time, ApiError, ApiState, Body, Caller, Operator};
+use super::{check_text, now_ms, parse_window, ApiError, ApiState, Body, Caller, Operator};
 use crate::access::directory::{key_hash, new_api_key};
 use crate::model::DeviceId;
 use crate::store::Role;
@@ -164,12 +164,7 @@ pub async fn security_log(
     State(s): State<ApiState>,
     Query(q): Query<SecurityLogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let from = q
-        .from
-        .as_deref()
-        .map(|v| parse_time("from", v))
-        .transpose()?;
-    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    let (from, to) = parse_window(q.from.as_deref(), q.to.as_deref())?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=MAX_SECURITY_ENTRIES).contains(&limit) {
         return Err(ApiError::BadRequest(format!(

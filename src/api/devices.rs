@@ -106,20 +106,7 @@ fn device_json(permit: &Permit, position: Option<&Position>) -> Value {
 
 /// Denied reads go to the operator's security log, not the partner's.
 pub(super) fn deny(s: &ApiState, caller: &Caller, device_id: &str, query: &str) -> ApiError {
-    s.log.append_detached(LogEntry {
-        scope: "security",
-        time_ms: now_ms(),
-        event: "denied".into(),
-        recipient_company_id: Some(caller.who.company_id.clone()),
-        user_id: Some(caller.who.user_id),
-        api_key_id: Some(caller.who.api_key_id),
-        device_id: Some(device_id.chars().take(64).collect()),
-        channel: Some("api".into()),
-        query: Some(query.into()),
-        client_addr: caller.client.addr.clone(),
-        user_agent: caller.client.user_agent.clone(),
-        ..Default::default()
-    });
+    super::log_refusal(s, caller, None, Some(device_id), query);
     ApiError::NotFound(format!("device {device_id}"))
 }
 

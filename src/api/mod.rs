@@ -161,6 +161,42 @@ pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&ms_to_rfc3339(*ms))
 }
 
+/// Writes a refused call to the operator's security log without making the
+/// caller wait (nothing is served, so nothing waits on the commit).
+pub(crate) fn log_refusal(
+    s: &ApiState,
+    caller: &Caller,
+    permission_id: Option<i64>,
+    device_id: Option<&str>,
+    query: &str,
+) {
+    s.log.append_detached(crate::store::LogEntry {
+        scope: "security",
+        time_ms: now_ms(),
+        event: "denied".into(),
+        permission_id,
+        recipient_company_id: Some(caller.who.company_id.clone()),
+        user_id: Some(caller.who.user_id),
+        api_key_id: Some(caller.who.api_key_id),
+        device_id: device_id.map(|d| d.chars().take(64).collect()),
+        channel: Some("api".into()),
+        query: Some(query.into()),
+        client_addr: caller.client.addr.clone(),
+        user_agent: caller.client.user_agent.clone(),
+        ..Default::default()
+    });
+}
+
+/// Optional `from` / `to` query values (RFC 3339) as epoch milliseconds.
+pub fn parse_window(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let from = from.map(|v| parse_time("from", v)).transpose()?;
+    let to = to.map(|v| parse_time("to", v)).transpose()?;
+    Ok((from, to))
+}
+
 /// Parses an RFC 3339 time from a request into epoch milliseconds.
 pub fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     DateTime::parse_from_rfc3339(v)

@@ -204,24 +204,10 @@ fn party_permission(
         })
 }
 
-/// Writes a refused call on permission `id` to the operator's security
-/// log (not the partners' log: the caller may be neither party).
+/// A refused call on permission `id`, for the operator's security log (not
+/// the partners' log: the caller may be neither party).
 fn denied(s: &ApiState, caller: &Caller, id: i64, device_id: Option<&str>, query: &str) {
-    s.log.append_detached(LogEntry {
-        scope: "security",
-        time_ms: now_ms(),
-        event: "denied".into(),
-        permission_id: Some(id),
-        recipient_company_id: Some(caller.who.company_id.clone()),
-        user_id: Some(caller.who.user_id),
-        api_key_id: Some(caller.who.api_key_id),
-        device_id: device_id.map(|d| d.chars().take(64).collect()),
-        channel: Some("api".into()),
-        query: Some(query.into()),
-        client_addr: caller.client.addr.clone(),
-        user_agent: caller.client.user_agent.clone(),
-        ..Default::default()
-    });
+    super::log_refusal(s, caller, Some(id), device_id, query);
 }
 
 #[derive(Deserialize)]
@@ -376,12 +362,7 @@ pub async fn access_log(
 ) -> Result<Response, ApiError> {
     let who = &caller.who;
     let p = party_permission(&s, &caller, id, "access_log")?;
-    let from = q
-        .from
-        .as_deref()
-        .map(|v| parse_time("from", v))
-        .transpose()?;
-    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    let (from, to) = super::parse_window(q.from.as_deref(), q.to.as_deref())?;
     let format = q.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "csv" | "xlsx") {
         return Err(ApiError::BadRequest(format!(

@@ -185,6 +185,13 @@ impl SqliteStore {
         Ok(Self { pool, log })
     }
 
+    fn entries(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<StoredEntry>, StoreError> {
+        Ok(rows
+            .iter()
+            .map(Self::entry_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
     fn entry_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEntry, sqlx::Error> {
         let scope: String = r.try_get("scope")?;
         Ok(StoredEntry {
@@ -509,10 +516,7 @@ impl Store for SqliteStore {
         .bind(to_ms.unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(Self::entry_from_row)
-            .collect::<Result<_, _>>()?)
+        Self::entries(&rows)
     }
 
     async fn security_log(
@@ -530,20 +534,14 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(Self::entry_from_row)
-            .collect::<Result<_, _>>()?)
+        Self::entries(&rows)
     }
 
     async fn all_log(&self) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query("SELECT * FROM access_log ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(Self::entry_from_row)
-            .collect::<Result<_, _>>()?)
+        Self::entries(&rows)
     }
 }
 
