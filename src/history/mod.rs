@@ -338,6 +338,18 @@ pub async fn run_retention(
     loop {
         let cutoff = chrono::Utc::now().timestamp_millis()
             - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        // Records still in the journal are not in `history.db` yet: a purge
+        // that ran before their compaction would let old ones outlive the
+        // retention by a whole round.
+        // A compaction that keeps failing holds the flush: stop still wins.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = history.flush() => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "history retention could not flush the journal");
+                }
+            }
+        }
         loop {
             match history.purge(cutoff, 1000).await {
                 Ok(0) => break,
