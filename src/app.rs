@@ -177,7 +177,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let access_log = AccessLog::spawn(Arc::clone(&store)).map_err(StartError::Writer)?;
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let history = History::open(&config.data_dir, metrics.history.clone())?;
+    let history = match &config.history.postgres_url {
+        Some(url) => History::postgres(url, metrics.history.clone()).await?,
+        None => History::open(&config.data_dir, metrics.history.clone())?,
+    };
     // The engine starts where the history ends: every device's latest fix.
     let t = Instant::now();
     let latest = history.latest_all().await?;

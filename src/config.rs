@@ -107,6 +107,11 @@ pub struct HistoryConfig {
     pub retention_days: u32,
     /// How often the purge runs, in seconds.
     pub purge_interval_secs: u64,
+    /// Where the history lives: absent, the embedded SQLite files in the
+    /// data dir; set, the PostgreSQL database at this URL (shared by
+    /// several gateway nodes).
+    #[serde(default)]
+    pub postgres_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -192,6 +197,7 @@ impl Default for Config {
                 enabled: true,
                 retention_days: 90,
                 purge_interval_secs: 3600,
+                postgres_url: None,
             },
             protocols,
             mqtt: crate::mqtt::MqttConfig::default(),
@@ -289,6 +295,14 @@ impl Config {
             "history.purge_interval_secs",
             self.history.purge_interval_secs,
         )?;
+        if let Some(url) = &self.history.postgres_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Value {
+                    key: "history.postgres_url",
+                    why: "must start with postgres:// or postgresql://".into(),
+                });
+            }
+        }
         if !(16..=16 * 1024 * 1024).contains(&self.limits.max_frame_bytes) {
             return Err(ConfigError::Value {
                 key: "limits.max_frame_bytes",

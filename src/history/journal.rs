@@ -24,8 +24,9 @@ use parking_lot::RwLock;
 use rusqlite::{Connection, OpenFlags, Statement};
 use tokio::sync::{mpsc, oneshot};
 
+use super::embedded::Request;
 use super::sqlite::{open_conn, page_rows};
-use super::{Faults, HistoryError, Range, Request, StorageHealth, StoredRow};
+use super::{Faults, HistoryError, Range, StorageHealth, StoredRow};
 use super::{GATHER, MAX_BATCH};
 
 /// Records after which a segment is sealed and handed to the compactor.

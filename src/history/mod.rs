@@ -1,10 +1,14 @@
-//! Durable position history. Every accepted position is appended through
-//! one writer with group commit: it takes what is queued (up to
+//! Durable position history behind one boundary ([`Backend`]), so a shared
+//! PostgreSQL store can take the embedded one's place without the pipeline
+//! or the API noticing. Every accepted position is appended through one
+//! writer with group commit: it takes what is queued (up to
 //! [`MAX_BATCH`] records, waiting at most [`GATHER`] for more), commits once
 //! with a real fsync, then releases every waiter — so a device is acked only
 //! for records that are on disk, and concurrent devices share a commit.
 //!
 //! ```text
+//! embedded.rs the default backend: writer task, journal, compactor
+//! postgres.rs the shared backend for several gateway nodes
 //! rows.rs     Position ⇄ the stored row (attributes as JSON text)
 //! journal.rs  the ingest journal: segments the writer fsyncs before acks,
 //!             compacted into history.db by device
@@ -14,7 +18,9 @@
 //! The writer's queue is bounded: when storage is slow or failing, senders
 //! wait, connection tasks stop reading their sockets, and memory stays flat.
 
+mod embedded;
 mod journal;
+mod postgres;
 mod rows;
 mod sqlite;
 
@@ -23,9 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
 
+pub use embedded::Embedded;
 pub use journal::{SEGMENT_AGE, SEGMENT_ROWS};
+pub use postgres::Postgres;
 pub use rows::{protocol_name, StoredRow};
 pub use sqlite::SqliteHistory;
 
@@ -155,6 +162,30 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// The first `limit` of `rows` (key order, at most `limit + 1` given) as a
+/// page, with the cursor set when more follow.
+fn page_from_rows(rows: Vec<StoredRow>, limit: usize) -> Page {
+    let mut out: Vec<Position> = Vec::with_capacity(rows.len().min(limit + 1));
+    let mut next = None;
+    for r in rows {
+        if out.len() == limit {
+            next = out.last().map(|p| Cursor {
+                fix_ms: p.fix_time.timestamp_millis(),
+                lat: p.lat,
+                lon: p.lon,
+            });
+            break;
+        }
+        if let Some(p) = r.into_position() {
+            out.push(p);
+        }
+    }
+    Page {
+        positions: out,
+        next,
+    }
+}
+
 fn record(
     failing: &AtomicBool,
     error: &Mutex<Option<String>>,
@@ -179,76 +210,79 @@ pub struct Faults {
     pub fail_compactions: AtomicBool,
 }
 
-enum Request {
-    /// Store `rows`; answer on `done` once they are on disk.
-    Append {
-        rows: Vec<StoredRow>,
-        done: Option<oneshot::Sender<Result<(), HistoryError>>>,
-    },
-    /// Seal the open segment and answer once everything before is compacted.
-    Flush(oneshot::Sender<Result<(), HistoryError>>),
+/// What a history store does. The embedded one ([`Embedded`]: journal
+/// segments compacted into `history.db`) is the default; a shared store
+/// (PostgreSQL) implements the same calls, and nothing above this trait —
+/// the ingest pipeline, the API, retention — knows which one runs.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Stores `rows` and returns once they are durable (group commit). A
+    /// row already stored (same device, fix time and coordinates) is not
+    /// stored again and still counts as committed.
+    async fn append(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError>;
+    /// Queues `rows` without waiting for the commit (`ack = "received"`).
+    async fn append_detached(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError>;
+    /// One page of `range`, oldest first.
+    async fn range(&self, range: Range) -> Result<Page, HistoryError>;
+    /// The latest stored position of every device (start-up rebuild).
+    async fn latest_all(&self) -> Result<Vec<Position>, HistoryError>;
+    /// Deletes up to `batch` positions received before `before_ms`, oldest
+    /// first; returns how many went.
+    async fn purge(&self, before_ms: i64, batch: usize) -> Result<usize, HistoryError>;
+    /// Returns once everything appended before is where [`purge`] and
+    /// [`count`] see it.
+    ///
+    /// [`purge`]: Backend::purge
+    /// [`count`]: Backend::count
+    async fn flush(&self) -> Result<(), HistoryError>;
+    /// Positions stored in all (tests and the crash check).
+    async fn count(&self) -> Result<i64, HistoryError>;
 }
 
-/// Handle to the history: append through the writer, read directly.
+/// Handle to the history, whichever backend stores it.
 #[derive(Clone)]
 pub struct History {
-    tx: mpsc::Sender<Request>,
-    store: Arc<SqliteHistory>,
-    journal: Arc<journal::Journal>,
+    backend: Arc<dyn Backend>,
     pub health: Arc<StorageHealth>,
     pub faults: Arc<Faults>,
 }
 
 impl History {
-    /// Opens the history file in `data_dir`, moves any journal segments an
-    /// earlier run left into it, and starts the writer task and the
-    /// compactor thread.
+    /// The embedded history in `data_dir` (see [`Embedded::open`]).
     pub fn open(
         data_dir: &std::path::Path,
         metrics: crate::metrics::HistoryMetrics,
     ) -> Result<Self, HistoryError> {
-        let store = Arc::new(SqliteHistory::open(data_dir)?);
-        let journal = Arc::new(journal::Journal::open(data_dir)?);
-        let mut conn = store.writer()?;
-        // Room for every page one compaction dirties (index leaves of
-        // ~65k devices), so none spills to the WAL twice.
-        conn.pragma_update(None, "cache_size", -131_072)?;
-        for seq in journal.leftovers() {
-            journal::compact(&mut conn, &journal, seq)?;
-        }
-        let (jobs, job_rx) = std::sync::mpsc::channel();
         let health = Arc::new(StorageHealth::default());
         let faults = Arc::new(Faults::default());
-        {
-            let compactor = journal::Compactor {
-                journal: Arc::clone(&journal),
-                metrics: metrics.clone(),
-                health: Arc::clone(&health),
-                faults: Arc::clone(&faults),
-            };
-            std::thread::Builder::new()
-                .name("history-compactor".into())
-                .spawn(move || journal::run_compactor(conn, compactor, job_rx))
-                .map_err(|e| HistoryError::Storage(format!("compactor thread: {e}")))?;
-        }
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(journal::run_writer(
-            journal::Writer {
-                journal: Arc::clone(&journal),
-                health: Arc::clone(&health),
-                faults: Arc::clone(&faults),
-                metrics,
-                jobs,
-            },
-            rx,
-        ));
-        Ok(Self {
-            tx,
-            store,
-            journal,
+        let backend = Embedded::open(data_dir, metrics, Arc::clone(&health), Arc::clone(&faults))?;
+        Ok(Self::with_backend(Arc::new(backend), health, faults))
+    }
+
+    /// The shared history in PostgreSQL at `url` (see [`Postgres`]).
+    pub async fn postgres(
+        url: &str,
+        metrics: crate::metrics::HistoryMetrics,
+    ) -> Result<Self, HistoryError> {
+        let health = Arc::new(StorageHealth::default());
+        let faults = Arc::new(Faults::default());
+        let backend =
+            Postgres::open(url, metrics, Arc::clone(&health), Arc::clone(&faults)).await?;
+        Ok(Self::with_backend(Arc::new(backend), health, faults))
+    }
+
+    /// A history over any backend; `health` is what the backend reports
+    /// into (shown by `/health`), `faults` what it honours in tests.
+    pub fn with_backend(
+        backend: Arc<dyn Backend>,
+        health: Arc<StorageHealth>,
+        faults: Arc<Faults>,
+    ) -> Self {
+        Self {
+            backend,
             health,
             faults,
-        })
+        }
     }
 
     /// Appends `positions` and returns once they are committed (fsync'd).
@@ -258,73 +292,43 @@ impl History {
         if positions.is_empty() {
             return Ok(());
         }
-        let (done, wait) = oneshot::channel();
         let rows = positions.iter().map(StoredRow::from_position).collect();
-        self.tx
-            .send(Request::Append {
-                rows,
-                done: Some(done),
-            })
-            .await
-            .map_err(|_| HistoryError::Stopped)?;
-        wait.await.map_err(|_| HistoryError::Stopped)?
+        self.backend.append(rows).await
     }
 
     /// Queues `positions` without waiting for the commit (`ack = "received"`).
     pub async fn append_detached(&self, positions: &[Position]) -> Result<(), HistoryError> {
         let rows = positions.iter().map(StoredRow::from_position).collect();
-        self.tx
-            .send(Request::Append { rows, done: None })
-            .await
-            .map_err(|_| HistoryError::Stopped)
+        self.backend.append_detached(rows).await
     }
 
     /// One page of `range`, oldest first.
     pub async fn range(&self, range: Range) -> Result<Page, HistoryError> {
-        let store = Arc::clone(&self.store);
-        let journal = Arc::clone(&self.journal);
-        blocking(move || store.range(&range, &journal)).await
+        self.backend.range(range).await
     }
 
     /// The latest stored position of every device (start-up rebuild).
     pub async fn latest_all(&self) -> Result<Vec<Position>, HistoryError> {
-        let store = Arc::clone(&self.store);
-        blocking(move || store.latest_all()).await
+        self.backend.latest_all().await
     }
 
     /// Deletes up to `batch` positions received before `before_ms`; returns
     /// how many went. Small batches keep each write transaction short.
     pub async fn purge(&self, before_ms: i64, batch: usize) -> Result<usize, HistoryError> {
-        let store = Arc::clone(&self.store);
-        blocking(move || store.purge(before_ms, batch)).await
+        self.backend.purge(before_ms, batch).await
     }
 
-    /// Seals the open journal segment and waits until every record
-    /// appended before is in `history.db`.
+    /// Waits until every record appended before is where queries, purges
+    /// and counts see it.
     pub async fn flush(&self) -> Result<(), HistoryError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Request::Flush(done))
-            .await
-            .map_err(|_| HistoryError::Stopped)?;
-        wait.await.map_err(|_| HistoryError::Stopped)?
+        self.backend.flush().await
     }
 
     /// Positions stored in all, after a [`flush`](Self::flush) (tests and
     /// the crash check).
     pub async fn count(&self) -> Result<i64, HistoryError> {
-        self.flush().await?;
-        let store = Arc::clone(&self.store);
-        blocking(move || store.count()).await
+        self.backend.count().await
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, HistoryError> + Send + 'static,
-) -> Result<T, HistoryError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| HistoryError::Storage(format!("reader task: {e}")))?
 }
 
 /// Purges positions older than `retention` in small batches until none are

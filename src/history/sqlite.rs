@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags};
 
 use super::journal::Journal;
-use super::{Cursor, HistoryError, Page, Range, StoredRow};
+use super::{page_from_rows, HistoryError, Page, Range, StoredRow};
 use crate::model::Position;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last.
@@ -121,25 +121,7 @@ impl SqliteHistory {
         drop(live);
         rows.sort_by(key_order);
         rows.dedup_by(|a, b| key_order(a, b).is_eq());
-        let mut out: Vec<Position> = Vec::with_capacity(rows.len().min(q.limit + 1));
-        let mut next = None;
-        for r in rows {
-            if out.len() == q.limit {
-                next = out.last().map(|p| Cursor {
-                    fix_ms: p.fix_time.timestamp_millis(),
-                    lat: p.lat,
-                    lon: p.lon,
-                });
-                break;
-            }
-            if let Some(p) = r.into_position() {
-                out.push(p);
-            }
-        }
-        Ok(Page {
-            positions: out,
-            next,
-        })
+        Ok(page_from_rows(rows, q.limit))
     }
 
     pub fn latest_all(&self) -> Result<Vec<Position>, HistoryError> {
