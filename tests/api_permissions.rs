@@ -1329,7 +1329,12 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
             assert_eq!(st, 400, "{q}");
         }
 
-        // Revoked: nothing more, at once.
+        // Revoked mid-range: the recipient has read the first page of
+        // three; the next page, and any range, is gone at once.
+        let (st, p1) = hist(&w.shipper_user, &format!("{range}&limit=2"));
+        assert_eq!(st, 200);
+        assert_eq!(p1["positions"].as_array().unwrap().len(), 2, "{p1}");
+        let cursor = p1["next_cursor"].as_str().unwrap().to_string();
         let (st, _) = call(
             w.http,
             "DELETE",
@@ -1338,8 +1343,14 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
             None,
         );
         assert_eq!(st, 204);
+        let (st, _) = hist(&w.shipper_user, &format!("{range}&limit=2&cursor={cursor}"));
+        assert_eq!(st, 404, "revocation ends paging through history");
         let (st, _) = hist(&w.shipper_user, &range);
         assert_eq!(st, 404, "revocation ends history reads");
+        // The owner still reads everything.
+        let (st, v) = hist(&w.carrier_user, &range);
+        assert_eq!(st, 200);
+        assert_eq!(v["positions"].as_array().unwrap().len(), 5, "{v}");
     })
     .await
     .unwrap();
