@@ -45,7 +45,7 @@ impl Embedded {
         // ~65k devices), so none spills to the WAL twice.
         conn.pragma_update(None, "cache_size", -131_072)?;
         for seq in journal.leftovers() {
-            journal::compact(&mut conn, &journal, seq)?;
+            journal::compact(&mut conn, &journal, seq, u64::MAX)?;
         }
         let (jobs, job_rx) = std::sync::mpsc::channel();
         {

@@ -3,29 +3,36 @@
 //! Appending each record straight into `history.db`'s device-ordered index
 //! dirties one index page per device per commit — 500 records from 500
 //! devices wrote ~2 MB of WAL per commit and capped durable ingest at ~13k
-//! records/s. The journal is a series of small SQLite files
-//! (`journal/<seq>.db`) without an index, so a commit appends a few pages
-//! in arrival order. A segment is sealed after [`SEGMENT_ROWS`] records or
-//! [`SEGMENT_AGE`]; the compactor then moves it into `history.db` sorted by
-//! device (one page touch per device per segment instead of per commit) and
-//! deletes it. Queries merge the live segments with `history.db`.
+//! records/s. The journal is a series of append-only files
+//! (`journal/<seq>.log`, format in `segment.rs`): a group commit is one
+//! `write` of one checksummed frame and one `fdatasync`, no B-tree, no WAL,
+//! no checkpoint. A segment is sealed after [`SEGMENT_ROWS`] records or
+//! [`SEGMENT_AGE`]; the compactor then moves it into `history.db` (one
+//! transaction, each device's index pages written once per segment instead
+//! of once per commit) and deletes it. Queries merge the live segments with
+//! `history.db`, reading a segment only up to its last completed commit.
 //!
-//! Crash safety: a record is acked once its segment commit is on disk. At
-//! start-up every leftover segment is compacted before anything is served;
-//! a crash between a compaction's commit and the file's deletion only
-//! repeats an `INSERT OR IGNORE`, which stores nothing twice.
+//! Crash safety: a record is acked once its frame is on disk. At start-up
+//! every leftover segment is compacted before anything is served, up to its
+//! first torn or corrupt frame (a commit that never completed, so never
+//! acked). A failed write or fsync seals the segment at its last good frame
+//! and the next commit starts a new file, so no good frame ever follows a
+//! bad one. A crash between a compaction's commit and the file's deletion
+//! only repeats an `INSERT OR IGNORE`, which stores nothing twice. Segments
+//! of the earlier SQLite format (`<seq>.db`) are still compacted at start.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use rusqlite::{Connection, OpenFlags, Statement};
+use rusqlite::{Connection, Statement};
 use tokio::sync::{mpsc, oneshot};
 
 use super::embedded::Request;
-use super::sqlite::{open_conn, page_rows};
+use super::segment;
 use super::{Faults, HistoryError, Range, StorageHealth, StoredRow};
 use super::{GATHER, MAX_BATCH};
 
@@ -37,34 +44,38 @@ pub const SEGMENT_AGE: Duration = Duration::from_secs(2);
 /// Rows bound per multi-row `INSERT` (12 parameters each).
 const CHUNK: usize = 16;
 
-/// A segment's one table: `history.db`'s `positions` columns, no index.
-/// (The `positions` schema itself lives in its frozen migration.)
+/// A legacy (SQLite) segment's one table: `history.db`'s `positions`
+/// columns, no index.
 const ROW_COLUMNS: &str = "id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, \
     fix_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, lat REAL NOT NULL, \
     lon REAL NOT NULL, altitude_m REAL NOT NULL, speed_kmh REAL NOT NULL, \
     course_deg REAL NOT NULL, satellites INTEGER, valid INTEGER NOT NULL, \
     protocol TEXT NOT NULL, attributes TEXT NOT NULL";
 
-fn schema(table: &str) -> String {
-    format!("CREATE TABLE IF NOT EXISTS {table} ({ROW_COLUMNS})")
-}
-
-const INSERT_HEAD: &str = "INSERT INTO rows (device_id, fix_ms, received_ms, lat, lon, \
-    altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) VALUES ";
+const INSERT_HEAD: &str = "INSERT OR IGNORE INTO positions (device_id, fix_ms, received_ms, \
+    lat, lon, altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) VALUES ";
 const ROW_PARAMS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?)";
+
+/// A segment not yet compacted, and how far it may be read: the end of its
+/// last completed commit (`u64::MAX` for a leftover: its intact part).
+#[derive(Clone)]
+pub(super) struct Live {
+    pub seq: u64,
+    pub committed: Arc<AtomicU64>,
+}
 
 /// The journal directory and its live (not yet compacted) segments.
 pub struct Journal {
     dir: PathBuf,
-    /// Sequence numbers of segments whose rows may not be in `history.db`
-    /// yet. Readers hold the read lock across a whole query so the
-    /// compactor cannot delete a segment between their two reads.
-    pub(super) live: RwLock<Vec<u64>>,
+    /// Segments whose rows may not be in `history.db` yet. Readers hold the
+    /// read lock across a whole query so the compactor cannot delete a
+    /// segment between their two reads.
+    pub(super) live: RwLock<Vec<Live>>,
 }
 
 impl Journal {
-    /// Opens `data_dir/journal`; returns it with the leftover segments of an
-    /// earlier run, oldest first (they are live until compacted).
+    /// Opens `data_dir/journal`; the leftover segments of an earlier run
+    /// (either format) are live until compacted.
     pub fn open(data_dir: &Path) -> Result<Self, HistoryError> {
         let dir = data_dir.join("journal");
         std::fs::create_dir_all(&dir)
@@ -73,83 +84,205 @@ impl Journal {
             .map_err(|e| HistoryError::Storage(format!("{}: {e}", dir.display())))?
             .filter_map(|e| {
                 let name = e.ok()?.file_name();
-                name.to_str()?.strip_suffix(".db")?.parse().ok()
+                let name = name.to_str()?;
+                name.strip_suffix(".log")
+                    .or_else(|| name.strip_suffix(".db"))?
+                    .parse()
+                    .ok()
             })
             .collect();
         seqs.sort_unstable();
+        seqs.dedup();
+        let live = seqs
+            .into_iter()
+            .map(|seq| Live {
+                seq,
+                committed: Arc::new(AtomicU64::new(u64::MAX)),
+            })
+            .collect();
         Ok(Self {
             dir,
-            live: RwLock::new(seqs),
+            live: RwLock::new(live),
         })
     }
 
     fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:016}.log"))
+    }
+
+    fn legacy_path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:016}.db"))
     }
 
     /// The sequence number for the next new segment.
     pub fn next_seq(&self) -> u64 {
-        self.live.read().last().map_or(1, |s| s + 1)
+        self.live.read().last().map_or(1, |l| l.seq + 1)
     }
 
     /// Leftover segments, oldest first.
     pub fn leftovers(&self) -> Vec<u64> {
-        self.live.read().clone()
+        self.live.read().iter().map(|l| l.seq).collect()
     }
 
-    /// Creates segment `seq` (or reopens it after a failed first commit) and
-    /// makes it live. The directory is synced so the file survives power loss.
-    fn create(&self, seq: u64) -> Result<Connection, HistoryError> {
-        let c = open_conn(&self.path(seq), OpenFlags::default())?;
-        c.execute_batch(&schema("rows"))?;
+    /// Creates segment `seq` with its header, synced with the directory so
+    /// the file survives power loss, and makes it live.
+    fn create(&self, seq: u64) -> Result<Open, HistoryError> {
+        let path = self.path(seq);
+        let io = |e: std::io::Error| HistoryError::Storage(format!("{}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.write_all(segment::MAGIC).map_err(io)?;
+        file.sync_all().map_err(io)?;
         std::fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| HistoryError::Storage(format!("{}: {e}", self.dir.display())))?;
+        let len = segment::MAGIC.len() as u64;
+        let committed = Arc::new(AtomicU64::new(len));
         let mut live = self.live.write();
-        if !live.contains(&seq) {
-            live.push(seq);
-        }
-        Ok(c)
+        live.retain(|l| l.seq != seq);
+        live.push(Live {
+            seq,
+            committed: Arc::clone(&committed),
+        });
+        Ok(Open {
+            seq,
+            file,
+            len,
+            committed,
+            rows: 0,
+            opened: Instant::now(),
+            buf: Vec::new(),
+        })
     }
 
     /// Deletes a compacted segment.
     fn remove(&self, seq: u64) {
-        let mut live = self.live.write();
-        live.retain(|s| *s != seq);
-        let path = self.path(seq);
+        self.live.write().retain(|l| l.seq != seq);
+        let _ = std::fs::remove_file(self.path(seq));
+        let legacy = self.legacy_path(seq);
         for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.clone().into_os_string();
+            let mut p = legacy.clone().into_os_string();
             p.push(suffix);
             let _ = std::fs::remove_file(p);
         }
     }
 
-    /// Rows of `q`'s device and range in segment `seq`, in key order, at most
-    /// `q.limit + 1`. The caller holds `live`'s read lock.
-    pub(super) fn scan(&self, seq: u64, q: &Range) -> Result<Vec<StoredRow>, HistoryError> {
-        let c = match open_conn(&self.path(seq), OpenFlags::SQLITE_OPEN_READ_WRITE) {
-            Ok(c) => c,
-            // Not created yet by the writer (listed before its first commit).
-            Err(_) if !self.path(seq).exists() => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+    /// The rows of segment `seq`, read up to `committed` bytes.
+    fn read(&self, seq: u64, committed: u64) -> Result<Vec<StoredRow>, HistoryError> {
+        let path = self.path(seq);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(HistoryError::Storage(format!("{}: {e}", path.display()))),
         };
-        page_rows(&c, "rows", q)
+        let end = usize::try_from(committed).map_or(bytes.len(), |c| c.min(bytes.len()));
+        Ok(segment::decode(&bytes[..end]).0)
+    }
+
+    /// Rows of `q`'s device and range in live segment `l`, in key order, at
+    /// most `q.limit + 1`. The caller holds `live`'s read lock.
+    pub(super) fn scan(&self, l: &Live, q: &Range) -> Result<Vec<StoredRow>, HistoryError> {
+        if self.legacy_path(l.seq).exists() {
+            // Only ever a leftover, compacted before anything is served.
+            return Ok(Vec::new());
+        }
+        let after = q.after.map(|c| (c.fix_ms, c.lat + 0.0, c.lon + 0.0));
+        let mut rows: Vec<StoredRow> = self
+            .read(l.seq, l.committed.load(Ordering::Acquire))?
+            .into_iter()
+            .filter(|r| {
+                r.device_id == q.device.as_str()
+                    && r.fix_ms >= q.from_ms
+                    && r.fix_ms < q.to_ms
+                    && after.is_none_or(|a| {
+                        (r.fix_ms, r.lat + 0.0, r.lon + 0.0)
+                            .partial_cmp(&a)
+                            .is_some_and(|o| o.is_gt())
+                    })
+            })
+            .collect();
+        rows.sort_by(super::sqlite::key_order);
+        rows.truncate(q.limit.saturating_add(1));
+        Ok(rows)
     }
 }
 
-/// Moves segment `seq` into `history.db` in one transaction (each device's
-/// index pages are written once per segment, however many of its records
-/// the segment holds), then deletes it.
+/// Moves segment `seq` (read up to `committed` bytes) into `history.db` in
+/// one transaction (each device's index pages are written once per
+/// segment, however many of its records the segment holds), then deletes
+/// it.
 pub(super) fn compact(
     conn: &mut Connection,
     journal: &Journal,
     seq: u64,
+    committed: u64,
 ) -> Result<(), HistoryError> {
-    let path = journal.path(seq);
-    if !path.exists() {
-        journal.remove(seq);
-        return Ok(());
+    if journal.legacy_path(seq).exists() {
+        return compact_legacy(conn, journal, seq);
     }
+    let rows = journal.read(seq, committed)?;
+    if !rows.is_empty() {
+        let tx = conn.transaction()?;
+        insert(&tx, &rows)?;
+        // Each device's newest fix in this segment; `latest` moves only
+        // forward in fix time.
+        let mut newest: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        for r in &rows {
+            let e = newest.entry(r.device_id.as_str()).or_insert(r.fix_ms);
+            *e = (*e).max(r.fix_ms);
+        }
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO latest (device_id, position_id, fix_ms) \
+                 SELECT ?1, (SELECT MAX(p.id) FROM positions p WHERE p.device_id = ?1 AND p.fix_ms = ?2), ?2 \
+                 WHERE true \
+                 ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id, \
+                 fix_ms = excluded.fix_ms WHERE excluded.fix_ms > latest.fix_ms",
+            )?;
+            for (device, fix_ms) in newest {
+                st.execute(rusqlite::params![device, fix_ms])?;
+            }
+        }
+        tx.commit()?;
+    }
+    journal.remove(seq);
+    Ok(())
+}
+
+/// `INSERT OR IGNORE`s `rows` into `positions`, [`CHUNK`] rows per
+/// statement (one statement per row spends most of its time in the VM's
+/// per-statement set-up).
+fn insert(tx: &rusqlite::Transaction<'_>, rows: &[StoredRow]) -> Result<(), HistoryError> {
+    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let many = MANY.get_or_init(|| format!("{INSERT_HEAD}{}", vec![ROW_PARAMS; CHUNK].join(",")));
+    let mut chunks = rows.chunks_exact(CHUNK);
+    if chunks.len() > 0 {
+        let mut st = tx.prepare_cached(many)?;
+        for chunk in &mut chunks {
+            for (i, r) in chunk.iter().enumerate() {
+                bind(&mut st, i * 12, r)?;
+            }
+            st.raw_execute()?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut st = tx.prepare_cached(&format!("{INSERT_HEAD}{ROW_PARAMS}"))?;
+        for r in rest {
+            bind(&mut st, 0, r)?;
+            st.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+/// Compacts a segment written by an earlier version (a SQLite file).
+fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<(), HistoryError> {
+    let path = journal.legacy_path(seq);
     conn.execute(
         "ATTACH DATABASE ?1 AS seg",
         [path.to_string_lossy().as_ref()],
@@ -157,7 +290,9 @@ pub(super) fn compact(
     let moved = (|| -> Result<(), HistoryError> {
         let tx = conn.transaction()?;
         // A segment whose first commit failed may lack its table.
-        tx.execute_batch(&schema("seg.rows"))?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS seg.rows ({ROW_COLUMNS})"
+        ))?;
         tx.execute(
             "INSERT OR IGNORE INTO main.positions (device_id, fix_ms, received_ms, lat, lon, \
              altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) \
@@ -187,13 +322,12 @@ pub(super) fn compact(
 
 /// What the compactor thread is asked to do, in order.
 pub(super) enum Job {
-    /// Move a sealed segment holding `rows` records into `history.db`;
-    /// `conn` is the writer's connection to it, closed here (closing
-    /// checkpoints its WAL, an fsync the writer need not wait for).
+    /// Move a sealed segment holding `rows` records in its first
+    /// `committed` bytes into `history.db`.
     Compact {
         seq: u64,
         rows: usize,
-        conn: Connection,
+        committed: u64,
     },
     /// Answer once every earlier job is done.
     Flush(oneshot::Sender<Result<(), HistoryError>>),
@@ -208,13 +342,13 @@ pub(super) struct Compactor {
 }
 
 impl Compactor {
-    fn compact(&self, conn: &mut Connection, seq: u64) -> Result<(), HistoryError> {
+    fn compact(&self, conn: &mut Connection, seq: u64, committed: u64) -> Result<(), HistoryError> {
         if self.faults.fail_compactions.load(Ordering::Relaxed) {
             return Err(HistoryError::Storage(
                 "database or disk is full (injected)".into(),
             ));
         }
-        compact(conn, &self.journal, seq)
+        compact(conn, &self.journal, seq, committed)
     }
 
     /// Records `r` in `/health` and the healthy gauge.
@@ -241,12 +375,11 @@ pub(super) fn run_compactor(
             Job::Compact {
                 seq,
                 rows,
-                conn: sealed,
+                committed,
             } => {
-                drop(sealed);
                 let mut wait = Duration::from_millis(100);
                 loop {
-                    let r = c.compact(&mut conn, seq);
+                    let r = c.compact(&mut conn, seq, committed);
                     c.report(&r);
                     let Err(e) = r else { break };
                     metrics.compaction_errors.inc();
@@ -266,18 +399,40 @@ pub(super) fn run_compactor(
 }
 
 /// The segment being written.
-struct Open {
+pub(super) struct Open {
     seq: u64,
-    conn: Connection,
+    file: std::fs::File,
+    /// Bytes on disk up to the end of the last completed commit.
+    len: u64,
+    /// `len`, published to readers.
+    committed: Arc<AtomicU64>,
     rows: usize,
     opened: Instant,
+    /// The frame being written, reused between commits.
+    buf: Vec<u8>,
+}
+
+impl Open {
+    /// Appends `rows` as one frame and syncs it.
+    fn write(&mut self, rows: &[StoredRow]) -> Result<(), HistoryError> {
+        self.buf.clear();
+        segment::encode_frame(rows, &mut self.buf);
+        self.file
+            .write_all(&self.buf)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| HistoryError::Storage(format!("journal segment {}: {e}", self.seq)))?;
+        self.len += self.buf.len() as u64;
+        self.committed.store(self.len, Ordering::Release);
+        self.rows += rows.len();
+        Ok(())
+    }
 }
 
 /// A full segment on its way to the compactor.
 struct Sealed {
     seq: u64,
     rows: usize,
-    conn: Connection,
+    committed: u64,
 }
 
 /// The writer's side of the journal: the open segment and the next number.
@@ -288,8 +443,8 @@ struct Segments {
 }
 
 impl Segments {
-    /// Appends `rows` in one transaction (one fsync); seals the segment when
-    /// it is full or old (or `seal` is set). Returns the sealed segment.
+    /// Appends `rows` in one frame (one fsync); seals the segment when it
+    /// is full or old (or `seal` is set). Returns the sealed segment.
     fn append(
         &mut self,
         rows: &[StoredRow],
@@ -300,28 +455,24 @@ impl Segments {
             let e = HistoryError::Storage("database or disk is full (injected)".into());
             return (Err(e), None);
         }
-        let open = match self.open.take() {
+        let mut open = match self.open.take() {
             Some(o) => o,
             None => match self.journal.create(self.next) {
-                Ok(conn) => {
+                Ok(o) => {
                     self.next += 1;
-                    Open {
-                        seq: self.next - 1,
-                        conn,
-                        rows: 0,
-                        opened: Instant::now(),
-                    }
+                    o
                 }
                 Err(e) => return (Err(e), None),
             },
         };
-        let mut open = open;
-        let result = write(&mut open.conn, rows);
-        if result.is_ok() {
-            open.rows += rows.len();
-        }
+        let result = open.write(rows);
         self.open = Some(open);
-        let sealed = if seal {
+        let sealed = if result.is_err() {
+            // What follows a failed write or fsync cannot be trusted: the
+            // segment ends at its last good frame, the next commit starts
+            // a new one.
+            self.take()
+        } else if seal {
             self.seal()
         } else {
             self.seal_if_due()
@@ -344,17 +495,20 @@ impl Segments {
     /// Takes the open segment if it holds records; the next append opens
     /// a new one.
     fn seal(&mut self) -> Option<Sealed> {
-        match self.open.take() {
-            Some(o) if o.rows > 0 => Some(Sealed {
-                seq: o.seq,
-                rows: o.rows,
-                conn: o.conn,
-            }),
-            other => {
-                self.open = other;
-                None
-            }
+        if self.open.as_ref().is_some_and(|o| o.rows > 0) {
+            self.take()
+        } else {
+            None
         }
+    }
+
+    /// Takes the open segment, whatever it holds.
+    fn take(&mut self) -> Option<Sealed> {
+        self.open.take().map(|o| Sealed {
+            seq: o.seq,
+            rows: o.rows,
+            committed: o.len,
+        })
     }
 }
 
@@ -371,37 +525,6 @@ fn bind(st: &mut Statement<'_>, base: usize, r: &StoredRow) -> rusqlite::Result<
     st.raw_bind_parameter(base + 10, r.valid)?;
     st.raw_bind_parameter(base + 11, &r.protocol)?;
     st.raw_bind_parameter(base + 12, &r.attributes)
-}
-
-/// Writes `rows` into a segment in one transaction, [`CHUNK`] rows per
-/// statement (one statement per row spends most of its time in the VM's
-/// per-statement set-up).
-fn write(conn: &mut Connection, rows: &[StoredRow]) -> Result<(), HistoryError> {
-    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let many = MANY.get_or_init(|| format!("{INSERT_HEAD}{}", vec![ROW_PARAMS; CHUNK].join(",")));
-    let tx = conn.transaction()?;
-    {
-        let mut chunks = rows.chunks_exact(CHUNK);
-        if chunks.len() > 0 {
-            let mut st = tx.prepare_cached(many)?;
-            for chunk in &mut chunks {
-                for (i, r) in chunk.iter().enumerate() {
-                    bind(&mut st, i * 12, r)?;
-                }
-                st.raw_execute()?;
-            }
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut st = tx.prepare_cached(&format!("{INSERT_HEAD}{ROW_PARAMS}"))?;
-            for r in rest {
-                bind(&mut st, 0, r)?;
-                st.raw_execute()?;
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 /// Everything the writer task needs besides its queue.
@@ -529,8 +652,17 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
 }
 
 fn send_sealed(w: &Writer, sealed: Option<Sealed>) {
-    if let Some(Sealed { seq, rows, conn }) = sealed {
-        let _ = w.jobs.send(Job::Compact { seq, rows, conn });
+    if let Some(Sealed {
+        seq,
+        rows,
+        committed,
+    }) = sealed
+    {
+        let _ = w.jobs.send(Job::Compact {
+            seq,
+            rows,
+            committed,
+        });
     }
 }
 
@@ -557,26 +689,92 @@ mod tests {
     }
 
     #[test]
-    fn multi_row_chunks_and_the_remainder_are_all_written() {
+    fn a_failed_write_seals_the_segment_and_the_next_commit_starts_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(dir.path()).unwrap());
+        let mut segs = Segments {
+            journal: Arc::clone(&journal),
+            open: None,
+            next: 1,
+        };
+        let faults = Faults::default();
+        let (r, sealed) = segs.append(&[stored("a", 1, 50.0)], &faults, false);
+        assert!(r.is_ok() && sealed.is_none());
+        // The file goes read-only under the writer: the write fails.
+        let good = segs.open.as_ref().unwrap().len;
+        let path = journal.path(1);
+        segs.open.as_mut().unwrap().file = std::fs::File::open(&path).unwrap();
+        let (r, sealed) = segs.append(&[stored("a", 2, 50.0)], &faults, false);
+        assert!(r.is_err());
+        let sealed = sealed.expect("sealed at its last good frame");
+        assert_eq!((sealed.seq, sealed.rows, sealed.committed), (1, 1, good));
+        let (r, _) = segs.append(&[stored("a", 3, 50.0)], &faults, true);
+        assert!(r.is_ok());
+        assert_eq!(journal.leftovers(), vec![1, 2]);
+        let read = |seq| {
+            journal
+                .read(seq, u64::MAX)
+                .unwrap()
+                .iter()
+                .map(|r| r.fix_ms)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!((read(1), read(2)), (vec![1], vec![3]));
+    }
+
+    #[test]
+    fn both_segment_formats_compact_into_history_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::SqliteHistory::open(dir.path()).unwrap();
+        let mut conn = store.writer().unwrap();
         let journal = Journal::open(dir.path()).unwrap();
-        let mut c = journal.create(1).unwrap();
-        let rows: Vec<StoredRow> = (0..(CHUNK * 2 + 3) as i64)
-            .map(|i| stored("a", i, 50.0))
+        // A segment an earlier version wrote: a SQLite file.
+        let legacy = Connection::open(journal.legacy_path(1)).unwrap();
+        legacy
+            .execute_batch(&format!("CREATE TABLE rows ({ROW_COLUMNS})"))
+            .unwrap();
+        for (fix, lat) in [(1, 50.0), (2, 50.5)] {
+            legacy
+                .execute(
+                    "INSERT INTO rows (device_id, fix_ms, received_ms, lat, lon, altitude_m, \
+                     speed_kmh, course_deg, satellites, valid, protocol, attributes) \
+                     VALUES ('a', ?1, 9, ?2, 10, 1, 2, 3, 7, 1, 'teltonika', '')",
+                    rusqlite::params![fix, lat],
+                )
+                .unwrap();
+        }
+        drop(legacy);
+        // And one of this format, resending the legacy one's second record.
+        let mut open = journal.create(2).unwrap();
+        open.write(&[stored("a", 2, 50.5), stored("b", 5, 1.0)])
+            .unwrap();
+        drop(open);
+        let journal = Journal::open(dir.path()).unwrap();
+        assert_eq!(journal.leftovers(), vec![1, 2]);
+        for seq in journal.leftovers() {
+            compact(&mut conn, &journal, seq, u64::MAX).unwrap();
+        }
+        assert!(journal.leftovers().is_empty());
+        assert_eq!(store.count().unwrap(), 3);
+        let mut latest: Vec<(String, i64)> = store
+            .latest_all()
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.device_id.as_str().to_string(),
+                    p.fix_time.timestamp_millis(),
+                )
+            })
             .collect();
-        write(&mut c, &rows).unwrap();
-        let n: i64 = c
-            .query_row("SELECT COUNT(*) FROM rows", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, rows.len() as i64);
-        let last: (i64, i64) = c
-            .query_row(
-                "SELECT fix_ms, received_ms FROM rows ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(last, (34, 39));
+        latest.sort();
+        assert_eq!(latest, vec![("a".into(), 2), ("b".into(), 5)]);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("journal"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -585,8 +783,9 @@ mod tests {
         let journal = Journal::open(dir.path()).unwrap();
         drop(journal.create(7).unwrap());
         drop(journal.create(3).unwrap());
+        std::fs::write(journal.legacy_path(5), b"").unwrap();
         let again = Journal::open(dir.path()).unwrap();
-        assert_eq!(again.leftovers(), vec![3, 7]);
+        assert_eq!(again.leftovers(), vec![3, 5, 7]);
         assert_eq!(again.next_seq(), 8);
     }
 }

@@ -10,6 +10,7 @@
 //! embedded.rs the default backend: writer task, journal, compactor
 //! postgres.rs the shared backend for several gateway nodes
 //! rows.rs     Position ⇄ the stored row (attributes as JSON text)
+//! segment.rs  the journal's file format: checksummed frames of rows
 //! journal.rs  the ingest journal: segments the writer fsyncs before acks,
 //!             compacted into history.db by device
 //! sqlite.rs   the SQLite history file: schema, queries, purge
@@ -22,6 +23,7 @@ mod embedded;
 mod journal;
 mod postgres;
 mod rows;
+mod segment;
 mod sqlite;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -115,8 +115,8 @@ impl SqliteHistory {
         // after its rows are committed here, and not while we read.
         let live = journal.live.read();
         let mut rows = self.with_reader(|c| page_rows(c, "positions", q))?;
-        for seq in live.iter() {
-            rows.extend(journal.scan(*seq, q)?);
+        for l in live.iter() {
+            rows.extend(journal.scan(l, q)?);
         }
         drop(live);
         rows.sort_by(key_order);
@@ -214,7 +214,7 @@ pub(super) fn page_rows(
 
 /// Order by the unique key (device aside): fix time, then coordinates,
 /// with -0.0 equal to 0.0 as SQLite compares them.
-fn key_order(a: &StoredRow, b: &StoredRow) -> std::cmp::Ordering {
+pub(super) fn key_order(a: &StoredRow, b: &StoredRow) -> std::cmp::Ordering {
     let z = |x: f64| x + 0.0;
     a.fix_ms
         .cmp(&b.fix_ms)

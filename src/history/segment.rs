@@ -1,0 +1,227 @@
+//! The journal's segment file format: what one group commit appends is one
+//! frame, checked by length and CRC-32C, so a crash in the middle of a
+//! write leaves a torn tail that ends the readable part instead of
+//! corrupting it. Pure bytes in, rows out: the writer, the compactor, the
+//! queries and the tests use the same two functions.
+//!
+//! ```text
+//! file    MAGIC frame*
+//! frame   u32 LE payload length | u32 LE CRC-32C of payload | payload
+//! payload row*
+//! row     u16 len, device id | i64 fix ms | i64 received ms | f64 lat, lon,
+//!         altitude m, speed km/h, course deg | u8 has satellites, i64
+//!         satellites | u8 valid | u16 len, protocol | u32 len, attributes
+//! ```
+//!
+//! Integers and floats little-endian; strings UTF-8.
+
+use super::StoredRow;
+
+/// The first bytes of every segment file (format version 1).
+pub const MAGIC: &[u8; 8] = b"TGJRNL01";
+/// A frame claiming more than this is garbage, not a commit.
+pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// Appends one frame holding `rows` to `out`.
+pub fn encode_frame(rows: &[StoredRow], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    for r in rows {
+        put_str16(out, &r.device_id);
+        out.extend_from_slice(&r.fix_ms.to_le_bytes());
+        out.extend_from_slice(&r.received_ms.to_le_bytes());
+        for v in [r.lat, r.lon, r.altitude_m, r.speed_kmh, r.course_deg] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(u8::from(r.satellites.is_some()));
+        out.extend_from_slice(&r.satellites.unwrap_or(0).to_le_bytes());
+        out.push(u8::from(r.valid));
+        put_str16(out, &r.protocol);
+        let a = r.attributes.as_bytes();
+        out.extend_from_slice(&u32::try_from(a.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(a);
+    }
+    let payload_len = out.len() - start - 8;
+    let crc = CRC.checksum(&out[start + 8..]);
+    out[start..start + 4]
+        .copy_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Strings longer than a u16 never reach here (device ids are at most 64
+/// bytes, protocol names are ours); clamp rather than panic.
+fn put_str16(out: &mut Vec<u8>, s: &str) {
+    let b = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
+    out.extend_from_slice(&u16::try_from(b.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Every row of every intact frame of a segment file's bytes, in order,
+/// and the length of the intact part. Reading stops at the first frame
+/// that is short, too long, fails its CRC or does not parse: everything
+/// after it was never acknowledged.
+pub fn decode(bytes: &[u8]) -> (Vec<StoredRow>, usize) {
+    let mut rows = Vec::new();
+    let mut pos = MAGIC.len();
+    if bytes.get(..pos) != Some(MAGIC.as_slice()) {
+        return (rows, 0);
+    }
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len > MAX_FRAME {
+            break;
+        }
+        let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
+            break;
+        };
+        if CRC.checksum(payload) != crc {
+            break;
+        }
+        let before = rows.len();
+        if decode_rows(payload, &mut rows).is_none() {
+            rows.truncate(before);
+            break;
+        }
+        pos += 8 + len;
+    }
+    (rows, pos)
+}
+
+fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
+    while !p.is_empty() {
+        let device_id = take_str16(&mut p)?;
+        let fix_ms = i64::from_le_bytes(take(&mut p)?);
+        let received_ms = i64::from_le_bytes(take(&mut p)?);
+        let mut f = [0f64; 5];
+        for v in &mut f {
+            *v = f64::from_le_bytes(take(&mut p)?);
+        }
+        let [has_sats] = take::<1>(&mut p)?;
+        let sats = i64::from_le_bytes(take(&mut p)?);
+        let [valid] = take::<1>(&mut p)?;
+        let protocol = take_str16(&mut p)?;
+        let alen = u32::from_le_bytes(take(&mut p)?) as usize;
+        let attributes = std::str::from_utf8(p.get(..alen)?).ok()?.to_string();
+        p = &p[alen..];
+        out.push(StoredRow {
+            device_id,
+            fix_ms,
+            received_ms,
+            lat: f[0],
+            lon: f[1],
+            altitude_m: f[2],
+            speed_kmh: f[3],
+            course_deg: f[4],
+            satellites: (has_sats == 1).then_some(sats),
+            valid: valid == 1,
+            protocol,
+            attributes,
+        });
+    }
+    Some(())
+}
+
+fn take<const N: usize>(p: &mut &[u8]) -> Option<[u8; N]> {
+    let (head, rest) = p.split_first_chunk::<N>()?;
+    *p = rest;
+    Some(*head)
+}
+
+fn take_str16(p: &mut &[u8]) -> Option<String> {
+    let len = usize::from(u16::from_le_bytes(take(p)?));
+    let s = std::str::from_utf8(p.get(..len)?).ok()?.to_string();
+    *p = &p[len..];
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn row(device: &str, fix_ms: i64, sats: Option<i64>, attributes: &str) -> StoredRow {
+        StoredRow {
+            device_id: device.into(),
+            fix_ms,
+            received_ms: fix_ms + 5,
+            lat: -33.5,
+            lon: -0.0,
+            altitude_m: 1.5,
+            speed_kmh: 2.0,
+            course_deg: 359.9,
+            satellites: sats,
+            valid: fix_ms % 2 == 0,
+            protocol: "teltonika".into(),
+            attributes: attributes.into(),
+        }
+    }
+
+    fn file(frames: &[&[StoredRow]]) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        for f in frames {
+            encode_frame(f, &mut b);
+        }
+        b
+    }
+
+    #[test]
+    fn frames_round_trip_every_field() {
+        let a = [
+            row("356307042441013", 1, Some(7), ""),
+            row("ä-dev", -5, None, "{\"io1\":1}"),
+        ];
+        let b = [row("x", i64::MAX - 5, Some(0), "")];
+        let bytes = file(&[&a, &[], &b]);
+        let (rows, len) = decode(&bytes);
+        assert_eq!(len, bytes.len());
+        let want: Vec<StoredRow> = a.iter().chain(&b).cloned().collect();
+        assert_eq!(rows, want);
+        assert!(rows[0].lon.is_sign_negative(), "-0.0 kept bit for bit");
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_ends_the_readable_part() {
+        let a = [row("a", 1, Some(7), "")];
+        let b = [row("b", 2, Some(8), "{}")];
+        let whole = file(&[&a, &b]);
+        let first_end = file(&[&a]).len();
+        // Cut anywhere inside the second frame: only the first is read.
+        for cut in first_end..whole.len() {
+            let (rows, len) = decode(&whole[..cut]);
+            assert_eq!(
+                (rows.as_slice(), len),
+                (a.as_slice(), first_end),
+                "cut {cut}"
+            );
+        }
+        // A flipped bit in the second frame's payload fails its CRC.
+        let mut bad = whole.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(decode(&bad), (a.to_vec(), first_end));
+        // No magic: nothing.
+        assert_eq!(decode(b"TGJRNL0"), (Vec::new(), 0));
+        assert_eq!(decode(&whole[1..]), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn no_byte_string_panics() {
+        use proptest::prelude::*;
+        proptest!(|(tail in proptest::collection::vec(any::<u8>(), 0..300))| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&tail);
+            let _ = decode(&b);
+            // A valid CRC over garbage rows must not panic either.
+            let mut c = MAGIC.to_vec();
+            c.extend_from_slice(&u32::try_from(tail.len()).unwrap().to_le_bytes());
+            c.extend_from_slice(&CRC.checksum(&tail).to_le_bytes());
+            c.extend_from_slice(&tail);
+            let (rows, len) = decode(&c);
+            prop_assert!(len == MAGIC.len() || len == c.len());
+            prop_assert!(len == c.len() || rows.is_empty());
+        });
+    }
+}
