@@ -1022,6 +1022,7 @@ async fn openapi_documents_every_route() {
             ("get", "/api/v1/positions"),
             ("post", "/api/v1/ingest/positions"),
             ("get", "/api/v1/devices/{device_id}/positions"),
+            ("get", "/api/v1/openapi.json"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         for (method, path) in routes {
