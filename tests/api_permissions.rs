@@ -595,18 +595,43 @@ async fn temporary_windows_past_current_future() {
         assert_eq!(future["state"], "scheduled");
         let (st, _) = call(w.http, "GET", &format!("/api/v1/devices/{D1}/position"), Some(&w.shipper_user), None);
         assert_eq!(st, 404, "only expired and scheduled permissions");
+        // The same in the list and in spatial answers (the index trails by
+        // at most 50 ms here).
+        std::thread::sleep(Duration::from_millis(200));
+        let received = |what: &str| {
+            let (st, v) = call(w.http, "GET", what, Some(&w.shipper_user), None);
+            assert_eq!(st, 200, "{what}: {v}");
+            v["devices"].as_array().unwrap().clone()
+        };
+        let list = "/api/v1/devices?scope=received";
+        let bbox = "/api/v1/positions?scope=received&bbox=11,48,12,49";
+        let near = "/api/v1/positions?scope=received&near=48.1,11.5&radius_m=5000";
+        for what in [list, bbox, near] {
+            assert!(received(what).is_empty(), "{what}: nothing before or after the window");
+        }
         // Current, but starting after the fix: the device shows with no position.
         let late = grant("late", now - h / 4, now + h);
         assert_eq!(late["state"], "active");
         let (st, v) = call(w.http, "GET", &format!("/api/v1/devices/{D1}/position"), Some(&w.shipper_user), None);
         assert_eq!(st, 200);
         assert_eq!(v["position"], Value::Null, "a fix before valid_from is never shown");
+        let listed = received(list);
+        assert_eq!(listed.len(), 1);
+        assert_eq!((&listed[0]["device_id"], &listed[0]["position"]), (&json!(D1), &Value::Null));
+        assert!(received(bbox).is_empty(), "nor found by a spatial query");
+        assert!(received(near).is_empty());
         // Current and covering the fix: shown.
         let cur = grant("current", now - h, now + h);
         assert_eq!(cur["state"], "active");
         let (st, v) = call(w.http, "GET", &format!("/api/v1/devices/{D1}/position"), Some(&w.shipper_user), None);
         assert_eq!(st, 200);
         assert!((v["position"]["lat"].as_f64().unwrap() - 48.1).abs() < 1e-6, "{v}");
+        for what in [bbox, near] {
+            let found = received(what);
+            assert_eq!(found.len(), 1, "{what}");
+            assert_eq!(found[0]["device_id"], D1);
+            assert_eq!(found[0]["permission_id"], cur["id"], "{what}: through the covering permission");
+        }
         let (st, _) = call(
             w.http,
             "POST",
@@ -748,6 +773,45 @@ async fn every_route_needs_the_right_key() {
         assert_eq!(st, 204);
         let (st, _) = call(w.http, "GET", "/api/v1/devices", Some(key), None);
         assert_eq!(st, 401);
+        // A plain user reads; managing is for the company's admins.
+        let (st, p) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "roles", "recipient_company_id": "0815", "device_ids": [D1]})),
+        );
+        assert_eq!(st, 201, "{p}");
+        let (st, u) = call(
+            w.http,
+            "POST",
+            "/api/v1/users",
+            Some(&w.carrier),
+            Some(json!({"name": "colleague", "role": "user"})),
+        );
+        assert_eq!(st, 201, "{u}");
+        let refused: [(&str, String, Option<Value>); 4] = [
+            (
+                "POST",
+                "/api/v1/permissions".into(),
+                Some(json!({"name": "x", "recipient_company_id": "0815", "device_ids": [D1]})),
+            ),
+            ("DELETE", format!("/api/v1/permissions/{}", p["id"]), None),
+            (
+                "POST",
+                "/api/v1/users".into(),
+                Some(json!({"name": "y", "role": "admin"})),
+            ),
+            ("DELETE", format!("/api/v1/api-keys/{}", u["api_key_id"]), None),
+        ];
+        for (method, path, body) in refused {
+            let (st, v) = call(w.http, method, &path, Some(&w.carrier_user), body);
+            assert_eq!(st, 403, "a plain user: {method} {path}: {v}");
+        }
+        let (_, v) = call(w.http, "GET", "/api/v1/permissions?side=granted", Some(&w.carrier_user), None);
+        assert_eq!(v["permissions"][0]["state"], "active", "still in force: {v}");
+        let (st, _) = call(w.http, "GET", "/api/v1/devices", Some(u["api_key"].as_str().unwrap()), None);
+        assert_eq!(st, 200, "the colleague's key still works");
         // Bad bodies get clear 400s.
         let (st, v) = call(
             w.http,
@@ -1352,6 +1416,109 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
         let (st, v) = hist(&w.carrier_user, &range);
         assert_eq!(st, 200);
         assert_eq!(v["positions"].as_array().unwrap().len(), 5, "{v}");
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_for_one_contact_person_shows_nothing_to_colleagues() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        // A second user of the shipper, the named contact person.
+        let (st, contact) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies/0815/users",
+            Some(ADMIN),
+            Some(json!({"name": "Dispatcher Meyer", "role": "user"})),
+        );
+        assert_eq!(st, 201, "{contact}");
+        let contact_key = contact["api_key"].as_str().unwrap().to_string();
+        let (st, p) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "for Meyer", "recipient_company_id": "0815",
+                        "recipient_user_id": contact["id"], "device_ids": [D1]})),
+        );
+        assert_eq!(st, 201, "{p}");
+        let pid = p["id"].as_i64().unwrap();
+        report(w.tcp, D1, (now_ms() + 1000) as u64, 50.2, 8.7);
+        std::thread::sleep(Duration::from_millis(200));
+        let paths = [
+            format!("/api/v1/devices/{D1}/position"),
+            format!("/api/v1/devices/{D1}/positions"),
+            format!("/api/v1/permissions/{pid}/access-log"),
+        ];
+        // The contact person sees the device and the permission's log.
+        for path in &paths {
+            let (st, v) = call(w.http, "GET", path, Some(&contact_key), None);
+            assert_eq!(st, 200, "{path}: {v}");
+        }
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/devices?scope=received",
+            Some(&contact_key),
+            None,
+        );
+        assert_eq!(v["devices"][0]["device_id"], D1, "{v}");
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/permissions?side=received",
+            Some(&contact_key),
+            None,
+        );
+        assert_eq!(v["permissions"].as_array().unwrap().len(), 1, "{v}");
+        // Colleagues — even the company's admin — see none of it.
+        for key in [&w.shipper_user, &w.shipper] {
+            for path in &paths {
+                let (st, _) = call(w.http, "GET", path, Some(key), None);
+                assert_eq!(st, 404, "{path}");
+            }
+            for path in [
+                "/api/v1/devices?scope=received",
+                "/api/v1/positions?scope=received&bbox=8,50,9,51",
+            ] {
+                let (st, v) = call(w.http, "GET", path, Some(key), None);
+                assert_eq!(st, 200);
+                assert!(v["devices"].as_array().unwrap().is_empty(), "{path}: {v}");
+            }
+            let (_, v) = call(
+                w.http,
+                "GET",
+                "/api/v1/permissions?side=received",
+                Some(key),
+                None,
+            );
+            assert!(v["permissions"].as_array().unwrap().is_empty(), "{v}");
+            let (st, _) = call(
+                w.http,
+                "PUT",
+                &format!("/api/v1/permissions/{pid}/devices/{D1}/shipment-number"),
+                Some(key),
+                Some(json!({"shipment_number": "X"})),
+            );
+            assert_eq!(st, 404);
+        }
+        // A contact person from another company is refused at grant time.
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "wrong", "recipient_company_id": "9999",
+                        "recipient_user_id": contact["id"], "device_ids": [D1]})),
+        );
+        assert!(st == 400 || st == 404, "{st}");
     })
     .await
     .unwrap();

@@ -496,6 +496,33 @@ fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
         None,
     );
     assert!(unknown.contains(IMEI), "{unknown}");
+    let unknown: serde_json::Value = serde_json::from_str(&unknown).unwrap();
+    let entry = unknown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["device_id"] == IMEI)
+        .unwrap();
+    assert_eq!(entry["protocol"], "teltonika", "{entry}");
+    assert_eq!(entry["messages"], 1, "{entry}");
+    let seen = chrono::DateTime::parse_from_rfc3339(entry["last_seen"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        (now - 60_000..=now).contains(&seen),
+        "last seen just now: {entry}"
+    );
+    let (_, text) = http_get(gw.http, "/metrics");
+    assert_eq!(
+        metric(
+            &text,
+            "trackgate_unknown_device_messages_total",
+            "protocol=\"teltonika\""
+        ),
+        1.0,
+        "the refused login is counted"
+    );
     let (st, _) = support::http_request(
         gw.http,
         "POST",
@@ -535,6 +562,10 @@ fn binary_lists_listeners_serves_health_and_exits_cleanly_on_sigterm() {
     // Ctrl-C (SIGINT) shuts down as cleanly, and the data dir is reusable:
     // the device is still registered and its fix restored from the history.
     let mut gw = spawn_binary(dir.path());
+    assert!(
+        gw.admin_token.is_none(),
+        "the admin token is printed only once"
+    );
     let (_, body) = http_get(gw.http, "/health");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["devices"], 1, "restored from the history");

@@ -101,7 +101,7 @@ pub async fn create_own_user(
 }
 
 /// Revokes an API key: the caller's own, or (company admin) any of the company's.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "company", security(("api_key" = [])), params(("id" = i64, Path, description = "API key id")), responses((status = 204, description = "revoked"), (status = 401, description = "no or wrong key"), (status = 404, description = "no such key visible to the caller")))]
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "company", security(("api_key" = [])), params(("id" = i64, Path, description = "API key id")), responses((status = 204, description = "revoked"), (status = 401, description = "no or wrong key"), (status = 403, description = "a colleague's key, and the caller is not an admin"), (status = 404, description = "no such key visible to the caller")))]
 pub async fn revoke_key(
     caller: Caller,
     State(s): State<ApiState>,
@@ -111,10 +111,15 @@ pub async fn revoke_key(
         .dir
         .key_owner(id)
         .ok_or_else(|| ApiError::NotFound(format!("api key {id}")))?;
-    let allowed = owner.user_id == caller.who.user_id
-        || (caller.who.role == Role::Admin && owner.company_id == caller.who.company_id);
-    if !allowed {
+    // Another company's key does not exist for the caller; a colleague's
+    // is there, but only the company's admins may revoke it.
+    if owner.company_id != caller.who.company_id {
         return Err(ApiError::NotFound(format!("api key {id}")));
+    }
+    if owner.user_id != caller.who.user_id && caller.who.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only the company's admins revoke a colleague's key",
+        ));
     }
     s.store.revoke_api_key(id, now_ms()).await?;
     s.dir.remove_key(id);
