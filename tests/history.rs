@@ -407,6 +407,81 @@ async fn acks_follow_commits_duplicates_are_stored_once_storage_failure_stops_ac
     gw.shutdown().await;
 }
 
+/// Resident memory of this process (the in-process gateway's), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_storage_stops_reading_the_socket_memory_stays_flat_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&test_config(dir.path())).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let (faults, history) = (gw.history.faults.clone(), gw.history.clone());
+    let t0 = 1_764_158_400_000i64;
+    // 32 MB of 255-record packets, far more than socket buffers hold.
+    const PACKETS: usize = 4000;
+    let packets: Vec<Vec<u8>> = (0..PACKETS as i64)
+        .map(|p| {
+            let recs: Vec<_> = (0..255)
+                .map(|r| (t0 + (p * 255 + r) * 1000, 52.5, 13.4, 60, 90))
+                .collect();
+            codec8_packet(&recs)
+        })
+        .collect();
+    let total: usize = packets.iter().map(Vec::len).sum();
+    assert!(total > 30_000_000, "{total}");
+    faults.stall_commits.store(true, Ordering::SeqCst);
+    let before = rss();
+    let (s, sent) = tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut sent = 0usize;
+        for p in &packets {
+            if s.write_all(p).is_err() {
+                break; // the gateway stopped reading: the write timed out
+            }
+            sent += 1;
+        }
+        (s, sent)
+    })
+    .await
+    .unwrap();
+    let grown = rss().saturating_sub(before);
+    assert!(
+        sent < PACKETS,
+        "the gateway kept reading while its storage hung ({sent} packets)"
+    );
+    assert!(grown < 64 << 20, "memory grew by {grown} bytes");
+    assert!(gw.history.health.is_healthy(), "hung is not failed");
+
+    // Storage comes back: every packet that went out whole is acked, in
+    // order, and stored.
+    faults.stall_commits.store(false, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        let mut s = s;
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        for i in 0..sent {
+            let mut b = [0u8; 4];
+            s.read_exact(&mut b)
+                .unwrap_or_else(|e| panic!("ack {i} of {sent}: {e}"));
+            assert_eq!(u32::from_be_bytes(b), 255);
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(history.count().await.unwrap(), (sent * 255) as i64);
+    gw.shutdown().await;
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -594,6 +594,9 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 }
             };
         }
+        while w.faults.stall_commits.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let Some(mut s) = segments.take() else { return };
         let faults = Arc::clone(&w.faults);
         let seal = !flushes.is_empty();

@@ -204,11 +204,14 @@ fn record(
 }
 
 /// Fault injection for tests: while set, every commit (or every journal
-/// compaction) fails as a full disk would. Only the storage-failure tests
-/// use it.
+/// compaction) fails as a full disk would, or commits hang. Only the
+/// storage-failure tests use it.
 #[derive(Debug, Default)]
 pub struct Faults {
     pub fail_commits: AtomicBool,
+    /// While set, the writer does not commit at all (a disk that hangs):
+    /// the queue fills and connections stop being read.
+    pub stall_commits: AtomicBool,
     pub fail_compactions: AtomicBool,
 }
 
