@@ -1,7 +1,7 @@
 //! The SQLite history file (`history.db`, separate from the tenancy and
 //! access-log database so the two writers never wait for each other's
 //! lock). WAL with `synchronous=FULL`: a commit is on disk when it returns.
-//! One writer connection owned by the writer task; readers use their own.
+//! One writer connection owned by the compactor; readers use their own.
 //!
 //! A duplicate — same device, fix time and coordinates, as devices resend
 //! after a lost ack — hits the unique index and is ignored, so it is stored
