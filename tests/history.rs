@@ -11,7 +11,10 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use support::{http_get, metric, start, test_config, Process};
+use support::{
+    all_pages, fix, http_get, login_teltonika, metric, send_avl as send, start, test_config,
+    Process,
+};
 use trackgate::config::DEFAULT_TOML;
 use trackgate::history::{History, Range};
 use trackgate::model::DeviceId;
@@ -21,32 +24,7 @@ use trackgate::simulate::{codec8_packet, login_packet, SimOptions};
 const IMEI: u64 = 356_307_042_441_013;
 
 fn connect(addr: std::net::SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(&login_packet(IMEI)).unwrap();
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b).unwrap();
-    assert_eq!(b[0], 1, "login accepted");
-    s
-}
-
-/// Sends `packet` and returns the 4-byte ack, or None when none came in `wait`.
-fn send(s: &mut TcpStream, packet: &[u8], wait: Duration) -> Option<u32> {
-    s.set_read_timeout(Some(wait)).unwrap();
-    s.write_all(packet).unwrap();
-    let mut b = [0u8; 4];
-    match s.read_exact(&mut b) {
-        Ok(()) => Some(u32::from_be_bytes(b)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            None
-        }
-        Err(e) => panic!("read: {e}"),
-    }
+    login_teltonika(addr, IMEI)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,51 +583,6 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
         report.acked,
         "nothing stored that no device sent"
     );
-}
-
-fn fix(device: &str, fix_ms: i64, lat: f64) -> trackgate::model::Position {
-    use chrono::TimeZone;
-    trackgate::model::Position {
-        device_id: DeviceId::new(device).unwrap(),
-        fix_time: chrono::Utc.timestamp_millis_opt(fix_ms).unwrap(),
-        received_time: chrono::Utc.timestamp_millis_opt(fix_ms + 10).unwrap(),
-        lat,
-        lon: 13.4,
-        altitude_m: 30.0,
-        speed_kmh: 50.0,
-        course_deg: 90.0,
-        satellites: Some(8),
-        valid: true,
-        protocol: "teltonika",
-        attributes: Default::default(),
-    }
-}
-
-/// Pages through a device's whole history with `limit`-sized pages.
-async fn all_pages(h: &History, device: &str, limit: usize) -> Vec<(i64, f64)> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = h
-            .range(Range {
-                device: DeviceId::new(device).unwrap(),
-                from_ms: 0,
-                to_ms: i64::MAX,
-                limit,
-                after,
-            })
-            .await
-            .unwrap();
-        out.extend(
-            page.positions
-                .iter()
-                .map(|p| (p.fix_time.timestamp_millis(), p.lat)),
-        );
-        match page.next {
-            Some(c) => after = Some(trackgate::history::Cursor::decode(&c.encode()).unwrap()),
-            None => return out,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

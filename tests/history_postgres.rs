@@ -11,17 +11,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use support::{start, test_config};
-use trackgate::history::{Cursor, History, Range};
-use trackgate::model::{DeviceId, Position};
+use support::{all_pages, fix, login_teltonika as login, send_avl as send, start, test_config};
+use trackgate::history::{History, Range};
+use trackgate::model::DeviceId;
 use trackgate::protocol::Transport;
-use trackgate::simulate::{codec8_packet, login_packet};
+use trackgate::simulate::codec8_packet;
 
 const T0: i64 = 1_764_158_400_000;
 
@@ -86,50 +84,6 @@ impl Database {
         .fetch_all(&pool)
         .await
         .unwrap()
-    }
-}
-
-fn fix(device: &str, fix_ms: i64, lat: f64) -> Position {
-    use chrono::TimeZone;
-    Position {
-        device_id: DeviceId::new(device).unwrap(),
-        fix_time: chrono::Utc.timestamp_millis_opt(fix_ms).unwrap(),
-        received_time: chrono::Utc.timestamp_millis_opt(fix_ms + 10).unwrap(),
-        lat,
-        lon: 13.4,
-        altitude_m: 30.0,
-        speed_kmh: 50.0,
-        course_deg: 90.0,
-        satellites: Some(8),
-        valid: true,
-        protocol: "teltonika",
-        attributes: Default::default(),
-    }
-}
-
-async fn all_pages(h: &History, device: &str, limit: usize) -> Vec<(i64, f64)> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = h
-            .range(Range {
-                device: DeviceId::new(device).unwrap(),
-                from_ms: 0,
-                to_ms: i64::MAX,
-                limit,
-                after,
-            })
-            .await
-            .unwrap();
-        out.extend(
-            page.positions
-                .iter()
-                .map(|p| (p.fix_time.timestamp_millis(), p.lat)),
-        );
-        match page.next {
-            Some(c) => after = Some(Cursor::decode(&c.encode()).unwrap()),
-            None => return out,
-        }
     }
 }
 
@@ -230,35 +184,6 @@ async fn the_postgres_history_keeps_the_store_contract() {
     assert_eq!(latest[0].device_id.as_str(), "dev-a");
     drop(h);
     db.drop().await;
-}
-
-fn login(addr: std::net::SocketAddr, imei: u64) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(&login_packet(imei)).unwrap();
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b).unwrap();
-    assert_eq!(b[0], 1, "login accepted");
-    s
-}
-
-/// Sends `packet`; the 4-byte ack, or None when none came within `wait`.
-fn send(s: &mut TcpStream, packet: &[u8], wait: Duration) -> Option<u32> {
-    s.set_read_timeout(Some(wait)).unwrap();
-    s.write_all(packet).unwrap();
-    let mut b = [0u8; 4];
-    match s.read_exact(&mut b) {
-        Ok(()) => Some(u32::from_be_bytes(b)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            None
-        }
-        Err(e) => panic!("read: {e}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -235,3 +235,88 @@ pub fn write_admin_token(data_dir: &std::path::Path, token: &str) {
     let hash = sha2::Sha256::digest(token.as_bytes());
     std::fs::write(data_dir.join("admin-token.sha256"), hex::encode(hash)).unwrap();
 }
+
+/// Connects to a Teltonika TCP listener and logs in as `imei`; asserts the
+/// login is accepted.
+pub fn login_teltonika(addr: SocketAddr, imei: u64) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&trackgate::simulate::login_packet(imei))
+        .unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(b[0], 1, "login accepted");
+    s
+}
+
+/// Sends a Teltonika AVL packet; the 4-byte ack count, or None when none
+/// came within `wait`.
+pub fn send_avl(s: &mut TcpStream, packet: &[u8], wait: Duration) -> Option<u32> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(packet).unwrap();
+    let mut b = [0u8; 4];
+    match s.read_exact(&mut b) {
+        Ok(()) => Some(u32::from_be_bytes(b)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            None
+        }
+        Err(e) => panic!("read: {e}"),
+    }
+}
+
+/// A fix of `device` at `fix_ms` (received 10 ms later) for history tests.
+pub fn fix(device: &str, fix_ms: i64, lat: f64) -> trackgate::model::Position {
+    use chrono::TimeZone;
+    trackgate::model::Position {
+        device_id: trackgate::model::DeviceId::new(device).unwrap(),
+        fix_time: chrono::Utc.timestamp_millis_opt(fix_ms).unwrap(),
+        received_time: chrono::Utc.timestamp_millis_opt(fix_ms + 10).unwrap(),
+        lat,
+        lon: 13.4,
+        altitude_m: 30.0,
+        speed_kmh: 50.0,
+        course_deg: 90.0,
+        satellites: Some(8),
+        valid: true,
+        protocol: "teltonika",
+        attributes: Default::default(),
+    }
+}
+
+/// A device's whole history paged `limit` at a time, through cursors that
+/// went through their text form: (fix ms, lat) in order.
+pub async fn all_pages(
+    h: &trackgate::history::History,
+    device: &str,
+    limit: usize,
+) -> Vec<(i64, f64)> {
+    use trackgate::history::{Cursor, Range};
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .range(Range {
+                device: trackgate::model::DeviceId::new(device).unwrap(),
+                from_ms: 0,
+                to_ms: i64::MAX,
+                limit,
+                after,
+            })
+            .await
+            .unwrap();
+        out.extend(
+            page.positions
+                .iter()
+                .map(|p| (p.fix_time.timestamp_millis(), p.lat)),
+        );
+        match page.next {
+            Some(c) => after = Some(Cursor::decode(&c.encode()).unwrap()),
+            None => return out,
+        }
+    }
+}
