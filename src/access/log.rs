@@ -83,7 +83,12 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
             .iter_mut()
             .flat_map(|r| std::mem::take(&mut r.entries))
             .collect();
-        match store.append_log(all).await {
+        // The writer owns its thread (see `dedicated`): commit right here.
+        let result = match store.append_log_blocking(&all) {
+            Some(r) => r,
+            None => store.append_log(all).await,
+        };
+        match result {
             Ok(ids) => {
                 let mut ids = ids.into_iter();
                 for (r, len) in batch.into_iter().zip(lens) {

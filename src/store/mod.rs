@@ -78,6 +78,13 @@ pub trait Store: Send + Sync + 'static {
     /// Appends entries in one transaction (one fsync), chaining their hashes;
     /// returns their ids in order.
     async fn append_log(&self, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError>;
+    /// [`append_log`](Store::append_log) on the calling thread, for the log
+    /// writer, which has a thread of its own: a hand-off to the blocking
+    /// pool and back cost two wake-ups on every commit, each a wait for a
+    /// free core under load. `None` where the store only writes async.
+    fn append_log_blocking(&self, _entries: &[LogEntry]) -> Option<Result<Vec<i64>, StoreError>> {
+        None
+    }
     /// Partner-scope entries of one permission within [from, to).
     async fn permission_log(
         &self,

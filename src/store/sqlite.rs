@@ -501,6 +501,13 @@ impl Store for SqliteStore {
             .map_err(StoreError::from)
     }
 
+    fn append_log_blocking(&self, entries: &[LogEntry]) -> Option<Result<Vec<i64>, StoreError>> {
+        if entries.is_empty() {
+            return Some(Ok(Vec::new()));
+        }
+        Some(self.log.lock().append(entries).map_err(StoreError::from))
+    }
+
     async fn permission_log(
         &self,
         permission_id: i64,
