@@ -361,6 +361,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_postgres_history_url_is_checked() {
+        let with = |url: &str| {
+            Config::from_toml(
+                &DEFAULT_TOML.replace(
+                    "# postgres_url = \"postgres://trackgate:secret@db.example.com:5432/trackgate\"",
+                    &format!("postgres_url = \"{url}\""),
+                ),
+                "t",
+            )
+            .and_then(|c| c.validate().map(|_| c))
+        };
+        let c = with("postgres://tg@db:5432/tg").unwrap();
+        assert_eq!(
+            c.history.postgres_url.as_deref(),
+            Some("postgres://tg@db:5432/tg")
+        );
+        let e = with("mysql://db/tg").unwrap_err().to_string();
+        assert!(
+            e.contains("history.postgres_url") && e.contains("postgres://"),
+            "{e}"
+        );
+        assert_eq!(
+            Config::default().history.postgres_url,
+            None,
+            "embedded by default"
+        );
+    }
+
+    #[test]
     fn time_zones_parse_and_bad_ones_are_refused() {
         let h = |s| parse_time_zone(s).map(|o| o.local_minus_utc());
         assert_eq!(h("+03:00"), Some(3 * 3600));

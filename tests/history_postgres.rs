@@ -255,3 +255,21 @@ async fn two_gateways_ack_after_the_postgres_commit_and_share_one_history() {
     a.shutdown().await;
     db.drop().await;
 }
+
+/// Runs in plain `cargo test`: no server needed to find none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgres_stops_the_start_with_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // bound and dropped: nothing listens there
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.history.postgres_url = Some(format!("postgres://tg@127.0.0.1:{port}/tg"));
+    let e = match trackgate::app::start(&config).await {
+        Ok(_) => panic!("started without its history store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("postgres"), "{e}");
+}
