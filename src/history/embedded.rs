@@ -7,19 +7,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::journal::{self, Journal};
-use super::{Backend, Faults, HistoryError, Page, Range, StorageHealth, StoredRow};
+use super::{Backend, Done, Faults, HistoryError, Page, Range, Request, StorageHealth, StoredRow};
 use super::{SqliteHistory, QUEUE};
 use crate::model::Position;
-
-pub(super) enum Request {
-    /// Store `rows`; answer on `done` once they are on disk.
-    Append {
-        rows: Vec<StoredRow>,
-        done: Option<oneshot::Sender<Result<(), HistoryError>>>,
-    },
-    /// Seal the open segment and answer once everything before is compacted.
-    Flush(oneshot::Sender<Result<(), HistoryError>>),
-}
 
 /// The SQLite journal + `history.db` backend.
 pub struct Embedded {
@@ -74,10 +64,7 @@ impl Embedded {
         Ok(Self { tx, store, journal })
     }
 
-    async fn request(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), HistoryError>>) -> Request,
-    ) -> Result<(), HistoryError> {
+    async fn request(&self, make: impl FnOnce(Done) -> Request) -> Result<(), HistoryError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(make(done))

@@ -31,10 +31,9 @@ use parking_lot::RwLock;
 use rusqlite::{Connection, Statement};
 use tokio::sync::{mpsc, oneshot};
 
-use super::embedded::Request;
 use super::segment;
+use super::{gather, Gathered, Request};
 use super::{Faults, HistoryError, Range, StorageHealth, StoredRow};
-use super::{GATHER, MAX_BATCH};
 
 /// Records after which a segment is sealed and handed to the compactor.
 pub const SEGMENT_ROWS: usize = 65_536;
@@ -567,33 +566,11 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 continue;
             }
         };
-        let mut batch = Vec::new();
-        let mut flushes = Vec::new();
-        let mut n = 0;
-        let deadline = tokio::time::Instant::now() + GATHER;
-        let mut next = Some(first);
-        while let Some(r) = next {
-            match r {
-                Request::Append { rows, done } => {
-                    n += rows.len();
-                    batch.push((rows, done));
-                }
-                Request::Flush(done) => flushes.push(done),
-            }
-            if n >= MAX_BATCH || !flushes.is_empty() {
-                break;
-            }
-            next = match rx.try_recv() {
-                Ok(r) => Some(r),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    tokio::time::timeout_at(deadline, rx.recv())
-                        .await
-                        .ok()
-                        .flatten()
-                }
-            };
-        }
+        let Gathered {
+            appends: mut batch,
+            flushes,
+            records: n,
+        } = gather(first, &mut rx).await;
         while w.faults.stall_commits.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -164,6 +164,63 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// Where a writer answers: `Ok` once the records are committed.
+type Done = tokio::sync::oneshot::Sender<Result<(), HistoryError>>;
+
+/// What a backend's writer is asked to do.
+enum Request {
+    /// Store `rows`; answer on `done` (if any) once they are durable.
+    Append {
+        rows: Vec<StoredRow>,
+        done: Option<Done>,
+    },
+    /// Answer once everything appended before is where queries, purges and
+    /// counts see it.
+    Flush(Done),
+}
+
+/// What one group commit takes.
+struct Gathered {
+    /// Each append's rows and its waiter, in arrival order.
+    appends: Vec<(Vec<StoredRow>, Option<Done>)>,
+    flushes: Vec<Done>,
+    records: usize,
+}
+
+/// Takes `first` and whatever else queues within [`GATHER`] of it, up to
+/// [`MAX_BATCH`] records; a flush ends the batch (nothing after it joins).
+async fn gather(first: Request, rx: &mut tokio::sync::mpsc::Receiver<Request>) -> Gathered {
+    use tokio::sync::mpsc::error::TryRecvError;
+    let mut g = Gathered {
+        appends: Vec::new(),
+        flushes: Vec::new(),
+        records: 0,
+    };
+    let deadline = tokio::time::Instant::now() + GATHER;
+    let mut next = Some(first);
+    while let Some(r) = next {
+        match r {
+            Request::Append { rows, done } => {
+                g.records += rows.len();
+                g.appends.push((rows, done));
+            }
+            Request::Flush(done) => g.flushes.push(done),
+        }
+        if g.records >= MAX_BATCH || !g.flushes.is_empty() {
+            break;
+        }
+        next = match rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .ok()
+                .flatten(),
+        };
+    }
+    g
+}
+
 /// The first `limit` of `rows` (key order, at most `limit + 1` given) as a
 /// page, with the cursor set when more follow.
 fn page_from_rows(rows: Vec<StoredRow>, limit: usize) -> Page {

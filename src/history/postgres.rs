@@ -1,6 +1,6 @@
 //! The shared history backend: PostgreSQL, for several gateway nodes
 //! writing one history. Same contract as the embedded one: one writer task
-//! per node gathers what arrives within [`GATHER`] (at most [`MAX_BATCH`]
+//! per node gathers what arrives within [`GATHER`](super::GATHER) (at most [`MAX_BATCH`](super::MAX_BATCH)
 //! records) into one `INSERT … ON CONFLICT DO NOTHING` — one commit, which
 //! PostgreSQL makes durable before it answers (`synchronous_commit` on, its
 //! default) — and only then releases the waiting acks. A few batches
@@ -19,8 +19,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
+use super::{gather, Done, Gathered, Request, StoredRow, QUEUE};
 use super::{page_from_rows, Backend, Faults, HistoryError, Page, Range, StorageHealth};
-use super::{StoredRow, GATHER, MAX_BATCH, QUEUE};
 use crate::model::Position;
 
 /// Schema versions, applied in order under an advisory lock (nodes may
@@ -74,17 +74,6 @@ const INSERT: &str = "WITH ins AS (
     ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id,
         fix_ms = excluded.fix_ms
     WHERE excluded.fix_ms > latest.fix_ms";
-
-type Done = oneshot::Sender<Result<(), HistoryError>>;
-
-enum Request {
-    Append {
-        rows: Vec<StoredRow>,
-        done: Option<Done>,
-    },
-    /// Answered once every earlier append is committed.
-    Flush(Done),
-}
 
 /// History in PostgreSQL.
 pub struct Postgres {
@@ -174,26 +163,14 @@ async fn run_writer(
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
+        let Gathered {
+            appends, flushes, ..
+        } = gather(first, &mut rx).await;
         let mut rows = Vec::new();
         let mut waiters = Vec::new();
-        let mut flushes = Vec::new();
-        let deadline = tokio::time::Instant::now() + GATHER;
-        let mut next = Some(first);
-        while let Some(r) = next {
-            match r {
-                Request::Append { rows: mut r, done } => {
-                    rows.append(&mut r);
-                    waiters.extend(done);
-                }
-                Request::Flush(done) => flushes.push(done),
-            }
-            if rows.len() >= MAX_BATCH || !flushes.is_empty() {
-                break;
-            }
-            next = tokio::time::timeout_at(deadline, rx.recv())
-                .await
-                .ok()
-                .flatten();
+        for (mut r, done) in appends {
+            rows.append(&mut r);
+            waiters.extend(done);
         }
         if !rows.is_empty() {
             let (pool, metrics, health, faults) = (
