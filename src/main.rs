@@ -62,10 +62,17 @@ fn main() -> ExitCode {
 
 fn simulate(opts: trackgate::simulate::SimOptions) -> ExitCode {
     init_tracing();
-    if opts.devices == 0 || !(1..=255).contains(&opts.records) || opts.rate <= 0.0 {
-        eprintln!("trackgate simulate: need --devices > 0, --records in 1..=255, --rate > 0");
-        return ExitCode::from(2);
-    }
+    let summary = format!(
+        "simulating {} {} devices ({} packets/s each, {} records per packet, {} s)",
+        opts.devices, opts.protocol, opts.rate, opts.records, opts.duration
+    );
+    let plan = match trackgate::simulate::Plan::new(opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("trackgate simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -80,11 +87,8 @@ fn simulate(opts: trackgate::simulate::SimOptions) -> ExitCode {
             let _ = tokio::signal::ctrl_c().await;
             s2.cancel();
         });
-        println!(
-            "simulating {} devices against {} ({} packets/s each, {} records per packet, {} s)",
-            opts.devices, opts.target, opts.rate, opts.records, opts.duration
-        );
-        trackgate::simulate::run(opts, stop).await
+        println!("{summary} against {}", plan.target());
+        trackgate::simulate::run(plan, stop).await
     });
     println!("{}", report.summary());
     if report.unacked > 0 {

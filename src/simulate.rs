@@ -1,7 +1,8 @@
-//! `trackgate simulate`: virtual Teltonika devices, each on its own TCP
-//! connection, driving plausible routes and honouring acks exactly like a
-//! real FMB: a record leaves the device's buffer only when the server's
-//! count acknowledges it; on `00000000`, a timeout or a dropped connection
+//! `trackgate simulate`: virtual trackers, each on its own TCP connection,
+//! driving plausible routes and honouring acks exactly like real devices of
+//! the chosen protocol (Teltonika, GT06, Ruptela, JT/T 808 — every protocol
+//! with a [`DeviceSide`]): a record leaves the device's buffer only when the
+//! server acknowledges it; on a refusal, a timeout or a dropped connection
 //! it stays and is sent again. The load tool for benchmarks and the crash
 //! test, and a demo source.
 
@@ -11,41 +12,48 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-/// CRC-16/IBM (ARC), Teltonika's packet checksum.
-const CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_ARC);
+use crate::protocol::device::{Answer, BadReply, DeviceSide, Fix, Stage};
+
+pub use crate::protocols::teltonika::device::{codec8_packet, login_packet};
 
 /// What to simulate.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimOptions {
-    /// The gateway's Teltonika TCP address.
-    #[arg(long, default_value = "127.0.0.1:5027")]
-    pub target: SocketAddr,
+    /// The protocol the devices speak (teltonika, gt06, ruptela, jt808).
+    #[arg(long, default_value = "teltonika")]
+    pub protocol: String,
+    /// The gateway's TCP address for that protocol; default 127.0.0.1 on
+    /// the protocol's default port.
+    #[arg(long)]
+    pub target: Option<SocketAddr>,
     /// Number of devices (one connection each).
     #[arg(long, default_value_t = 100)]
     pub devices: usize,
     /// Packets per second per device.
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
-    /// Records per packet (1..=255).
+    /// Records per packet (1 up to what one packet of the protocol carries:
+    /// Teltonika and Ruptela 255, JT/T 808 32, GT06 1).
     #[arg(long, default_value_t = 1)]
     pub records: usize,
     /// How long to generate records, in seconds; then the devices send
     /// what they still hold and stop.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// First IMEI; device i gets this plus i.
+    /// First device number (IMEI); device i gets this plus i.
     #[arg(long, default_value_t = 350_000_000_000_000)]
     pub imei_base: u64,
     /// Seconds a device waits for an ack before it reconnects and resends.
     #[arg(long, default_value_t = 5.0)]
     pub ack_timeout: f64,
-    /// Write every acknowledged record (imei, fix time ms, lat, lon) to this TSV file.
+    /// Write every acknowledged record (device id, fix time ms, lat, lon) to this TSV file.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -63,7 +71,7 @@ pub struct SimReport {
     pub elapsed: Duration,
     /// Ack latency per packet, microseconds, sorted.
     pub latency_us: Vec<u64>,
-    /// Every acked record: (imei, fix ms, lat, lon).
+    /// Every acked record: (device number, fix ms, lat, lon).
     pub acked_records: Vec<(u64, i64, f64, f64)>,
 }
 
@@ -94,16 +102,6 @@ impl SimReport {
     }
 }
 
-/// One record a device holds.
-#[derive(Debug, Clone, Copy)]
-struct Record {
-    fix_ms: i64,
-    lat: f64,
-    lon: f64,
-    speed_kmh: u16,
-    course: u16,
-}
-
 /// A device driving a route: position, heading, speed.
 struct Route {
     lat: f64,
@@ -125,10 +123,15 @@ impl Route {
         }
     }
 
-    fn next(&mut self, rng: &mut impl Rng) -> Record {
+    /// The next fix, at least `step_ms` after the previous one (the wire's
+    /// time resolution), so every record of a device is distinct.
+    fn next(&mut self, rng: &mut impl Rng, step_ms: i64) -> Fix {
         let now = chrono::Utc::now().timestamp_millis();
-        // Fix times strictly increase per device, so every record is distinct.
-        let fix_ms = now.max(self.last_ms + 1);
+        let fix_ms = if self.last_ms == 0 {
+            now
+        } else {
+            now.max(self.last_ms + step_ms)
+        };
         let dt_h = if self.last_ms == 0 {
             0.0
         } else {
@@ -142,46 +145,77 @@ impl Route {
         self.lat = (self.lat + km * rad.cos() / 111.0).clamp(-89.0, 89.0);
         self.lon = (self.lon + km * rad.sin() / (111.0 * self.lat.to_radians().cos()))
             .clamp(-179.0, 179.0);
-        Record {
+        Fix {
             fix_ms,
-            lat: (self.lat * 1e7).round() / 1e7,
-            lon: (self.lon * 1e7).round() / 1e7,
+            lat: self.lat,
+            lon: self.lon,
             speed_kmh: self.speed_kmh as u16,
             course: self.course as u16,
         }
     }
 }
 
-/// A codec 8 TCP AVL packet carrying `records`.
-pub fn codec8_packet(records: &[(i64, f64, f64, u16, u16)]) -> Vec<u8> {
-    let n = u8::try_from(records.len()).unwrap_or(u8::MAX);
-    let mut data = vec![0x08, n];
-    for &(ts, lat, lon, speed, course) in records.iter().take(usize::from(n)) {
-        data.extend_from_slice(&(ts as u64).to_be_bytes());
-        data.push(0); // priority
-        data.extend_from_slice(&((lon * 1e7).round() as i32).to_be_bytes());
-        data.extend_from_slice(&((lat * 1e7).round() as i32).to_be_bytes());
-        data.extend_from_slice(&120i16.to_be_bytes()); // altitude
-        data.extend_from_slice(&course.to_be_bytes());
-        data.push(9); // satellites
-        data.extend_from_slice(&speed.to_be_bytes());
-        data.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // event id, IO count, no IO
-    }
-    data.push(n);
-    let mut out = vec![0, 0, 0, 0];
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let crc = u32::from(CRC.checksum(&data));
-    out.extend_from_slice(&data);
-    out.extend_from_slice(&crc.to_be_bytes());
-    out
+/// Why a simulation cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("unknown protocol {0:?}")]
+    UnknownProtocol(String),
+    #[error("no device simulator for {0} yet (there is one for: {1})")]
+    NoDeviceSide(String, String),
+    #[error("{protocol} carries at most {max} records per packet, not {asked}")]
+    TooManyRecords {
+        protocol: String,
+        max: usize,
+        asked: usize,
+    },
+    #[error("need --devices > 0, --records > 0 and --rate > 0")]
+    Empty,
 }
 
-/// The IMEI login packet.
-pub fn login_packet(imei: u64) -> Vec<u8> {
-    let s = format!("{imei:015}");
-    let mut v = (s.len() as u16).to_be_bytes().to_vec();
-    v.extend_from_slice(s.as_bytes());
-    v
+/// A checked simulation: the protocol's device side and where it connects.
+pub struct Plan {
+    opts: SimOptions,
+    side: &'static dyn DeviceSide,
+    target: SocketAddr,
+}
+
+impl Plan {
+    /// Checks `opts` against the protocol's device side.
+    pub fn new(opts: SimOptions) -> Result<Self, SimError> {
+        if opts.devices == 0 || opts.records == 0 || opts.rate.is_nan() || opts.rate <= 0.0 {
+            return Err(SimError::Empty);
+        }
+        let p = crate::protocol::find(&opts.protocol)
+            .ok_or_else(|| SimError::UnknownProtocol(opts.protocol.clone()))?;
+        let side = p
+            .device_side()
+            .ok_or_else(|| SimError::NoDeviceSide(opts.protocol.clone(), simulated().join(", ")))?;
+        if opts.records > side.max_records() {
+            return Err(SimError::TooManyRecords {
+                protocol: opts.protocol.clone(),
+                max: side.max_records(),
+                asked: opts.records,
+            });
+        }
+        let target = opts
+            .target
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], p.default_port())));
+        Ok(Self { opts, side, target })
+    }
+
+    /// Where the devices connect.
+    pub fn target(&self) -> SocketAddr {
+        self.target
+    }
+}
+
+/// The protocols `simulate` can speak.
+pub fn simulated() -> Vec<&'static str> {
+    crate::protocol::registry()
+        .iter()
+        .filter(|p| p.device_side().is_some())
+        .map(|p| p.name())
+        .collect()
 }
 
 #[derive(Default)]
@@ -196,17 +230,18 @@ struct Totals {
 }
 
 /// Runs the simulation until `duration` has passed (then drains) or `stop`.
-pub async fn run(opts: SimOptions, stop: CancellationToken) -> SimReport {
+pub async fn run(plan: Plan, stop: CancellationToken) -> SimReport {
     let totals = Arc::new(Mutex::new(Totals::default()));
     let started = Instant::now();
-    let generate_until = started + Duration::from_secs_f64(opts.duration.max(0.0));
-    let mut tasks = Vec::with_capacity(opts.devices);
-    for i in 0..opts.devices {
-        let o = opts.clone();
+    let generate_until = started + Duration::from_secs_f64(plan.opts.duration.max(0.0));
+    let plan = Arc::new(plan);
+    let mut tasks = Vec::with_capacity(plan.opts.devices);
+    for i in 0..plan.opts.devices {
+        let plan = Arc::clone(&plan);
         let t = Arc::clone(&totals);
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            device(o, i, generate_until, t, stop).await;
+            device(&plan, i, generate_until, t, stop).await;
         }));
     }
     for t in tasks {
@@ -224,41 +259,90 @@ pub async fn run(opts: SimOptions, stop: CancellationToken) -> SimReport {
         latency_us: t.latency_us,
         acked_records: t.acked_records,
     };
-    if let Some(path) = &opts.out {
-        if let Err(e) = write_records(path, &report.acked_records) {
+    if let Some(path) = &plan.opts.out {
+        if let Err(e) = write_records(path, plan.side, &report.acked_records) {
             tracing::error!(path = %path.display(), error = %e, "cannot write acked records");
         }
     }
     report
 }
 
-fn write_records(path: &std::path::Path, records: &[(u64, i64, f64, f64)]) -> std::io::Result<()> {
+fn write_records(
+    path: &std::path::Path,
+    side: &dyn DeviceSide,
+    records: &[(u64, i64, f64, f64)],
+) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(f, "imei\tfix_ms\tlat\tlon")?;
-    for (imei, ts, lat, lon) in records {
-        writeln!(f, "{imei:015}\t{ts}\t{lat}\t{lon}")?;
+    writeln!(f, "device_id\tfix_ms\tlat\tlon")?;
+    for (n, ts, lat, lon) in records {
+        writeln!(f, "{}\t{ts}\t{lat}\t{lon}", side.device_id(*n))?;
     }
     f.flush()
 }
 
+/// One open connection: the stream, bytes read but not yet used, and the
+/// next message serial.
+struct Conn {
+    stream: TcpStream,
+    inbox: BytesMut,
+    serial: u16,
+}
+
+impl Conn {
+    fn next_serial(&mut self) -> u16 {
+        self.serial = self.serial.wrapping_add(1);
+        self.serial
+    }
+
+    /// Sends `bytes` and waits for the answer to them (skipping unrelated
+    /// server messages). `Ok(None)`: the connection closed or the server
+    /// sent bytes no device could read.
+    async fn ask(
+        &mut self,
+        side: &dyn DeviceSide,
+        bytes: &[u8],
+        stage: Stage,
+        serial: u16,
+        sent: usize,
+    ) -> std::io::Result<Answer> {
+        self.stream.write_all(bytes).await?;
+        loop {
+            match side.next_reply(&mut self.inbox, stage) {
+                Ok(Some(reply)) => match side.answer(&reply, stage, serial, sent) {
+                    Answer::Unrelated => continue,
+                    a => return Ok(a),
+                },
+                Ok(None) => {}
+                Err(BadReply(why)) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
+                }
+            }
+            if self.stream.read_buf(&mut self.inbox).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
 async fn device(
-    o: SimOptions,
+    plan: &Plan,
     index: usize,
     generate_until: Instant,
     totals: Arc<Mutex<Totals>>,
     stop: CancellationToken,
 ) {
-    let imei = o.imei_base + index as u64;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(imei);
+    let (o, side) = (&plan.opts, plan.side);
+    let number = o.imei_base + index as u64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(number);
     let mut route = Route::new(&mut rng);
-    let mut buffer: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
-    let per_packet = o.records.clamp(1, 255);
+    let mut buffer: std::collections::VecDeque<Fix> = std::collections::VecDeque::new();
+    let per_packet = o.records.clamp(1, side.max_records());
     let period = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
     let ack_timeout = Duration::from_secs_f64(o.ack_timeout.max(0.01));
     // Spread the devices' first packets over one period.
     let phase = period.mul_f64(rng.gen_range(0.0..1.0));
     let mut next_send = tokio::time::Instant::now() + phase;
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Conn> = None;
     let mut pending_resend = false;
     let (mut generated, mut acked, mut resent, mut reconnects) = (0u64, 0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
@@ -278,12 +362,13 @@ async fn device(
         next_send += period;
         if generating {
             for _ in 0..per_packet {
-                buffer.push_back(route.next(&mut rng));
+                let fix = route.next(&mut rng, side.time_step_ms());
+                buffer.push_back(side.quantize(fix));
                 generated += 1;
             }
         }
         if conn.is_none() {
-            match connect(o.target, imei, ack_timeout).await {
+            match connect(plan.target, side, number, ack_timeout).await {
                 Some(c) => conn = Some(c),
                 None => {
                     reconnects += 1;
@@ -291,37 +376,29 @@ async fn device(
                 }
             }
         }
-        let Some(stream) = conn.as_mut() else {
+        let Some(c) = conn.as_mut() else {
             continue;
         };
         let n = buffer.len().min(per_packet);
-        let recs: Vec<(i64, f64, f64, u16, u16)> = buffer
-            .iter()
-            .take(n)
-            .map(|r| (r.fix_ms, r.lat, r.lon, r.speed_kmh, r.course))
-            .collect();
-        let packet = codec8_packet(&recs);
+        let fixes: Vec<Fix> = buffer.iter().take(n).copied().collect();
+        let serial = c.next_serial();
+        let packet = side.packet(number, &fixes, serial);
         if pending_resend {
             resent += 1;
         }
         let sent_at = Instant::now();
-        let mut ack = [0u8; 4];
-        let ok = async {
-            stream.write_all(&packet).await?;
-            stream.read_exact(&mut ack).await?;
-            Ok::<_, std::io::Error>(())
-        };
-        match tokio::time::timeout(ack_timeout, ok).await {
-            Ok(Ok(())) if u32::from_be_bytes(ack) as usize == n => {
+        let answer = c.ask(side, &packet, Stage::Packet, serial, n);
+        match tokio::time::timeout(ack_timeout, answer).await {
+            Ok(Ok(Answer::Accepted)) => {
                 latencies.push(sent_at.elapsed().as_micros() as u64);
                 for r in buffer.drain(..n) {
-                    acked_records.push((imei, r.fix_ms, r.lat, r.lon));
+                    acked_records.push((number, r.fix_ms, r.lat, r.lon));
                 }
                 acked += n as u64;
                 pending_resend = false;
             }
-            Ok(Ok(())) => {
-                // A zero (or wrong) count: keep the records, send again.
+            Ok(Ok(_)) => {
+                // Refused ("send again"): keep the records.
                 pending_resend = true;
             }
             _ => {
@@ -341,15 +418,30 @@ async fn device(
     t.acked_records.extend(acked_records);
 }
 
-/// Connects and logs in; `None` when the server is away or refuses.
-async fn connect(target: SocketAddr, imei: u64, timeout: Duration) -> Option<TcpStream> {
+/// Connects and logs in where the protocol has a login; `None` when the
+/// server is away or refuses.
+async fn connect(
+    target: SocketAddr,
+    side: &dyn DeviceSide,
+    number: u64,
+    timeout: Duration,
+) -> Option<Conn> {
     let go = async {
-        let mut s = TcpStream::connect(target).await.ok()?;
-        let _ = s.set_nodelay(true);
-        s.write_all(&login_packet(imei)).await.ok()?;
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).await.ok()?;
-        (b[0] == 1).then_some(s)
+        let stream = TcpStream::connect(target).await.ok()?;
+        let _ = stream.set_nodelay(true);
+        let mut c = Conn {
+            stream,
+            inbox: BytesMut::with_capacity(256),
+            serial: 0,
+        };
+        let serial = c.next_serial();
+        if let Some(login) = side.login(number, serial) {
+            let a = c.ask(side, &login, Stage::Login, serial, 0).await.ok()?;
+            if a != Answer::Accepted {
+                return None;
+            }
+        }
+        Some(c)
     };
     tokio::time::timeout(timeout, go).await.ok().flatten()
 }
@@ -361,7 +453,7 @@ mod tests {
     use crate::protocol::{replay, DecodeContext, Transport};
 
     #[test]
-    fn packets_decode_to_the_records_they_carry() {
+    fn teltonika_packets_decode_to_the_records_they_carry() {
         let recs = [
             (1_764_158_400_000, 52.5, 13.4, 60, 90),
             (1_764_158_401_000, 52.5001, 13.4002, 61, 91),
@@ -387,5 +479,127 @@ mod tests {
         );
         assert!((d.positions[1].lat - 52.5001).abs() < 1e-7);
         assert_eq!(d.positions[1].speed_kmh, 61.0);
+    }
+
+    /// Every device side against its protocol's server side: the login is
+    /// accepted, a full packet decodes to exactly the quantized fixes (so a
+    /// simulator's record of what was acked equals what is stored), and
+    /// the server's accept and refuse replies read as such.
+    #[test]
+    fn every_device_side_speaks_what_its_server_side_reads() {
+        let sides = simulated();
+        assert_eq!(sides, ["teltonika", "gt06", "jt808", "ruptela"]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for name in sides {
+            let p = crate::protocol::find(name).unwrap();
+            let side = p.device_side().unwrap();
+            let n = 350_000_000_000_042;
+            let mut route = Route::new(&mut rng);
+            let mut fixes: Vec<Fix> = (0..side.max_records())
+                .map(|_| side.quantize(route.next(&mut rng, side.time_step_ms())))
+                .collect();
+            // The southern and western hemispheres too.
+            fixes[0].lat = -fixes[0].lat;
+            fixes[0].lon = -fixes[0].lon;
+            let login = side.login(n, 1);
+            let packet = side.packet(n, &fixes, 2);
+            let mut chunks: Vec<&[u8]> = login.iter().map(Vec::as_slice).collect();
+            chunks.push(&packet);
+            let (steps, err) = replay(p, Transport::Tcp, chunks, &DecodeContext::now());
+            assert!(err.is_none(), "{name}: {err:?}");
+            assert_eq!(steps.len(), 1 + usize::from(login.is_some()), "{name}");
+            if login.is_some() {
+                let reply = steps[0].reply.clone().unwrap();
+                let mut buf = BytesMut::from(&reply[..]);
+                let r = side.next_reply(&mut buf, Stage::Login).unwrap().unwrap();
+                assert!(buf.is_empty(), "{name}: one reply");
+                assert_eq!(
+                    side.answer(&r, Stage::Login, 1, 0),
+                    Answer::Accepted,
+                    "{name}"
+                );
+            }
+            let step = steps.last().unwrap();
+            let d = step.outcome.as_ref().unwrap();
+            assert_eq!(d.positions.len(), fixes.len(), "{name}");
+            for (pos, f) in d.positions.iter().zip(&fixes) {
+                assert_eq!(pos.device_id.as_str(), side.device_id(n), "{name}");
+                assert_eq!(pos.fix_time.timestamp_millis(), f.fix_ms, "{name}");
+                assert_eq!(pos.lat, f.lat, "{name}");
+                assert_eq!(pos.lon, f.lon, "{name}");
+                assert_eq!(pos.speed_kmh, f64::from(f.speed_kmh), "{name}");
+            }
+            // The server's accept reply, then its refusal where it has one,
+            // arriving in one read.
+            let mut wire = BytesMut::from(&step.reply.clone().unwrap()[..]);
+            let refuse = d.reply.refuse.clone();
+            if let Some(r) = &refuse {
+                wire.extend_from_slice(r);
+            }
+            let r = side.next_reply(&mut wire, Stage::Packet).unwrap().unwrap();
+            let sent = fixes.len();
+            assert_eq!(
+                side.answer(&r, Stage::Packet, 2, sent),
+                Answer::Accepted,
+                "{name}"
+            );
+            if matches!(name, "gt06" | "jt808") {
+                // These answer a message by its serial.
+                let a = side.answer(&r, Stage::Packet, 3, sent);
+                assert_eq!(a, Answer::Unrelated, "{name}: another serial");
+            }
+            if refuse.is_some() {
+                let r = side.next_reply(&mut wire, Stage::Packet).unwrap().unwrap();
+                assert_eq!(
+                    side.answer(&r, Stage::Packet, 2, sent),
+                    Answer::Refused,
+                    "{name}"
+                );
+            }
+            assert!(side.next_reply(&mut wire, Stage::Packet).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn plans_refuse_what_a_protocol_cannot_carry() {
+        let opts = |protocol: &str, records| SimOptions {
+            protocol: protocol.into(),
+            target: None,
+            devices: 1,
+            rate: 1.0,
+            records,
+            duration: 1.0,
+            imei_base: 350_000_000_000_000,
+            ack_timeout: 1.0,
+            out: None,
+        };
+        let e = |o| Plan::new(o).err().unwrap().to_string();
+        assert_eq!(
+            e(opts("gt06", 2)),
+            "gt06 carries at most 1 records per packet, not 2"
+        );
+        assert_eq!(e(opts("nope", 1)), "unknown protocol \"nope\"");
+        assert!(e(opts("h02", 1))
+            .starts_with("no device simulator for h02 yet (there is one for: teltonika, gt06"));
+        assert!(e(opts("teltonika", 0)).starts_with("need --devices > 0"));
+        let plan = Plan::new(opts("jt808", 32)).unwrap();
+        assert_eq!(plan.target(), "127.0.0.1:5015".parse().unwrap());
+    }
+
+    proptest::proptest! {
+        /// Whatever a server sends, a simulated device neither panics nor
+        /// takes it for an ack it did not get.
+        #[test]
+        fn no_server_bytes_make_a_device_side_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            for p in crate::protocol::registry() {
+                let Some(side) = p.device_side() else { continue };
+                for stage in [Stage::Login, Stage::Packet] {
+                    let mut buf = BytesMut::from(&bytes[..]);
+                    while let Ok(Some(r)) = side.next_reply(&mut buf, stage) {
+                        let _ = side.answer(&r, stage, 1, 1);
+                    }
+                }
+            }
+        }
     }
 }

@@ -123,7 +123,7 @@ async fn the_simulate_command_writes_what_was_acked_and_the_history_holds_it() {
     assert!(status.status.success(), "{stdout}");
     let tsv = std::fs::read_to_string(&out).unwrap();
     let mut lines = tsv.lines();
-    assert_eq!(lines.next(), Some("imei\tfix_ms\tlat\tlon"));
+    assert_eq!(lines.next(), Some("device_id\tfix_ms\tlat\tlon"));
     let acked: Vec<(String, i64, f64, f64)> = lines
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
@@ -507,7 +507,8 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
     let mut gw = Process::spawn(&args);
 
     let opts = SimOptions {
-        target: format!("127.0.0.1:{tport}").parse().unwrap(),
+        protocol: "teltonika".into(),
+        target: Some(format!("127.0.0.1:{tport}").parse().unwrap()),
         devices: 200,
         rate: 5.0,
         records: 1,
@@ -517,7 +518,7 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
         out: None,
     };
     let sim = tokio::spawn(trackgate::simulate::run(
-        opts,
+        trackgate::simulate::Plan::new(opts).unwrap(),
         tokio_util::sync::CancellationToken::new(),
     ));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -583,6 +584,132 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
         report.acked,
         "nothing stored that no device sent"
     );
+}
+
+fn sim_options(protocol: &str, target: std::net::SocketAddr, records: usize) -> SimOptions {
+    SimOptions {
+        protocol: protocol.into(),
+        target: Some(target),
+        devices: 20,
+        rate: 10.0,
+        records,
+        duration: 1.0,
+        imei_base: 352_000_000_000_000,
+        ack_timeout: 0.5,
+        out: None,
+    }
+}
+
+/// Every protocol the simulator speaks, against the real gateway: each
+/// device's records are acked, and the history holds exactly what the
+/// devices saw acknowledged, once each, with the coordinates they sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_simulated_protocol_is_acked_and_stored_exactly_once() {
+    let protocols = trackgate::simulate::simulated();
+    assert!(protocols.len() >= 4, "{protocols:?}");
+    for protocol in protocols {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = start(&test_config(dir.path())).await;
+        let target = gw.addr(protocol, Transport::Tcp).unwrap();
+        let side = trackgate::protocol::find(protocol)
+            .unwrap()
+            .device_side()
+            .unwrap();
+        let records = side.max_records().min(3);
+        let plan = trackgate::simulate::Plan::new(sim_options(protocol, target, records)).unwrap();
+        let report =
+            trackgate::simulate::run(plan, tokio_util::sync::CancellationToken::new()).await;
+        println!("{protocol}: {}", report.summary());
+        assert_eq!(report.unacked, 0, "{protocol}");
+        assert_eq!(report.acked, report.generated, "{protocol}");
+        assert!(
+            report.acked >= 20 * 5 * records as u64,
+            "{protocol}: {}",
+            report.acked
+        );
+        assert_eq!(report.reconnects, 0, "{protocol}");
+        assert_eq!(
+            report.latency_us.len() as u64,
+            report.acked / records as u64
+        );
+        assert_eq!(
+            gw.history.count().await.unwrap(),
+            report.acked as i64,
+            "{protocol}: stored once each"
+        );
+        let mut want: std::collections::HashMap<String, Vec<(i64, f64, f64)>> = Default::default();
+        for &(n, t, lat, lon) in &report.acked_records {
+            want.entry(side.device_id(n))
+                .or_default()
+                .push((t, lat, lon));
+        }
+        assert_eq!(want.len(), 20, "{protocol}");
+        for (device, mut want) in want {
+            want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let page = gw
+                .history
+                .range(Range {
+                    device: DeviceId::new(&device).unwrap(),
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                    limit: 100_000,
+                    after: None,
+                })
+                .await
+                .unwrap();
+            let got: Vec<(i64, f64, f64)> = page
+                .positions
+                .iter()
+                .map(|p| (p.fix_time.timestamp_millis(), p.lat, p.lon))
+                .collect();
+            assert_eq!(got, want, "{protocol} {device}");
+            assert!(page.positions.iter().all(|p| p.protocol == protocol));
+        }
+        gw.shutdown().await;
+    }
+}
+
+/// Devices nobody registered get no ack in any simulated protocol (a
+/// refused login, silence, or "send again"), and the simulator, like a
+/// real device, keeps every record and counts none as acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_devices_keep_their_records_while_the_gateway_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.ingest.accept_unregistered_devices = false;
+    let gw = start(&config).await;
+    for protocol in trackgate::simulate::simulated() {
+        let target = gw.addr(protocol, Transport::Tcp).unwrap();
+        let mut opts = sim_options(protocol, target, 1);
+        opts.devices = 3;
+        opts.duration = 0.5;
+        opts.ack_timeout = 0.2;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let s2 = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            s2.cancel();
+        });
+        let plan = trackgate::simulate::Plan::new(opts).unwrap();
+        let report = trackgate::simulate::run(plan, stop).await;
+        println!("{protocol}: {}", report.summary());
+        assert_eq!(report.acked, 0, "{protocol}");
+        assert!(
+            report.generated >= 3 * 4,
+            "{protocol}: {}",
+            report.generated
+        );
+        assert_eq!(
+            report.unacked, report.generated,
+            "{protocol}: nothing dropped"
+        );
+        assert!(
+            report.resent + report.reconnects > 0,
+            "{protocol}: tried again"
+        );
+    }
+    assert_eq!(gw.history.count().await.unwrap(), 0);
+    gw.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@
 
 pub mod checksum;
 mod codec;
+pub mod device;
 pub mod fuzzing;
 mod registry;
 mod replay;
@@ -105,6 +106,10 @@ pub trait Protocol: Send + Sync + 'static {
     fn transports(&self) -> &'static [Transport];
     /// A fresh session for one TCP connection or one UDP peer.
     fn session(&self, config: &SessionConfig) -> Box<dyn Session>;
+    /// The device side, for `trackgate simulate`; `None` until written.
+    fn device_side(&self) -> Option<&'static dyn device::DeviceSide> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Protocol {

@@ -11,7 +11,7 @@ use crate::protocol::DecodeError;
 type R<T> = Result<T, DecodeError>;
 
 /// Coordinates are in units of 1/30000 minute.
-const COORD_UNITS_PER_DEG: f64 = 60.0 * 30_000.0;
+pub(super) const COORD_UNITS_PER_DEG: f64 = 60.0 * 30_000.0;
 
 /// Models (per port, `SessionConfig::model`) whose frames differ.
 #[derive(Debug, Clone, Default)]

@@ -15,6 +15,7 @@
 //! record.rs    decoded fields → Position or Report
 //! reader.rs    bounds-checked cursor
 //! reply.rs     the exact bytes a device gets back
+//! device.rs    the device side, for `trackgate simulate`
 //! ```
 
 #![deny(
@@ -25,6 +26,7 @@
     clippy::panic
 )]
 
+pub mod device;
 mod fields;
 mod frame;
 mod login;
@@ -69,6 +71,9 @@ impl Protocol for Gt06 {
     }
     fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
         Box::new(Session::new(config))
+    }
+    fn device_side(&self) -> Option<&'static dyn crate::protocol::device::DeviceSide> {
+        Some(&device::Device)
     }
 }
 

@@ -16,6 +16,7 @@
 //! record.rs    attribute/alarm collector, times, Position/Report building
 //! read.rs      the bounds-checked cursor every parser reads through
 //! reply.rs     the exact bytes a terminal gets back
+//! device.rs    the device side, for `trackgate simulate`
 //! ```
 
 #![deny(
@@ -26,6 +27,7 @@
     clippy::panic
 )]
 
+pub mod device;
 mod extras;
 mod frame;
 mod header;
@@ -70,6 +72,9 @@ impl Protocol for Jt808 {
     }
     fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
         Box::new(Session::new(config))
+    }
+    fn device_side(&self) -> Option<&'static dyn crate::protocol::device::DeviceSide> {
+        Some(&device::Device)
     }
 }
 

@@ -10,6 +10,7 @@
 //! records.rs  records, extended records, DTC records
 //! io.rs       IO element → raw `io<N>`; the namer deriving named twins
 //! reply.rs    the exact bytes a device gets back
+//! device.rs   the device side, for `trackgate simulate`
 //! read.rs     the bounds-checked cursor the parsers read through
 //! ```
 
@@ -21,6 +22,7 @@
     clippy::panic
 )]
 
+pub mod device;
 mod frame;
 mod io;
 mod packet;
@@ -57,6 +59,9 @@ impl Protocol for Ruptela {
     }
     fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
         Box::new(Session::new(config))
+    }
+    fn device_side(&self) -> Option<&'static dyn crate::protocol::device::DeviceSide> {
+        Some(&device::Device)
     }
 }
 

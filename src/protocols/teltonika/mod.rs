@@ -13,6 +13,7 @@
 //! io.rs      IO element → raw `io<N>` attribute; namers deriving named ones
 //! ble.rs     BLE beacon / tag lists inside variable-length IO elements
 //! reply.rs   the exact bytes a device gets back
+//! device.rs  the device side, for `trackgate simulate`
 //! ```
 
 #![deny(
@@ -26,6 +27,7 @@
 mod avl;
 mod ble;
 mod command;
+pub mod device;
 mod frame;
 mod gh3000;
 mod io;
@@ -63,6 +65,9 @@ impl Protocol for Teltonika {
     }
     fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
         Box::new(Session::new(config))
+    }
+    fn device_side(&self) -> Option<&'static dyn protocol::device::DeviceSide> {
+        Some(&device::Device)
     }
 }
 

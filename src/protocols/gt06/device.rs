@@ -1,0 +1,141 @@
+//! The device side, for `trackgate simulate`: a GT06 that logs in with its
+//! IMEI (0x01) and reports one fix per GPS+LBS frame (0x12), each echoed
+//! back by the server with the frame's serial. A frame whose echo does not
+//! come is sent again; GT06 has no negative answer, so a refused device
+//! simply hears nothing.
+
+use bytes::BytesMut;
+use chrono::{DateTime, Datelike, Timelike};
+
+use super::fields::COORD_UNITS_PER_DEG;
+use super::frame::{END, START_LONG, START_SHORT};
+use crate::protocol::checksum::crc16_x25;
+use crate::protocol::device::{take, Answer, BadReply, DeviceSide, Fix, Stage};
+
+const LOGIN: u8 = 0x01;
+const GPS_LBS_1: u8 = 0x12;
+
+/// GT06's device side.
+pub struct Device;
+
+/// A `78 78` frame: length, protocol, content, serial, CRC-16/X-25, `0D 0A`.
+fn frame(protocol: u8, content: &[u8], serial: u16) -> Vec<u8> {
+    let length = u8::try_from(content.len().saturating_add(5)).unwrap_or(u8::MAX);
+    let mut out = START_SHORT.to_vec();
+    out.push(length);
+    out.push(protocol);
+    out.extend_from_slice(content);
+    out.extend_from_slice(&serial.to_be_bytes());
+    let crc = crc16_x25(out.get(2..).unwrap_or_default());
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&END);
+    out
+}
+
+/// |degrees| in the wire's 1/30000 minute units.
+fn units(deg: f64) -> u32 {
+    (deg.abs() * COORD_UNITS_PER_DEG).round() as u32
+}
+
+fn from_units(deg: f64) -> f64 {
+    let v = f64::from(units(deg)) / COORD_UNITS_PER_DEG;
+    if deg < 0.0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// yy MM dd HH mm ss, UTC (the server's default zone for GT06 ports).
+fn time(ms: i64) -> [u8; 6] {
+    let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let two = |v: u32| u8::try_from(v % 100).unwrap_or(0);
+    [
+        two(u32::try_from(t.year()).unwrap_or(0)),
+        two(t.month()),
+        two(t.day()),
+        two(t.hour()),
+        two(t.minute()),
+        two(t.second()),
+    ]
+}
+
+impl DeviceSide for Device {
+    fn max_records(&self) -> usize {
+        1
+    }
+    fn time_step_ms(&self) -> i64 {
+        1000
+    }
+    fn quantize(&self, fix: Fix) -> Fix {
+        Fix {
+            fix_ms: fix.fix_ms.div_euclid(1000).saturating_mul(1000),
+            lat: from_units(fix.lat),
+            lon: from_units(fix.lon),
+            speed_kmh: fix.speed_kmh.min(255),
+            course: fix.course % 360,
+        }
+    }
+    fn login(&self, n: u64, serial: u16) -> Option<Vec<u8>> {
+        // The IMEI as 16 BCD digits, a leading zero first.
+        let digits = format!("{n:016}");
+        let bcd: Vec<u8> = digits
+            .as_bytes()
+            .chunks(2)
+            .map(|p| match p {
+                [h, l] => (h.wrapping_sub(b'0') << 4) | l.wrapping_sub(b'0'),
+                _ => 0,
+            })
+            .collect();
+        Some(frame(LOGIN, &bcd, serial))
+    }
+    fn packet(&self, _n: u64, fixes: &[Fix], serial: u16) -> Vec<u8> {
+        let Some(f) = fixes.first() else {
+            return Vec::new();
+        };
+        let mut c = time(f.fix_ms).to_vec();
+        c.push(0xc9); // GPS info length 12, 9 satellites
+        c.extend_from_slice(&units(f.lat).to_be_bytes());
+        c.extend_from_slice(&units(f.lon).to_be_bytes());
+        c.push(u8::try_from(f.speed_kmh).unwrap_or(u8::MAX));
+        let mut flags = (f.course % 360) | 1 << 12; // valid fix
+        if f.lat >= 0.0 {
+            flags |= 1 << 10;
+        }
+        if f.lon < 0.0 {
+            flags |= 1 << 11;
+        }
+        c.extend_from_slice(&flags.to_be_bytes());
+        // LBS: MCC 262, MNC 1, LAC, cell id (3 bytes).
+        c.extend_from_slice(&[0x01, 0x06, 0x01, 0x12, 0x34, 0x00, 0x56, 0x78]);
+        frame(GPS_LBS_1, &c, serial)
+    }
+    fn next_reply(&self, buf: &mut BytesMut, _stage: Stage) -> Result<Option<BytesMut>, BadReply> {
+        let (Some(start), Some(&l)) = (buf.get(..2), buf.get(2)) else {
+            return Ok(None);
+        };
+        let total = if start == START_SHORT {
+            usize::from(l).saturating_add(5)
+        } else if start == START_LONG {
+            let Some(&l2) = buf.get(3) else {
+                return Ok(None);
+            };
+            usize::from(u16::from_be_bytes([l, l2])).saturating_add(6)
+        } else {
+            return Err(BadReply(format!("starts {start:02x?}, not 78 78 / 79 79")));
+        };
+        Ok(take(buf, total))
+    }
+    fn answer(&self, reply: &[u8], stage: Stage, serial: u16, _sent: usize) -> Answer {
+        // The echo: 78 78 05 | protocol | serial | CRC | 0D 0A.
+        let want = if stage == Stage::Login {
+            LOGIN
+        } else {
+            GPS_LBS_1
+        };
+        match (reply.get(3), reply.get(4..6)) {
+            (Some(&p), Some(s)) if p == want && s == serial.to_be_bytes() => Answer::Accepted,
+            _ => Answer::Unrelated,
+        }
+    }
+}
