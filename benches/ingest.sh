@@ -7,9 +7,11 @@
 #   benches/ingest.sh                         # 1000 devices, 1 record/packet
 #   DEVICES=5000 RATE=20 RECORDS=10 benches/ingest.sh
 #   BIN=/tmp/trackgate-before benches/ingest.sh   # an earlier build
+#   PROTOCOL=jt808 RECORDS=10 benches/ingest.sh    # gt06, ruptela, jt808 devices
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-1000} RATE=${RATE:-50} RECORDS=${RECORDS:-1} DURATION=${DURATION:-10}
+PROTOCOL=${PROTOCOL:-teltonika}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # BIN=path/to/trackgate measures another build (e.g. before a change).
 if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=target/release/trackgate; fi
@@ -21,16 +23,16 @@ run() { # $1: label, $2: "true" (history) or "false" (baseline)
   sed -e 's/accept_unregistered_devices = false/accept_unregistered_devices = true/' \
       -e "/^\[history\]/,/^\[/ s/^enabled = true\$/enabled = $2/" \
       -e 's/^listen = "0.0.0.0:[0-9]*"/listen = "127.0.0.1:0"/' config/trackgate.toml > "$conf"
-  "$BIN" --config "$conf" --data-dir "$dir/data" --http 127.0.0.1:0 --listen "teltonika=127.0.0.1:$port" >/dev/null 2>&1 &
+  "$BIN" --config "$conf" --data-dir "$dir/data" --http 127.0.0.1:0 --listen "$PROTOCOL=127.0.0.1:$port" >/dev/null 2>&1 &
   pid=$!
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   printf '%-9s ' "$1"
-  "$BIN" simulate --target "127.0.0.1:$port" --devices "$DEVICES" --rate "$RATE" \
+  "$BIN" simulate --protocol "$PROTOCOL" --target "127.0.0.1:$port" --devices "$DEVICES" --rate "$RATE" \
     --records "$RECORDS" --duration "$DURATION" --ack-timeout 10 | tail -1
   kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"
 }
 
-echo "$DEVICES devices x $RATE packets/s x $RECORDS records, $DURATION s"
+echo "$PROTOCOL: $DEVICES devices x $RATE packets/s x $RECORDS records, $DURATION s"
 run baseline false
 run durable true
 run baseline false

@@ -91,8 +91,14 @@ impl From<TransportArg> for Transport {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Re-walk the access log's hash chain in `--data-dir` (default `data`);
-    /// exit 1 naming the first broken entry.
-    Verify,
+    /// exit 1 naming the first broken entry. Prints the head as `ID:HASH`:
+    /// keep it outside the server and pass it back with `--expect`.
+    Verify {
+        /// An earlier head (`ID:HASH`): fail unless that entry is still in
+        /// the log unchanged, so entries cut off the end are found.
+        #[arg(long)]
+        expect: Option<crate::access::verify::Anchor>,
+    },
 }
 
 #[cfg(test)]
@@ -112,7 +118,7 @@ mod tests {
         assert!(matches!(
             cli.command,
             Some(Command::Audit {
-                command: AuditCommand::Verify
+                command: AuditCommand::Verify { expect: None }
             })
         ));
         assert_eq!(

@@ -49,12 +49,13 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Simulate(opts)) => simulate(opts),
         Some(Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { expect },
         }) => audit_verify(
             cli.serve
                 .data_dir
                 .as_deref()
                 .unwrap_or(std::path::Path::new("data")),
+            expect.as_ref(),
         ),
         None => serve(cli.serve),
     }
@@ -190,7 +191,10 @@ fn init_tracing() {
 }
 
 /// `trackgate audit verify`: exit 0 when the chain is intact, 1 when broken.
-fn audit_verify(dir: &std::path::Path) -> ExitCode {
+fn audit_verify(
+    dir: &std::path::Path,
+    expect: Option<&trackgate::access::verify::Anchor>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -224,12 +228,11 @@ fn audit_verify(dir: &std::path::Path) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        match trackgate::access::verify::verify(&entries) {
+        match trackgate::access::verify::verify_with(&entries, expect) {
             Ok(v) => {
                 println!(
-                    "access log intact: {} entries, last hash {}",
-                    v.entries,
-                    hex::encode(v.last_hash)
+                    "access log intact: {} entries, head {} (keep it; `--expect` it next time)",
+                    v.entries, v.head
                 );
                 ExitCode::SUCCESS
             }

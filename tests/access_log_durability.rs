@@ -64,9 +64,10 @@ fn spawn(dir: &std::path::Path) -> Process {
     ])
 }
 
-fn verify(dir: &std::path::Path) -> (bool, String) {
+fn verify(dir: &std::path::Path, extra: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_trackgate"))
         .args(["audit", "verify", "--data-dir", dir.to_str().unwrap()])
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -184,29 +185,63 @@ fn answered_reads_survive_kill_9_and_tampering_is_detected() {
     );
     drop(gw);
 
-    // The chain is intact; an edited row is found.
-    let (ok, out) = verify(dir.path());
+    // The chain is intact; it prints its head for keeping elsewhere.
+    let (ok, out) = verify(dir.path(), &[]);
     assert!(ok, "{out}");
     assert!(out.contains("intact"), "{out}");
+    let head = out
+        .split_whitespace()
+        .skip_while(|w| *w != "head")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (head_id, _) = head.split_once(':').unwrap();
+    let head_id: i64 = head_id.parse().unwrap();
+    assert!(head_id as usize > seen.len(), "{out}");
+    let (ok, out) = verify(dir.path(), &["--expect", &head]);
+    assert!(ok, "{out}");
+    let (ok, out) = verify(dir.path(), &["--expect", "12:zz"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("is not ID:HASH"), "{out}");
+
     let target = seen[seen.len() / 2];
     let db = dir.path().join("trackgate.db");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let r = sqlx::query("UPDATE access_log SET shipment_number = 'forged' WHERE id = ?")
-            .bind(target)
-            .execute(&pool)
-            .await
-            .unwrap();
-        assert_eq!(r.rows_affected(), 1);
-        pool.close().await;
-    });
-    let (ok, out) = verify(dir.path());
+    let exec = |sql: &'static str, arg: i64| {
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            let r = sqlx::query(sql).bind(arg).execute(&pool).await.unwrap();
+            pool.close().await;
+            r.rows_affected()
+        })
+    };
+
+    // Entries cut off the end leave a shorter valid chain; the head kept
+    // from before finds the cut.
+    assert_eq!(exec("DELETE FROM access_log WHERE id > ?", head_id - 2), 2);
+    let (ok, out) = verify(dir.path(), &[]);
+    assert!(ok, "a shorter chain is still a chain: {out}");
+    let (ok, out) = verify(dir.path(), &["--expect", &head]);
+    assert!(!ok, "the cut must be found: {out}");
+    assert!(
+        out.contains(&format!("entry {head_id}, recorded earlier, is gone")),
+        "{out}"
+    );
+
+    // An edited row is found and named.
+    assert_eq!(
+        exec(
+            "UPDATE access_log SET shipment_number = 'forged' WHERE id = ?",
+            target
+        ),
+        1
+    );
+    let (ok, out) = verify(dir.path(), &[]);
     assert!(!ok, "an edited row must fail verification: {out}");
     assert!(
         out.contains(&target.to_string()),

@@ -3,8 +3,9 @@
 //!
 //! The writer numbers entries 1, 2, 3, … and never deletes any, so the
 //! whole log must start at entry 1 and have no gaps. Cutting entries off
-//! the end leaves a valid, shorter chain: compare `last_hash` with one
-//! recorded earlier to detect that.
+//! the end leaves a valid, shorter chain, which nothing inside the log can
+//! reveal: the [`Anchor`] (an entry's id and hash recorded outside the
+//! server, as `audit verify` prints it) is what does.
 
 use crate::store::{entry_hash, StoredEntry, GENESIS};
 
@@ -12,8 +13,39 @@ use crate::store::{entry_hash, StoredEntry, GENESIS};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub entries: usize,
-    /// The last entry's hash; `GENESIS` for an empty log.
-    pub last_hash: [u8; 32],
+    /// The last entry's id and hash (`0` and `GENESIS` for an empty log).
+    pub head: Anchor,
+}
+
+/// One entry's id and hash, recorded outside the server (printed by
+/// `audit verify` as `ID:HEX`): a later verification with it proves the log
+/// still holds that entry unchanged, so entries cut off the end since then
+/// are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    pub id: i64,
+    pub hash: [u8; 32],
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.id, hex::encode(self.hash))
+    }
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not ID:HASH (an entry id, a colon, 64 hex digits)");
+        let (id, hash) = s.trim().split_once(':').ok_or_else(bad)?;
+        let id: i64 = id.parse().map_err(|_| bad())?;
+        let mut h = [0u8; 32];
+        hex::decode_to_slice(hash, &mut h).map_err(|_| bad())?;
+        if id < 0 {
+            return Err(bad());
+        }
+        Ok(Self { id, hash: h })
+    }
 }
 
 /// The first place the chain breaks.
@@ -31,6 +63,33 @@ pub enum ChainError {
     Order { id: i64, previous: i64 },
     #[error("entry {id}: the log does not start at entry 1 (the first entries were deleted)")]
     Start { id: i64 },
+    #[error("entry {id}, recorded earlier, is gone: the log ends at entry {last} (entries were cut off the end)")]
+    Truncated { id: i64, last: i64 },
+    #[error("entry {id}: its hash differs from the one recorded earlier (the log was rewritten)")]
+    Anchor { id: i64 },
+}
+
+/// [`verify`], then checks that the log still holds `anchor` unchanged.
+pub fn verify_with(
+    entries: &[StoredEntry],
+    anchor: Option<&Anchor>,
+) -> Result<Verified, ChainError> {
+    let v = verify(entries)?;
+    if let Some(a) = anchor.filter(|a| a.id > 0) {
+        // The chain is gap-free from 1, so entry `id` sits at index id - 1.
+        let found = usize::try_from(a.id - 1).ok().and_then(|i| entries.get(i));
+        match found {
+            None => {
+                return Err(ChainError::Truncated {
+                    id: a.id,
+                    last: v.head.id,
+                })
+            }
+            Some(e) if e.hash != a.hash => return Err(ChainError::Anchor { id: a.id }),
+            Some(_) => {}
+        }
+    }
+    Ok(v)
 }
 
 /// Verifies `entries`: every row of the log, in id order.
@@ -64,7 +123,10 @@ pub fn verify(entries: &[StoredEntry]) -> Result<Verified, ChainError> {
     }
     Ok(Verified {
         entries: entries.len(),
-        last_hash: previous.map_or(GENESIS, |p| p.hash),
+        head: Anchor {
+            id: previous.map_or(0, |p| p.id),
+            hash: previous.map_or(GENESIS, |p| p.hash),
+        },
     })
 }
 
@@ -104,14 +166,20 @@ mod tests {
             verify(&c),
             Ok(Verified {
                 entries: 5,
-                last_hash: c[4].hash
+                head: Anchor {
+                    id: 5,
+                    hash: c[4].hash
+                }
             })
         );
         assert_eq!(
             verify(&[]),
             Ok(Verified {
                 entries: 0,
-                last_hash: GENESIS
+                head: Anchor {
+                    id: 0,
+                    hash: GENESIS
+                }
             })
         );
     }
@@ -138,6 +206,51 @@ mod tests {
             err.to_string(),
             "entry 3 follows entry 1: entries are missing (deleted)"
         );
+    }
+
+    /// Cutting entries off the end leaves a valid chain; only an anchor
+    /// recorded before the cut reveals it.
+    #[test]
+    fn an_anchor_finds_entries_cut_off_the_end() {
+        let c = chain(5);
+        let anchor: Anchor = verify(&c).unwrap().head.to_string().parse().unwrap();
+        assert_eq!(anchor.id, 5);
+        assert!(verify_with(&c, Some(&anchor)).is_ok());
+        let longer = chain(7);
+        assert!(verify_with(&longer, Some(&anchor)).is_ok(), "grown since");
+        let cut = &c[..3];
+        assert!(verify(cut).is_ok(), "a shorter chain is still a chain");
+        let err = verify_with(cut, Some(&anchor)).unwrap_err();
+        assert_eq!(err, ChainError::Truncated { id: 5, last: 3 });
+        assert_eq!(
+            err.to_string(),
+            "entry 5, recorded earlier, is gone: the log ends at entry 3 (entries were cut off the end)"
+        );
+        // Cut and rebuilt with other content under the same ids.
+        let mut forged = chain(5);
+        forged.truncate(4);
+        let mut prev = forged[3].hash;
+        let entry = LogEntry {
+            scope: "partner",
+            event: "read".into(),
+            ..Default::default()
+        };
+        let hash = entry_hash(&prev, 5, &entry);
+        forged.push(StoredEntry {
+            id: 5,
+            entry,
+            prev_hash: std::mem::replace(&mut prev, hash),
+            hash,
+        });
+        assert!(verify(&forged).is_ok());
+        assert_eq!(
+            verify_with(&forged, Some(&anchor)),
+            Err(ChainError::Anchor { id: 5 })
+        );
+        let negative = format!("-1:{}", "0".repeat(64));
+        for bad in ["5", "x:00", "5:abcd", negative.as_str()] {
+            assert!(bad.parse::<Anchor>().is_err(), "{bad}");
+        }
     }
 
     #[test]
