@@ -162,7 +162,7 @@ pub enum SimError {
     UnknownProtocol(String),
     #[error("no device simulator for {0} yet (there is one for: {1})")]
     NoDeviceSide(String, String),
-    #[error("{protocol} carries at most {max} records per packet, not {asked}")]
+    #[error("{protocol} carries at most {max} record(s) per packet, not {asked}")]
     TooManyRecords {
         protocol: String,
         max: usize,
@@ -576,7 +576,7 @@ mod tests {
         let e = |o| Plan::new(o).err().unwrap().to_string();
         assert_eq!(
             e(opts("gt06", 2)),
-            "gt06 carries at most 1 records per packet, not 2"
+            "gt06 carries at most 1 record(s) per packet, not 2"
         );
         assert_eq!(e(opts("nope", 1)), "unknown protocol \"nope\"");
         assert!(e(opts("h02", 1))

@@ -12,11 +12,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use support::{
-    all_pages, fix, http_get, login_teltonika, metric, send_avl as send, start, test_config,
-    Process,
+    all_pages, fix, http_get, login_teltonika, metric, send_avl as send, start, stored_fixes,
+    test_config, Process,
 };
 use trackgate::config::DEFAULT_TOML;
-use trackgate::history::{History, Range};
+use trackgate::history::History;
 use trackgate::model::DeviceId;
 use trackgate::protocol::Transport;
 use trackgate::simulate::{codec8_packet, login_packet, SimOptions};
@@ -147,28 +147,13 @@ async fn the_simulate_command_writes_what_was_acked_and_the_history_holds_it() {
     );
     for i in 0..5u64 {
         let imei = format!("{:015}", 359_000_000_000_000u64 + i);
-        let page = gw
-            .history
-            .range(Range {
-                device: DeviceId::new(&imei).unwrap(),
-                from_ms: 0,
-                to_ms: i64::MAX,
-                limit: 100_000,
-                after: None,
-            })
-            .await
-            .unwrap();
+        let got = stored_fixes(&gw.history, &imei).await;
         let mut want: Vec<(i64, f64, f64)> = acked
             .iter()
             .filter(|a| a.0 == imei)
             .map(|a| (a.1, a.2, a.3))
             .collect();
         want.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let got: Vec<(i64, f64, f64)> = page
-            .positions
-            .iter()
-            .map(|p| (p.fix_time.timestamp_millis(), p.lat, p.lon))
-            .collect();
         assert_eq!(got.len(), want.len(), "{imei}");
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g.0, w.0, "{imei}");
@@ -646,24 +631,8 @@ async fn every_simulated_protocol_is_acked_and_stored_exactly_once() {
         assert_eq!(want.len(), 20, "{protocol}");
         for (device, mut want) in want {
             want.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let page = gw
-                .history
-                .range(Range {
-                    device: DeviceId::new(&device).unwrap(),
-                    from_ms: 0,
-                    to_ms: i64::MAX,
-                    limit: 100_000,
-                    after: None,
-                })
-                .await
-                .unwrap();
-            let got: Vec<(i64, f64, f64)> = page
-                .positions
-                .iter()
-                .map(|p| (p.fix_time.timestamp_millis(), p.lat, p.lon))
-                .collect();
+            let got = stored_fixes(&gw.history, &device).await;
             assert_eq!(got, want, "{protocol} {device}");
-            assert!(page.positions.iter().all(|p| p.protocol == protocol));
         }
         gw.shutdown().await;
     }

@@ -89,6 +89,23 @@ pub trait DeviceSide: Send + Sync {
     fn answer(&self, reply: &[u8], stage: Stage, serial: u16, sent: usize) -> Answer;
 }
 
+/// `deg` as the server reads it back from a wire carrying integer units of
+/// 1/`per_degree` degree (sign in the value or in a flag alike: rounding is
+/// symmetric, and the decoders divide the same integer by the same unit).
+pub fn quantized(deg: f64, per_degree: f64) -> f64 {
+    (deg * per_degree).round() / per_degree
+}
+
+/// Degrees in the 1e-7° integer units Teltonika and Ruptela send.
+pub fn e7(deg: f64) -> i32 {
+    (deg * 1e7).round() as i32
+}
+
+/// `ms` cut to whole seconds, for wires whose time stamps carry no more.
+pub fn whole_seconds(ms: i64) -> i64 {
+    ms.div_euclid(1000).saturating_mul(1000)
+}
+
 /// Splits off `n` bytes once `buf` holds them.
 pub(crate) fn take(buf: &mut BytesMut, n: usize) -> Option<BytesMut> {
     (buf.len() >= n).then(|| buf.split_to(n))

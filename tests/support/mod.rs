@@ -290,6 +290,24 @@ pub fn fix(device: &str, fix_ms: i64, lat: f64) -> trackgate::model::Position {
 
 /// A device's whole history paged `limit` at a time, through cursors that
 /// went through their text form: (fix ms, lat) in order.
+/// Every stored fix of `device` as (fix ms, lat, lon), in key order.
+pub async fn stored_fixes(h: &trackgate::history::History, device: &str) -> Vec<(i64, f64, f64)> {
+    let page = h
+        .range(trackgate::history::Range {
+            device: trackgate::model::DeviceId::new(device).unwrap(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 100_000,
+            after: None,
+        })
+        .await
+        .unwrap();
+    page.positions
+        .iter()
+        .map(|p| (p.fix_time.timestamp_millis(), p.lat, p.lon))
+        .collect()
+}
+
 pub async fn all_pages(
     h: &trackgate::history::History,
     device: &str,

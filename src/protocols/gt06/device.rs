@@ -8,9 +8,11 @@ use bytes::BytesMut;
 use chrono::{DateTime, Datelike, Timelike};
 
 use super::fields::COORD_UNITS_PER_DEG;
-use super::frame::{END, START_LONG, START_SHORT};
-use crate::protocol::checksum::crc16_x25;
-use crate::protocol::device::{take, Answer, BadReply, DeviceSide, Fix, Stage};
+use super::frame::{START_LONG, START_SHORT};
+use super::reply::with_content;
+use crate::protocol::device::{
+    quantized, take, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
+};
 
 const LOGIN: u8 = 0x01;
 const GPS_LBS_1: u8 = 0x12;
@@ -18,32 +20,9 @@ const GPS_LBS_1: u8 = 0x12;
 /// GT06's device side.
 pub struct Device;
 
-/// A `78 78` frame: length, protocol, content, serial, CRC-16/X-25, `0D 0A`.
-fn frame(protocol: u8, content: &[u8], serial: u16) -> Vec<u8> {
-    let length = u8::try_from(content.len().saturating_add(5)).unwrap_or(u8::MAX);
-    let mut out = START_SHORT.to_vec();
-    out.push(length);
-    out.push(protocol);
-    out.extend_from_slice(content);
-    out.extend_from_slice(&serial.to_be_bytes());
-    let crc = crc16_x25(out.get(2..).unwrap_or_default());
-    out.extend_from_slice(&crc.to_be_bytes());
-    out.extend_from_slice(&END);
-    out
-}
-
 /// |degrees| in the wire's 1/30000 minute units.
 fn units(deg: f64) -> u32 {
     (deg.abs() * COORD_UNITS_PER_DEG).round() as u32
-}
-
-fn from_units(deg: f64) -> f64 {
-    let v = f64::from(units(deg)) / COORD_UNITS_PER_DEG;
-    if deg < 0.0 {
-        -v
-    } else {
-        v
-    }
 }
 
 /// yy MM dd HH mm ss, UTC (the server's default zone for GT06 ports).
@@ -69,9 +48,9 @@ impl DeviceSide for Device {
     }
     fn quantize(&self, fix: Fix) -> Fix {
         Fix {
-            fix_ms: fix.fix_ms.div_euclid(1000).saturating_mul(1000),
-            lat: from_units(fix.lat),
-            lon: from_units(fix.lon),
+            fix_ms: whole_seconds(fix.fix_ms),
+            lat: quantized(fix.lat, COORD_UNITS_PER_DEG),
+            lon: quantized(fix.lon, COORD_UNITS_PER_DEG),
             speed_kmh: fix.speed_kmh.min(255),
             course: fix.course % 360,
         }
@@ -87,7 +66,8 @@ impl DeviceSide for Device {
                 _ => 0,
             })
             .collect();
-        Some(frame(LOGIN, &bcd, serial))
+        // A device frame has the layout of a server reply with content.
+        Some(with_content(false, LOGIN, &bcd, serial).to_vec())
     }
     fn packet(&self, _n: u64, fixes: &[Fix], serial: u16) -> Vec<u8> {
         let Some(f) = fixes.first() else {
@@ -108,7 +88,7 @@ impl DeviceSide for Device {
         c.extend_from_slice(&flags.to_be_bytes());
         // LBS: MCC 262, MNC 1, LAC, cell id (3 bytes).
         c.extend_from_slice(&[0x01, 0x06, 0x01, 0x12, 0x34, 0x00, 0x56, 0x78]);
-        frame(GPS_LBS_1, &c, serial)
+        with_content(false, GPS_LBS_1, &c, serial).to_vec()
     }
     fn next_reply(&self, buf: &mut BytesMut, _stage: Stage) -> Result<Option<BytesMut>, BadReply> {
         let (Some(start), Some(&l)) = (buf.get(..2), buf.get(2)) else {

@@ -11,7 +11,7 @@ use super::frame::{escape_into, DELIMITER};
 use super::messages::{AUTH, LOCATION_BATCH};
 use super::reply::{GENERAL_RESPONSE, SUCCESS};
 use crate::protocol::checksum::xor8;
-use crate::protocol::device::{Answer, BadReply, DeviceSide, Fix, Stage};
+use crate::protocol::device::{quantized, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage};
 
 /// JT/T 808's device side.
 pub struct Device;
@@ -44,13 +44,26 @@ fn terminal(n: u64) -> [u8; 10] {
     t
 }
 
-/// One message: id, attributes, version, terminal, serial, body, XOR; escaped.
-fn message(msg_id: u16, n: u64, serial: u16, body: &[u8]) -> Vec<u8> {
+/// One message, delimited and escaped: id, attributes, the version byte
+/// when `version` is given (the 2019 form, `terminal` then 10 bytes, else
+/// 6), terminal, serial, body, XOR.
+pub(crate) fn message(
+    msg_id: u16,
+    version: Option<u8>,
+    terminal: &[u8],
+    serial: u16,
+    body: &[u8],
+) -> Vec<u8> {
     let len = u16::try_from(body.len()).unwrap_or(0) & 0x03ff;
+    let attrs = if version.is_some() {
+        len | VERSION_2019
+    } else {
+        len
+    };
     let mut c = msg_id.to_be_bytes().to_vec();
-    c.extend_from_slice(&(len | VERSION_2019).to_be_bytes());
-    c.push(VERSION);
-    c.extend_from_slice(&terminal(n));
+    c.extend_from_slice(&attrs.to_be_bytes());
+    c.extend(version);
+    c.extend_from_slice(terminal);
     c.extend_from_slice(&serial.to_be_bytes());
     c.extend_from_slice(body);
     c.push(xor8(&c));
@@ -63,15 +76,6 @@ fn message(msg_id: u16, n: u64, serial: u16, body: &[u8]) -> Vec<u8> {
 /// Degrees in the wire's 1e-6 units, without sign (the status word has it).
 fn e6(deg: f64) -> u32 {
     (deg.abs() * 1e6).round() as u32
-}
-
-fn from_e6(deg: f64) -> f64 {
-    let v = f64::from(e6(deg)) / 1e6;
-    if deg < 0.0 {
-        -v
-    } else {
-        v
-    }
 }
 
 /// A 0x0200 body: alarm, status, coordinates, altitude, speed, course, time (UTC).
@@ -131,9 +135,9 @@ impl DeviceSide for Device {
     }
     fn quantize(&self, fix: Fix) -> Fix {
         Fix {
-            fix_ms: fix.fix_ms.div_euclid(1000).saturating_mul(1000),
-            lat: from_e6(fix.lat),
-            lon: from_e6(fix.lon),
+            fix_ms: whole_seconds(fix.fix_ms),
+            lat: quantized(fix.lat, 1e6),
+            lon: quantized(fix.lon, 1e6),
             speed_kmh: fix.speed_kmh.min(6553),
             course: fix.course % 360,
         }
@@ -150,7 +154,7 @@ impl DeviceSide for Device {
         let imei = format!("{n:015}");
         body.extend_from_slice(imei.as_bytes().get(..15).unwrap_or_default());
         body.extend_from_slice(b"trackgate-sim\0\0\0\0\0\0\0");
-        Some(message(AUTH, n, serial, &body))
+        Some(message(AUTH, Some(VERSION), &terminal(n), serial, &body))
     }
     fn packet(&self, n: u64, fixes: &[Fix], serial: u16) -> Vec<u8> {
         let fixes = fixes.get(..fixes.len().min(MAX_BATCH)).unwrap_or_default();
@@ -162,7 +166,7 @@ impl DeviceSide for Device {
             body.extend_from_slice(&u16::try_from(loc.len()).unwrap_or(0).to_be_bytes());
             body.extend_from_slice(&loc);
         }
-        message(LOCATION_BATCH, n, serial, &body)
+        message(LOCATION_BATCH, Some(VERSION), &terminal(n), serial, &body)
     }
     fn next_reply(&self, buf: &mut BytesMut, _stage: Stage) -> Result<Option<BytesMut>, BadReply> {
         match buf.first() {

@@ -6,31 +6,7 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use super::frame::{escape_into, DELIMITER};
-use crate::protocol::checksum::xor8;
-
-/// One message, delimited and escaped. `version` selects the 2019 form
-/// (then `terminal` must be 10 bytes, else 6).
-pub(crate) fn message(
-    msg_id: u16,
-    version: Option<u8>,
-    terminal: &[u8],
-    serial: u16,
-    body: &[u8],
-) -> Vec<u8> {
-    let mut c = msg_id.to_be_bytes().to_vec();
-    let attrs = body.len() as u16 | if version.is_some() { 0x4000 } else { 0 };
-    c.extend_from_slice(&attrs.to_be_bytes());
-    c.extend(version);
-    c.extend_from_slice(terminal);
-    c.extend_from_slice(&serial.to_be_bytes());
-    c.extend_from_slice(body);
-    c.push(xor8(&c));
-    let mut out = vec![DELIMITER];
-    escape_into(&mut out, &c, DELIMITER);
-    out.push(DELIMITER);
-    out
-}
+pub(crate) use super::device::message;
 
 /// The fields of a 0x0200 body we generate.
 #[derive(Debug, Clone)]

@@ -7,18 +7,15 @@ use bytes::BytesMut;
 use super::records::RECORDS;
 use super::reply::{ACCEPT, REFUSE};
 use crate::protocol::checksum::crc16_kermit;
-use crate::protocol::device::{take, Answer, BadReply, DeviceSide, Fix, Stage};
+use crate::protocol::device::{
+    e7, quantized, take, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
+};
 
 /// Ruptela's device side.
 pub struct Device;
 
 /// The records ack's command: 100 + 0.
 const RECORDS_ACK: u8 = 100;
-
-/// Degrees in the wire's 1e-7 units.
-fn e7(deg: f64) -> i32 {
-    (deg * 1e7).round() as i32
-}
 
 impl DeviceSide for Device {
     fn max_records(&self) -> usize {
@@ -29,9 +26,9 @@ impl DeviceSide for Device {
     }
     fn quantize(&self, fix: Fix) -> Fix {
         Fix {
-            fix_ms: fix.fix_ms.div_euclid(1000).saturating_mul(1000),
-            lat: f64::from(e7(fix.lat)) / 1e7,
-            lon: f64::from(e7(fix.lon)) / 1e7,
+            fix_ms: whole_seconds(fix.fix_ms),
+            lat: quantized(fix.lat, 1e7),
+            lon: quantized(fix.lon, 1e7),
             ..fix
         }
     }

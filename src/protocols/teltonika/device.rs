@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 
-use crate::protocol::device::{take, Answer, BadReply, DeviceSide, Fix, Stage};
+use crate::protocol::device::{e7, quantized, take, Answer, BadReply, DeviceSide, Fix, Stage};
 
 /// CRC-16/IBM (ARC), Teltonika's packet checksum.
 const CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_ARC);
@@ -46,11 +46,6 @@ pub fn login_packet(imei: u64) -> Vec<u8> {
     v
 }
 
-/// Degrees in the wire's 1e-7 units.
-fn e7(deg: f64) -> i32 {
-    (deg * 1e7).round() as i32
-}
-
 impl DeviceSide for Device {
     fn max_records(&self) -> usize {
         255
@@ -60,8 +55,8 @@ impl DeviceSide for Device {
     }
     fn quantize(&self, fix: Fix) -> Fix {
         Fix {
-            lat: f64::from(e7(fix.lat)) / 1e7,
-            lon: f64::from(e7(fix.lon)) / 1e7,
+            lat: quantized(fix.lat, 1e7),
+            lon: quantized(fix.lon, 1e7),
             ..fix
         }
     }
