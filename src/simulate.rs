@@ -280,6 +280,11 @@ fn write_records(
     f.flush()
 }
 
+/// Most bytes a device buffers while waiting for one whole answer; a
+/// server sending more without completing one is broken, and the device
+/// drops the connection.
+const MAX_REPLY: usize = 128 * 1024;
+
 /// One open connection: the stream, bytes read but not yet used, and the
 /// next message serial.
 struct Conn {
@@ -295,8 +300,9 @@ impl Conn {
     }
 
     /// Sends `bytes` and waits for the answer to them (skipping unrelated
-    /// server messages). `Ok(None)`: the connection closed or the server
-    /// sent bytes no device could read.
+    /// server messages). An error: the connection closed, or the server
+    /// sent bytes no device could read, or more than [`MAX_REPLY`] without
+    /// one whole answer.
     async fn ask(
         &mut self,
         side: &dyn DeviceSide,
@@ -316,6 +322,12 @@ impl Conn {
                 Err(BadReply(why)) => {
                     return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
                 }
+            }
+            if self.inbox.len() > MAX_REPLY {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("no whole answer in {} bytes", self.inbox.len()),
+                ));
             }
             if self.stream.read_buf(&mut self.inbox).await? == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -584,6 +596,56 @@ mod tests {
         assert!(e(opts("teltonika", 0)).starts_with("need --devices > 0"));
         let plan = Plan::new(opts("jt808", 32)).unwrap();
         assert_eq!(plan.target(), "127.0.0.1:5015".parse().unwrap());
+    }
+
+    /// A server that answers with an endless unterminated message: the
+    /// device's buffer stays bounded, it drops the connection and keeps
+    /// its records.
+    #[tokio::test]
+    async fn an_endless_answer_is_dropped_not_buffered() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut served = 0;
+            while let Ok((mut s, _)) = listener.accept().await {
+                served += 1;
+                tokio::spawn(async move {
+                    let mut junk = vec![0u8; 64 * 1024];
+                    junk[0] = 0x7e;
+                    let _ = s.write_all(&junk).await;
+                    junk[0] = 0;
+                    while s.write_all(&junk).await.is_ok() {}
+                });
+                if served == 3 {
+                    break;
+                }
+            }
+            served
+        });
+        let plan = Plan::new(SimOptions {
+            protocol: "jt808".into(),
+            target: Some(addr),
+            devices: 1,
+            rate: 20.0,
+            records: 2,
+            duration: 0.3,
+            imei_base: 350_000_000_000_000,
+            ack_timeout: 2.0,
+            out: None,
+        })
+        .unwrap();
+        let stop = CancellationToken::new();
+        let s2 = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            s2.cancel();
+        });
+        let report = run(plan, stop).await;
+        assert_eq!(report.acked, 0);
+        assert!(report.generated >= 2);
+        assert_eq!(report.unacked, report.generated);
+        assert!(report.reconnects >= 2, "{}", report.summary());
+        server.abort();
     }
 
     proptest::proptest! {
