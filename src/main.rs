@@ -89,6 +89,11 @@ fn simulate(opts: trackgate::simulate::SimOptions) -> ExitCode {
             s2.cancel();
         });
         println!("{summary} against {}", plan.target());
+        if let Some(f) = plan.clock_ahead() {
+            println!(
+                "note: the wire's time stamps carry whole seconds, so fix times run {f:.0}x ahead of the clock"
+            );
+        }
         trackgate::simulate::run(plan, stop).await
     });
     println!("{}", report.summary());

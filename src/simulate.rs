@@ -168,9 +168,12 @@ pub enum SimError {
         max: usize,
         asked: usize,
     },
-    #[error("need --devices > 0, --records > 0 and --rate > 0")]
-    Empty,
+    #[error("{0}")]
+    Invalid(&'static str),
 }
+
+/// Device numbers stay 15-digit IMEIs.
+const MAX_DEVICE_NUMBER: u64 = 999_999_999_999_999;
 
 /// A checked simulation: the protocol's device side and where it connects.
 pub struct Plan {
@@ -182,8 +185,27 @@ pub struct Plan {
 impl Plan {
     /// Checks `opts` against the protocol's device side.
     pub fn new(opts: SimOptions) -> Result<Self, SimError> {
-        if opts.devices == 0 || opts.records == 0 || opts.rate.is_nan() || opts.rate <= 0.0 {
-            return Err(SimError::Empty);
+        let within = |v: f64, lo: f64, hi: f64| v.is_finite() && (lo..=hi).contains(&v);
+        if opts.devices == 0 || opts.records == 0 {
+            return Err(SimError::Invalid("need --devices > 0 and --records > 0"));
+        }
+        if !within(opts.rate, 1e-3, 10_000.0) {
+            return Err(SimError::Invalid(
+                "--rate must be in 0.001..=10000 packets/s",
+            ));
+        }
+        if !within(opts.duration, 0.0, 1e7) || !within(opts.ack_timeout, 0.01, 3600.0) {
+            return Err(SimError::Invalid(
+                "--duration must be in 0..=1e7 s and --ack-timeout in 0.01..=3600 s",
+            ));
+        }
+        let last = u64::try_from(opts.devices - 1)
+            .ok()
+            .and_then(|d| opts.imei_base.checked_add(d));
+        if last.is_none_or(|l| l > MAX_DEVICE_NUMBER) {
+            return Err(SimError::Invalid(
+                "--imei-base plus --devices must stay within 15 digits",
+            ));
         }
         let p = crate::protocol::find(&opts.protocol)
             .ok_or_else(|| SimError::UnknownProtocol(opts.protocol.clone()))?;
@@ -206,6 +228,15 @@ impl Plan {
     /// Where the devices connect.
     pub fn target(&self) -> SocketAddr {
         self.target
+    }
+
+    /// How many times faster than the clock fix times advance, when a
+    /// device reports more fixes per second than its wire's time stamps
+    /// can tell apart (whole seconds): each fix is one step after the last.
+    pub fn clock_ahead(&self) -> Option<f64> {
+        let per_second = self.opts.rate * self.opts.records as f64;
+        let factor = per_second * self.side.time_step_ms() as f64 / 1000.0;
+        (factor > 1.0).then_some(factor)
     }
 }
 
@@ -594,6 +625,23 @@ mod tests {
         assert!(e(opts("h02", 1))
             .starts_with("no device simulator for h02 yet (there is one for: teltonika, gt06"));
         assert!(e(opts("teltonika", 0)).starts_with("need --devices > 0"));
+        let mut o = opts("teltonika", 1);
+        o.ack_timeout = f64::INFINITY;
+        assert!(e(o).starts_with("--duration must be"));
+        let mut o = opts("teltonika", 1);
+        o.rate = f64::NAN;
+        assert!(e(o).starts_with("--rate must be"));
+        let mut o = opts("gt06", 1);
+        o.imei_base = 999_999_999_999_999;
+        o.devices = 2;
+        assert!(e(o).contains("15 digits"));
+        let mut o = opts("jt808", 5);
+        o.rate = 2.0;
+        assert_eq!(Plan::new(o).unwrap().clock_ahead(), Some(10.0));
+        assert_eq!(
+            Plan::new(opts("teltonika", 255)).unwrap().clock_ahead(),
+            None
+        );
         let plan = Plan::new(opts("jt808", 32)).unwrap();
         assert_eq!(plan.target(), "127.0.0.1:5015".parse().unwrap());
     }

@@ -75,17 +75,24 @@ pub fn verify_with(
     anchor: Option<&Anchor>,
 ) -> Result<Verified, ChainError> {
     let v = verify(entries)?;
-    if let Some(a) = anchor.filter(|a| a.id > 0) {
-        // The chain is gap-free from 1, so entry `id` sits at index id - 1.
-        let found = usize::try_from(a.id - 1).ok().and_then(|i| entries.get(i));
-        match found {
+    if let Some(a) = anchor {
+        // The chain is gap-free from 1, so entry `id` sits at index id - 1;
+        // id 0 is the empty log's head, whose hash is the genesis value.
+        let recorded = match a.id {
+            0 => Some(GENESIS),
+            id => usize::try_from(id - 1)
+                .ok()
+                .and_then(|i| entries.get(i))
+                .map(|e| e.hash),
+        };
+        match recorded {
             None => {
                 return Err(ChainError::Truncated {
                     id: a.id,
                     last: v.head.id,
                 })
             }
-            Some(e) if e.hash != a.hash => return Err(ChainError::Anchor { id: a.id }),
+            Some(h) if h != a.hash => return Err(ChainError::Anchor { id: a.id }),
             Some(_) => {}
         }
     }
@@ -246,6 +253,22 @@ mod tests {
         assert_eq!(
             verify_with(&forged, Some(&anchor)),
             Err(ChainError::Anchor { id: 5 })
+        );
+        let genesis = Anchor {
+            id: 0,
+            hash: GENESIS,
+        };
+        assert!(
+            verify_with(&c, Some(&genesis)).is_ok(),
+            "the empty log's head"
+        );
+        let zero_forged = Anchor {
+            id: 0,
+            hash: [7; 32],
+        };
+        assert_eq!(
+            verify_with(&c, Some(&zero_forged)),
+            Err(ChainError::Anchor { id: 0 })
         );
         let negative = format!("-1:{}", "0".repeat(64));
         for bad in ["5", "x:00", "5:abcd", negative.as_str()] {

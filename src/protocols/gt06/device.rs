@@ -8,8 +8,9 @@ use bytes::BytesMut;
 use chrono::{DateTime, Datelike, Timelike};
 
 use super::fields::COORD_UNITS_PER_DEG;
-use super::frame::{START_LONG, START_SHORT};
+use super::frame::{END, START_LONG, START_SHORT};
 use super::reply::with_content;
+use crate::protocol::checksum::crc16_x25;
 use crate::protocol::device::{
     quantized, take, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
 };
@@ -107,15 +108,28 @@ impl DeviceSide for Device {
         Ok(take(buf, total))
     }
     fn answer(&self, reply: &[u8], stage: Stage, serial: u16, _sent: usize) -> Answer {
-        // The echo: 78 78 05 | protocol | serial | CRC | 0D 0A.
+        // The echo: 78 78 len | protocol | serial | CRC | 0D 0A (79 79 with
+        // a two-byte length); the CRC covers length .. serial.
         let want = if stage == Stage::Login {
             LOGIN
         } else {
             GPS_LBS_1
         };
-        match (reply.get(3), reply.get(4..6)) {
-            (Some(&p), Some(s)) if p == want && s == serial.to_be_bytes() => Answer::Accepted,
-            _ => Answer::Unrelated,
+        let proto_at = if reply.starts_with(&START_LONG) { 4 } else { 3 };
+        let n = reply.len();
+        let (Some(&p), Some(s), Some(crc), Some(covered)) = (
+            reply.get(proto_at),
+            reply.get(n.saturating_sub(6)..n.saturating_sub(4)),
+            reply.get(n.saturating_sub(4)..n.saturating_sub(2)),
+            reply.get(2..n.saturating_sub(4)),
+        ) else {
+            return Answer::Unrelated;
+        };
+        let intact = crc == crc16_x25(covered).to_be_bytes() && reply.ends_with(&END);
+        if intact && p == want && s == serial.to_be_bytes() {
+            Answer::Accepted
+        } else {
+            Answer::Unrelated
         }
     }
 }

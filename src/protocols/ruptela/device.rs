@@ -47,7 +47,7 @@ impl DeviceSide for Device {
             payload.extend_from_slice(&e7(f.lon).to_be_bytes());
             payload.extend_from_slice(&e7(f.lat).to_be_bytes());
             payload.extend_from_slice(&1200u16.to_be_bytes()); // altitude, 0.1 m
-            let course = u16::try_from(u32::from(f.course % 360) * 100).unwrap_or(0);
+            let course = u16::try_from(u32::from(f.course % 360).saturating_mul(100)).unwrap_or(0);
             payload.extend_from_slice(&course.to_be_bytes()); // 0.01°
             payload.push(9); // satellites
             payload.extend_from_slice(&f.speed_kmh.to_be_bytes());
