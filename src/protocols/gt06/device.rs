@@ -133,3 +133,49 @@ impl DeviceSide for Device {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::protocols::gt06::reply;
+
+    /// Echoes in both framings are read by serial and CRC; a damaged one is
+    /// not taken for an ack.
+    #[test]
+    fn echoes_are_checked_in_both_framings() {
+        for extended in [false, true] {
+            let echo = reply::ack(extended, GPS_LBS_1, 0x0102);
+            let mut buf = BytesMut::from(&echo[..]);
+            buf.extend_from_slice(&echo);
+            let r = Device.next_reply(&mut buf, Stage::Packet).unwrap().unwrap();
+            assert_eq!(r.len(), echo.len(), "extended {extended}");
+            assert_eq!(
+                Device.answer(&r, Stage::Packet, 0x0102, 1),
+                Answer::Accepted
+            );
+            assert_eq!(
+                Device.answer(&r, Stage::Packet, 0x0103, 1),
+                Answer::Unrelated
+            );
+            assert_eq!(
+                Device.answer(&r, Stage::Login, 0x0102, 1),
+                Answer::Unrelated
+            );
+            let mut damaged = r.to_vec();
+            let crc_at = damaged.len() - 4;
+            damaged[crc_at] ^= 0xff;
+            assert_eq!(
+                Device.answer(&damaged, Stage::Packet, 0x0102, 1),
+                Answer::Unrelated
+            );
+            assert!(Device
+                .next_reply(&mut buf, Stage::Packet)
+                .unwrap()
+                .is_some());
+            assert!(buf.is_empty());
+        }
+        let mut garbage = BytesMut::from(&b"hello"[..]);
+        assert!(Device.next_reply(&mut garbage, Stage::Packet).is_err());
+    }
+}
