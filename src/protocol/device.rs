@@ -106,6 +106,21 @@ pub fn whole_seconds(ms: i64) -> i64 {
     ms.div_euclid(1000).saturating_mul(1000)
 }
 
+/// `ms` as UTC yy (two digits), MM, dd, HH, mm, ss: the date most tracker
+/// wires carry, binary or BCD.
+pub fn utc_fields(ms: i64) -> [u32; 6] {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    [
+        u32::try_from(t.year().rem_euclid(100)).unwrap_or(0),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    ]
+}
+
 /// Splits off `n` bytes once `buf` holds them.
 pub(crate) fn take(buf: &mut BytesMut, n: usize) -> Option<BytesMut> {
     (buf.len() >= n).then(|| buf.split_to(n))

@@ -5,14 +5,13 @@
 //! simply hears nothing.
 
 use bytes::BytesMut;
-use chrono::{DateTime, Datelike, Timelike};
 
 use super::fields::COORD_UNITS_PER_DEG;
 use super::frame::{END, START_LONG, START_SHORT};
 use super::reply::with_content;
 use crate::protocol::checksum::crc16_x25;
 use crate::protocol::device::{
-    quantized, take, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
+    quantized, take, utc_fields, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
 };
 
 const LOGIN: u8 = 0x01;
@@ -28,16 +27,7 @@ fn units(deg: f64) -> u32 {
 
 /// yy MM dd HH mm ss, UTC (the server's default zone for GT06 ports).
 fn time(ms: i64) -> [u8; 6] {
-    let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    let two = |v: u32| u8::try_from(v % 100).unwrap_or(0);
-    [
-        two(u32::try_from(t.year()).unwrap_or(0)),
-        two(t.month()),
-        two(t.day()),
-        two(t.hour()),
-        two(t.minute()),
-        two(t.second()),
-    ]
+    utc_fields(ms).map(|v| u8::try_from(v).unwrap_or(0))
 }
 
 impl DeviceSide for Device {

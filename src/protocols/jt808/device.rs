@@ -5,13 +5,14 @@
 //! deletes the fixes, anything else keeps them for the next try.
 
 use bytes::BytesMut;
-use chrono::{DateTime, Datelike, Timelike};
 
-use super::frame::{escape_into, DELIMITER};
+use super::frame::{self, escape_into, DELIMITER};
 use super::messages::{AUTH, LOCATION_BATCH};
 use super::reply::{GENERAL_RESPONSE, SUCCESS};
 use crate::protocol::checksum::xor8;
-use crate::protocol::device::{quantized, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage};
+use crate::protocol::device::{
+    quantized, utc_fields, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
+};
 
 /// JT/T 808's device side.
 pub struct Device;
@@ -28,7 +29,7 @@ const MAX_BATCH: usize = 32;
 const BODY_AT: usize = 18;
 
 /// Two decimal digits as one BCD byte.
-fn bcd(v: u32) -> u8 {
+pub(super) fn bcd(v: u32) -> u8 {
     let v = u8::try_from(v % 100).unwrap_or(0);
     ((v / 10) << 4) | (v % 10)
 }
@@ -87,7 +88,6 @@ fn location(f: &Fix) -> Vec<u8> {
     if f.lon < 0.0 {
         status |= 1 << 3;
     }
-    let t = DateTime::from_timestamp_millis(f.fix_ms).unwrap_or_default();
     let mut b = Vec::with_capacity(LOCATION_LEN);
     b.extend_from_slice(&0u32.to_be_bytes());
     b.extend_from_slice(&status.to_be_bytes());
@@ -96,34 +96,8 @@ fn location(f: &Fix) -> Vec<u8> {
     b.extend_from_slice(&120u16.to_be_bytes());
     b.extend_from_slice(&f.speed_kmh.saturating_mul(10).to_be_bytes());
     b.extend_from_slice(&(f.course % 360).to_be_bytes());
-    b.extend_from_slice(&[
-        bcd(u32::try_from(t.year()).unwrap_or(0)),
-        bcd(t.month()),
-        bcd(t.day()),
-        bcd(t.hour()),
-        bcd(t.minute()),
-        bcd(t.second()),
-    ]);
+    b.extend_from_slice(&utc_fields(f.fix_ms).map(bcd));
     b
-}
-
-/// Undoes the 0x7d escapes of one delimited message.
-fn unescape(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut it = raw.iter();
-    while let Some(&b) = it.next() {
-        if b == 0x7d {
-            match it.next() {
-                Some(0x01) => out.push(0x7d),
-                Some(0x02) => out.push(0x7e),
-                Some(&o) => out.extend_from_slice(&[b, o]),
-                None => out.push(b),
-            }
-        } else {
-            out.push(b);
-        }
-    }
-    out
 }
 
 impl DeviceSide for Device {
@@ -169,20 +143,11 @@ impl DeviceSide for Device {
         message(LOCATION_BATCH, Some(VERSION), &terminal(n), serial, &body)
     }
     fn next_reply(&self, buf: &mut BytesMut, _stage: Stage) -> Result<Option<BytesMut>, BadReply> {
-        match buf.first() {
-            None => return Ok(None),
-            Some(&DELIMITER) => {}
-            Some(b) => return Err(BadReply(format!("starts {b:#04x}, not 0x7e"))),
-        }
-        let end = buf
-            .iter()
-            .skip(1)
-            .position(|&b| b == DELIMITER)
-            .map(|i| i.saturating_add(2));
-        Ok(end.map(|e| buf.split_to(e)))
+        // Server messages are framed like the terminal's: the server's own
+        // framer cuts and unescapes them (the simulator bounds the buffer).
+        frame::next(buf, usize::MAX).map_err(|e| BadReply(e.to_string()))
     }
-    fn answer(&self, reply: &[u8], stage: Stage, serial: u16, _sent: usize) -> Answer {
-        let m = unescape(reply);
+    fn answer(&self, m: &[u8], stage: Stage, serial: u16, _sent: usize) -> Answer {
         let want = if stage == Stage::Login {
             AUTH
         } else {

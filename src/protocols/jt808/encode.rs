@@ -4,9 +4,11 @@
 // Test-only encoder: sizes are tiny and a panic is a failed test.
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
+use super::device::bcd;
 pub(crate) use super::device::message;
+use crate::protocol::device::utc_fields;
 
 /// The fields of a 0x0200 body we generate.
 #[derive(Debug, Clone)]
@@ -24,10 +26,6 @@ pub(crate) struct Location {
     pub time: DateTime<Utc>,
     pub odometer_100m: Option<u32>,
     pub satellites: Option<u8>,
-}
-
-fn bcd(v: u32) -> u8 {
-    ((v / 10) << 4 | (v % 10)) as u8
 }
 
 /// The body of a 0x0200 message (time written in UTC).
@@ -52,15 +50,7 @@ pub(crate) fn location_body(l: &Location) -> Vec<u8> {
     b.extend_from_slice(&l.altitude_m.to_be_bytes());
     b.extend_from_slice(&l.speed.to_be_bytes());
     b.extend_from_slice(&l.course.to_be_bytes());
-    let t = &l.time;
-    b.extend_from_slice(&[
-        bcd(t.year() as u32 % 100),
-        bcd(t.month()),
-        bcd(t.day()),
-        bcd(t.hour()),
-        bcd(t.minute()),
-        bcd(t.second()),
-    ]);
+    b.extend_from_slice(&utc_fields(l.time.timestamp_millis()).map(bcd));
     if let Some(o) = l.odometer_100m {
         b.extend_from_slice(&[0x01, 4]);
         b.extend_from_slice(&o.to_be_bytes());
