@@ -18,6 +18,7 @@ pub mod config;
 pub mod decode;
 pub mod dedicated;
 pub mod engine;
+pub mod framed;
 pub mod history;
 pub mod metrics;
 pub mod model;

@@ -1,5 +1,6 @@
-//! The access-log writer: one task that drains every queued entry, writes
-//! them in one transaction (one fsync) and then releases every waiter. A
+//! The access-log writer: one task that drains every queued entry, commits
+//! them at once (one frame and one fsync in the store's journal) and then
+//! releases every waiter. A
 //! read that serves partner data awaits its entry's commit before the
 //! response leaves, so no answer is ever sent without its log entry, and
 //! the log does not cap throughput: concurrent reads share a commit.

@@ -1,7 +1,6 @@
 //! The journal's segment file format: what one group commit appends is one
-//! frame, checked by length and CRC-32C, so a crash in the middle of a
-//! write leaves a torn tail that ends the readable part instead of
-//! corrupting it. Pure bytes in, rows out: the writer, the compactor, the
+//! frame ([`crate::framed`]: length and CRC-32C, so a torn tail ends the
+//! readable part instead of corrupting it). Pure bytes in, rows out: the writer, the compactor, the
 //! queries and the tests use the same two functions.
 //!
 //! ```text
@@ -15,47 +14,33 @@
 //!
 //! Integers and floats little-endian; strings UTF-8.
 
+use crate::framed::fields::{put_str16, take, take_i64, take_str16};
+use crate::framed::{put_frame, read_frames};
+
 use super::StoredRow;
 
 /// The first bytes of every segment file (format version 1).
 pub const MAGIC: &[u8; 8] = b"TGJRNL01";
-/// A frame claiming more than this is garbage, not a commit.
-pub const MAX_FRAME: usize = 256 * 1024 * 1024;
-
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// Appends one frame holding `rows` to `out`.
 pub fn encode_frame(rows: &[StoredRow], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 8]);
-    for r in rows {
-        put_str16(out, &r.device_id);
-        out.extend_from_slice(&r.fix_ms.to_le_bytes());
-        out.extend_from_slice(&r.received_ms.to_le_bytes());
-        for v in [r.lat, r.lon, r.altitude_m, r.speed_kmh, r.course_deg] {
-            out.extend_from_slice(&v.to_le_bytes());
+    put_frame(out, |out| {
+        for r in rows {
+            put_str16(out, &r.device_id);
+            out.extend_from_slice(&r.fix_ms.to_le_bytes());
+            out.extend_from_slice(&r.received_ms.to_le_bytes());
+            for v in [r.lat, r.lon, r.altitude_m, r.speed_kmh, r.course_deg] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.push(u8::from(r.satellites.is_some()));
+            out.extend_from_slice(&r.satellites.unwrap_or(0).to_le_bytes());
+            out.push(u8::from(r.valid));
+            put_str16(out, &r.protocol);
+            let a = r.attributes.as_bytes();
+            out.extend_from_slice(&u32::try_from(a.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(a);
         }
-        out.push(u8::from(r.satellites.is_some()));
-        out.extend_from_slice(&r.satellites.unwrap_or(0).to_le_bytes());
-        out.push(u8::from(r.valid));
-        put_str16(out, &r.protocol);
-        let a = r.attributes.as_bytes();
-        out.extend_from_slice(&u32::try_from(a.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(a);
-    }
-    let payload_len = out.len() - start - 8;
-    let crc = CRC.checksum(&out[start + 8..]);
-    out[start..start + 4]
-        .copy_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Strings longer than a u16 never reach here (device ids are at most 64
-/// bytes, protocol names are ours); clamp rather than panic.
-fn put_str16(out: &mut Vec<u8>, s: &str) {
-    let b = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
-    out.extend_from_slice(&u16::try_from(b.len()).unwrap_or(u16::MAX).to_le_bytes());
-    out.extend_from_slice(b);
+    });
 }
 
 /// Every row of every intact frame of a segment file's bytes, in order,
@@ -64,43 +49,31 @@ fn put_str16(out: &mut Vec<u8>, s: &str) {
 /// after it was never acknowledged.
 pub fn decode(bytes: &[u8]) -> (Vec<StoredRow>, usize) {
     let mut rows = Vec::new();
-    let mut pos = MAGIC.len();
-    if bytes.get(..pos) != Some(MAGIC.as_slice()) {
+    let Some(body) = bytes.strip_prefix(MAGIC.as_slice()) else {
         return (rows, 0);
-    }
-    while let Some(head) = bytes.get(pos..pos + 8) {
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        if len > MAX_FRAME {
-            break;
-        }
-        let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
-            break;
-        };
-        if CRC.checksum(payload) != crc {
-            break;
-        }
+    };
+    let intact = read_frames(body, |payload| {
         let before = rows.len();
-        if decode_rows(payload, &mut rows).is_none() {
+        let parsed = decode_rows(payload, &mut rows);
+        if parsed.is_none() {
             rows.truncate(before);
-            break;
         }
-        pos += 8 + len;
-    }
-    (rows, pos)
+        parsed
+    });
+    (rows, MAGIC.len() + intact)
 }
 
 fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
     while !p.is_empty() {
         let device_id = take_str16(&mut p)?;
-        let fix_ms = i64::from_le_bytes(take(&mut p)?);
-        let received_ms = i64::from_le_bytes(take(&mut p)?);
+        let fix_ms = take_i64(&mut p)?;
+        let received_ms = take_i64(&mut p)?;
         let mut f = [0f64; 5];
         for v in &mut f {
             *v = f64::from_le_bytes(take(&mut p)?);
         }
         let [has_sats] = take::<1>(&mut p)?;
-        let sats = i64::from_le_bytes(take(&mut p)?);
+        let sats = take_i64(&mut p)?;
         let [valid] = take::<1>(&mut p)?;
         let protocol = take_str16(&mut p)?;
         let alen = u32::from_le_bytes(take(&mut p)?) as usize;
@@ -122,19 +95,6 @@ fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
         });
     }
     Some(())
-}
-
-fn take<const N: usize>(p: &mut &[u8]) -> Option<[u8; N]> {
-    let (head, rest) = p.split_first_chunk::<N>()?;
-    *p = rest;
-    Some(*head)
-}
-
-fn take_str16(p: &mut &[u8]) -> Option<String> {
-    let len = usize::from(u16::from_le_bytes(take(p)?));
-    let s = std::str::from_utf8(p.get(..len)?).ok()?.to_string();
-    *p = &p[len..];
-    Some(s)
 }
 
 #[cfg(test)]
@@ -217,7 +177,7 @@ mod tests {
             // A valid CRC over garbage rows must not panic either.
             let mut c = MAGIC.to_vec();
             c.extend_from_slice(&u32::try_from(tail.len()).unwrap().to_le_bytes());
-            c.extend_from_slice(&CRC.checksum(&tail).to_le_bytes());
+            c.extend_from_slice(&crate::framed::crc(&tail).to_le_bytes());
             c.extend_from_slice(&tail);
             let (rows, len) = decode(&c);
             prop_assert!(len == MAGIC.len() || len == c.len());

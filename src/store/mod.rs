@@ -4,6 +4,7 @@
 //! drivers), so the API layer never sees which one runs.
 
 mod chain;
+mod log_journal;
 mod sqlite;
 mod types;
 
@@ -75,8 +76,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Everything the in-memory directory is built from, at start-up.
     async fn load(&self) -> Result<Loaded, StoreError>;
-    /// Appends entries in one transaction (one fsync), chaining their hashes;
-    /// returns their ids in order.
+    /// Appends entries in one durable commit (one fsync), chaining their
+    /// hashes; returns their ids in order. Once it returns, the log's
+    /// readers below see the entries.
     async fn append_log(&self, entries: Vec<LogEntry>) -> Result<Vec<i64>, StoreError>;
     /// [`append_log`](Store::append_log) on the calling thread, for the log
     /// writer, which has a thread of its own: a hand-off to the blocking

@@ -7,142 +7,22 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::OptionalExtension;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::log_journal::{self, LogJournal, LogWriter};
 use super::*;
-use crate::store::chain::{entry_hash, GENESIS};
+use std::sync::Arc;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The access log's own connection, driven from a blocking thread: a
-    /// batch of N entries is N statement steps in one call, where sqlx
-    /// hands every statement to its worker thread and back (that hand-off
-    /// capped logged reads near 12k/s).
-    log: std::sync::Arc<parking_lot::Mutex<LogWriter>>,
-}
-
-/// The log's writer connection and chain head (last id and hash), read
-/// once and then kept: appends are serialised by the mutex, so it stays
-/// exact; after a failed commit it is read again.
-struct LogWriter {
-    conn: rusqlite::Connection,
-    head: Option<(i64, [u8; 32])>,
-}
-
-impl LogWriter {
-    fn open(path: &Path) -> Result<Self, rusqlite::Error> {
-        let conn = rusqlite::Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // Checkpoints run on their own thread (`spawn_checkpointer`).
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        Ok(Self { conn, head: None })
-    }
-
-    fn append(&mut self, entries: &[LogEntry]) -> Result<Vec<i64>, rusqlite::Error> {
-        let tx = self.conn.transaction()?;
-        let (mut id, mut prev) = match self.head {
-            Some(h) => h,
-            None => {
-                let last: Option<(i64, Vec<u8>)> = tx
-                    .query_row(
-                        "SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                last.map_or((0, GENESIS), |(id, h)| (id, hash32(h)))
-            }
-        };
-        let mut ids = Vec::with_capacity(entries.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO access_log (id, scope, time_ms, event, permission_id, permission_name, \
-                 provider_company_id, recipient_company_id, user_id, api_key_id, device_id, device_name, \
-                 channel, query, positions, shipment_number, client_addr, user_agent, detail, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?;
-            for e in entries {
-                id += 1;
-                let hash = entry_hash(&prev, id, e);
-                insert.execute(rusqlite::params![
-                    id,
-                    e.scope,
-                    e.time_ms,
-                    e.event,
-                    e.permission_id,
-                    e.permission_name,
-                    e.provider_company_id,
-                    e.recipient_company_id,
-                    e.user_id,
-                    e.api_key_id,
-                    e.device_id,
-                    e.device_name,
-                    e.channel,
-                    e.query,
-                    e.positions,
-                    e.shipment_number,
-                    e.client_addr,
-                    e.user_agent,
-                    e.detail,
-                    prev.as_slice(),
-                    hash.as_slice(),
-                ])?;
-                ids.push(id);
-                prev = hash;
-            }
-        }
-        match tx.commit() {
-            Ok(()) => {
-                self.head = Some((id, prev));
-                Ok(ids)
-            }
-            Err(e) => {
-                // The database may or may not hold the batch: read the head again.
-                self.head = None;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// How often the checkpointer copies the WAL into `trackgate.db`.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
-
-/// Checkpoints `trackgate.db`'s WAL on a thread of its own for as long as
-/// the log writer lives. SQLite's automatic checkpoint runs inside the commit
-/// that crosses the WAL threshold: at 30k logged reads/s that was a
-/// checkpoint every third of a second inside the log's group commit, and
-/// every read waiting on that commit stalled for tens of milliseconds (p99
-/// 79 ms against 2.4 ms unlogged, `benches/api_load.sh`). A passive
-/// checkpoint runs beside the writer without blocking it; once a second,
-/// because every 250 ms its own work still showed in the tail (p99 ~52 ms
-/// against 7-12 ms).
-fn spawn_checkpointer(
-    path: &Path,
-    alive: std::sync::Weak<parking_lot::Mutex<LogWriter>>,
-) -> Result<(), StoreError> {
-    let conn = rusqlite::Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    std::thread::Builder::new()
-        .name("access-log-checkpoint".into())
-        .spawn(move || {
-            while alive.strong_count() > 0 {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "access-log checkpoint failed; retrying");
-                }
-            }
-        })
-        .map_err(|e| StoreError::Task(format!("checkpoint thread: {e}")))?;
-    Ok(())
+    /// The access log's writer: entries are committed to the journal
+    /// (`log_journal`), which a compactor copies into `access_log`.
+    pub(super) log: Arc<parking_lot::Mutex<LogWriter>>,
+    pub(super) journal: Arc<LogJournal>,
 }
 
 /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
@@ -153,7 +33,7 @@ fn conflict(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-fn hash32(v: Vec<u8>) -> [u8; 32] {
+pub(super) fn hash32(v: Vec<u8>) -> [u8; 32] {
     let mut out = [0u8; 32];
     if v.len() == 32 {
         out.copy_from_slice(&v);
@@ -180,9 +60,26 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let log = std::sync::Arc::new(parking_lot::Mutex::new(LogWriter::open(&path)?));
-        spawn_checkpointer(&path, std::sync::Arc::downgrade(&log))?;
-        Ok(Self { pool, log })
+        // Leftover journal segments are compacted before anything is served.
+        let journal = Arc::new(LogJournal::open(data_dir, &path)?);
+        let log = LogWriter::new(Arc::clone(&journal), &rusqlite::Connection::open(&path)?)?;
+        if journal.owned() {
+            LogJournal::spawn_compactor(Arc::downgrade(&journal))?;
+        }
+        Ok(Self {
+            pool,
+            log: Arc::new(parking_lot::Mutex::new(log)),
+            journal,
+        })
+    }
+
+    /// Brings `access_log` up to every committed entry, so a reader of the
+    /// log sees all of them.
+    async fn flush_log(&self) -> Result<(), StoreError> {
+        let journal = Arc::clone(&self.journal);
+        tokio::task::spawn_blocking(move || journal.compact())
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     fn entries(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<StoredEntry>, StoreError> {
@@ -494,18 +391,17 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let log = std::sync::Arc::clone(&self.log);
+        let log = Arc::clone(&self.log);
         tokio::task::spawn_blocking(move || log.lock().append(&entries))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
-            .map_err(StoreError::from)
     }
 
     fn append_log_blocking(&self, entries: &[LogEntry]) -> Option<Result<Vec<i64>, StoreError>> {
         if entries.is_empty() {
             return Some(Ok(Vec::new()));
         }
-        Some(self.log.lock().append(entries).map_err(StoreError::from))
+        Some(self.log.lock().append(entries))
     }
 
     async fn permission_log(
@@ -514,6 +410,7 @@ impl Store for SqliteStore {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
+        self.flush_log().await?;
         let rows = sqlx::query(
             "SELECT * FROM access_log WHERE scope = 'partner' AND permission_id = ? \
              AND time_ms >= ? AND time_ms < ? ORDER BY id",
@@ -532,6 +429,7 @@ impl Store for SqliteStore {
         to_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError> {
+        self.flush_log().await?;
         let rows = sqlx::query(
             "SELECT * FROM access_log WHERE scope = 'security' \
              AND time_ms >= ? AND time_ms < ? ORDER BY id DESC LIMIT ?",
@@ -545,10 +443,18 @@ impl Store for SqliteStore {
     }
 
     async fn all_log(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        // A read-only view (another process owns the journal) reads the
+        // live segments before the database: an entry compacted in
+        // between is then found in the database.
+        let journal = Arc::clone(&self.journal);
+        let live = tokio::task::spawn_blocking(move || journal.snapshot_live())
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        self.flush_log().await?;
         let rows = sqlx::query("SELECT * FROM access_log ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        Self::entries(&rows)
+        Ok(log_journal::merge(live, Self::entries(&rows)?))
     }
 }
 
@@ -557,10 +463,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// The log writer never checkpoints; the checkpointer thread must, or
-    /// the WAL would grow without bound and the main file never see a row.
+    /// The log writer only appends to the journal; the compactor must copy
+    /// it into `trackgate.db` and checkpoint, or the main file would never
+    /// see a row.
     #[tokio::test]
-    async fn the_checkpointer_moves_the_log_into_the_main_file() {
+    async fn the_compactor_moves_the_log_into_the_main_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
         let main = dir.path().join("trackgate.db");
@@ -576,7 +483,7 @@ mod tests {
             assert_eq!(ids.len(), 100);
         }
         // 2,000 entries of > 200 bytes: at least 400 kB once checkpointed.
-        let deadline = std::time::Instant::now() + 3 * CHECKPOINT_EVERY;
+        let deadline = std::time::Instant::now() + Duration::from_secs(4);
         let mut len = before;
         while std::time::Instant::now() < deadline && len < before + 400_000 {
             tokio::time::sleep(Duration::from_millis(50)).await;

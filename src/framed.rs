@@ -1,0 +1,138 @@
+//! Checksummed frames for append-only files: what one group commit appends
+//! is one frame, checked by length and CRC-32C, so a crash in the middle of
+//! a write leaves a torn tail that ends the readable part instead of
+//! corrupting it. The ingest journal and the access-log journal share it.
+//!
+//! ```text
+//! file    MAGIC frame*
+//! frame   u32 LE payload length | u32 LE CRC-32C of payload | payload
+//! ```
+
+/// A frame claiming more than this is garbage, not a commit.
+pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// Appends one frame to `out` whose payload `fill` writes.
+pub fn put_frame(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    fill(out);
+    let payload_len = out.len() - start - 8;
+    let crc = CRC.checksum(&out[start + 8..]);
+    out[start..start + 4]
+        .copy_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads the intact frames of `bytes` (which start at a frame boundary)
+/// in order, handing each payload to `each`; stops at the first frame that
+/// is short, too long, fails its CRC or that `each` rejects (`None`).
+/// Returns the length of the intact part: everything after it was never
+/// acknowledged.
+pub fn read_frames(bytes: &[u8], mut each: impl FnMut(&[u8]) -> Option<()>) -> usize {
+    let mut pos = 0;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len > MAX_FRAME {
+            break;
+        }
+        let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
+            break;
+        };
+        if CRC.checksum(payload) != crc || each(payload).is_none() {
+            break;
+        }
+        pos += 8 + len;
+    }
+    pos
+}
+
+/// The CRC of `payload` as a frame carries it (for tests that forge frames).
+pub fn crc(payload: &[u8]) -> u32 {
+    CRC.checksum(payload)
+}
+
+/// Little-endian field readers and writers for frame payloads.
+pub mod fields {
+    /// Takes `N` bytes off the front of `p`.
+    pub fn take<const N: usize>(p: &mut &[u8]) -> Option<[u8; N]> {
+        let (head, rest) = p.split_first_chunk::<N>()?;
+        *p = rest;
+        Some(*head)
+    }
+
+    pub fn take_i64(p: &mut &[u8]) -> Option<i64> {
+        take(p).map(i64::from_le_bytes)
+    }
+
+    /// A string prefixed by its u32 length.
+    pub fn take_str(p: &mut &[u8]) -> Option<String> {
+        let len = u32::from_le_bytes(take(p)?) as usize;
+        let s = std::str::from_utf8(p.get(..len)?).ok()?.to_string();
+        *p = &p[len..];
+        Some(s)
+    }
+
+    /// A string prefixed by its u16 length.
+    pub fn take_str16(p: &mut &[u8]) -> Option<String> {
+        let len = usize::from(u16::from_le_bytes(take(p)?));
+        let s = std::str::from_utf8(p.get(..len)?).ok()?.to_string();
+        *p = &p[len..];
+        Some(s)
+    }
+
+    /// Strings longer than a u16 never reach here (device ids are at most
+    /// 64 bytes, protocol names are ours); clamp rather than panic.
+    pub fn put_str16(out: &mut Vec<u8>, s: &str) {
+        let b = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
+        out.extend_from_slice(&u16::try_from(b.len()).unwrap_or(u16::MAX).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+
+    /// A string prefixed by its u32 length (input is bounded far below).
+    pub fn put_str(out: &mut Vec<u8>, s: &str) {
+        let b = &s.as_bytes()[..s.len().min(u32::MAX as usize)];
+        out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+
+    /// `0` for none, `1` and the string for some.
+    pub fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                put_str(out, s);
+            }
+        }
+    }
+
+    pub fn take_opt_str(p: &mut &[u8]) -> Option<Option<String>> {
+        match take::<1>(p)? {
+            [0] => Some(None),
+            [1] => take_str(p).map(Some),
+            _ => None,
+        }
+    }
+
+    /// `0` for none, `1` and the integer for some.
+    pub fn put_opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
+        match v {
+            None => out.push(0),
+            Some(n) => {
+                out.push(1);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+    }
+
+    pub fn take_opt_i64(p: &mut &[u8]) -> Option<Option<i64>> {
+        match take::<1>(p)? {
+            [0] => Some(None),
+            [1] => take_i64(p).map(Some),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,1010 @@
+//! The access log's journal: what is fsync'd before a partner's read is
+//! answered.
+//!
+//! Committing each group of entries straight into `trackgate.db` cost a
+//! SQLite transaction per group on the path of every logged read: B-tree
+//! inserts into the table and its index and the same tail pages rewritten
+//! into the WAL by every commit. The journal is a series of segment files
+//! (`access-log/<seq>.log`, frames of [`crate::framed`]): a group commit is
+//! one `write` of one checksummed frame and one `fdatasync`. Ids and chain
+//! hashes are assigned here, at append, so the chain is fixed the moment a
+//! read is answered.
+//!
+//! Segments are preallocated: the compactor thread zero-fills the next one
+//! (`access-log/spare`) ahead of time, so a commit overwrites allocated
+//! blocks and its `fdatasync` is one data flush. A file that grows instead
+//! makes every `fdatasync` allocate blocks and commit the new size too;
+//! that cost more than the SQLite commit it replaced (benches/README.md).
+//!
+//! The compactor copies committed frames into `trackgate.db` every
+//! [`COMPACT_EVERY`] (one transaction for everything since its last run);
+//! readers of the log compact first, so they see every committed entry. A
+//! segment is sealed when full and deleted once compacted.
+//!
+//! Crash safety: at start-up every leftover segment is compacted, up to its
+//! first torn or corrupt frame (a commit that never completed, so never
+//! answered; zeros read as empty frames), before anything is served; the
+//! chain then continues from the last stored entry. A failed write or fsync
+//! leaves the writer owing the zeroing of what it may have written past
+//! the last good frame; until that succeeds every append fails (and no
+//! partner data is served), so a frame that was not acknowledged can never
+//! sit before one that was and reuse its ids. `INSERT OR IGNORE` on the id
+//! makes a repeated compaction (a crash between its commit and the file's
+//! deletion) store nothing twice.
+//!
+//! One process owns a data dir's journal (an advisory lock on
+//! `access-log/LOCK`). Another process opening it — `trackgate audit
+//! verify` beside a running gateway — gets a read-only view: the stored
+//! entries merged with the live segments' intact frames.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+
+use super::chain::{entry_hash, GENESIS};
+use super::{LogEntry, StoreError, StoredEntry};
+use crate::framed::fields::{put_opt_i64, put_opt_str, put_str, take, take_i64};
+use crate::framed::fields::{take_opt_i64, take_opt_str, take_str};
+use crate::framed::{put_frame, read_frames};
+
+/// The first bytes of every segment file (format version 1).
+pub const MAGIC: &[u8; 8] = b"TGALOG01";
+/// Size of a preallocated segment; the writer moves to the next one when a
+/// commit would not fit (about 150k entries: a new file every few seconds
+/// at full load).
+pub const SEGMENT_BYTES: u64 = 32 << 20;
+/// How often committed entries are copied into `trackgate.db`: every
+/// 200 ms rather than once a second, because each run is a burst of
+/// inserts on one core and a commit whose fsync the log's own commits
+/// queue behind; smaller bursts stall the reads sharing the machine less.
+pub const COMPACT_EVERY: Duration = Duration::from_millis(200);
+/// Compactions between two WAL checkpoints (one a second).
+const CHECKPOINT_EVERY: u32 = 5;
+/// The next segment, zero-filled and synced ahead of time by the compactor.
+const SPARE: &str = "spare";
+
+const INSERT: &str = "INSERT OR IGNORE INTO access_log (id, scope, time_ms, event, permission_id, \
+    permission_name, provider_company_id, recipient_company_id, user_id, api_key_id, device_id, \
+    device_name, channel, query, positions, shipment_number, client_addr, user_agent, detail, \
+    prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::Task(format!("access-log journal {}: {e}", path.display()))
+}
+
+/// One entry of a frame's payload.
+fn put_entry(out: &mut Vec<u8>, id: i64, prev_hash: &[u8; 32], hash: &[u8; 32], e: &LogEntry) {
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(prev_hash);
+    out.extend_from_slice(hash);
+    out.push(u8::from(e.scope == "security"));
+    out.extend_from_slice(&e.time_ms.to_le_bytes());
+    put_str(out, &e.event);
+    put_opt_i64(out, e.permission_id);
+    put_opt_str(out, e.permission_name.as_deref());
+    put_opt_str(out, e.provider_company_id.as_deref());
+    put_opt_str(out, e.recipient_company_id.as_deref());
+    put_opt_i64(out, e.user_id);
+    put_opt_i64(out, e.api_key_id);
+    put_opt_str(out, e.device_id.as_deref());
+    put_opt_str(out, e.device_name.as_deref());
+    put_opt_str(out, e.channel.as_deref());
+    put_opt_str(out, e.query.as_deref());
+    put_opt_i64(out, e.positions);
+    put_opt_str(out, e.shipment_number.as_deref());
+    put_opt_str(out, e.client_addr.as_deref());
+    put_opt_str(out, e.user_agent.as_deref());
+    put_opt_str(out, e.detail.as_deref());
+}
+
+/// The entries of the intact frames of `body` (bytes after the magic,
+/// starting at a frame boundary) and the length of the intact part.
+pub fn decode_frames(body: &[u8]) -> (Vec<StoredEntry>, usize) {
+    let mut out = Vec::new();
+    let intact = read_frames(body, |payload| {
+        let before = out.len();
+        let parsed = decode_entries(payload, &mut out);
+        if parsed.is_none() {
+            out.truncate(before);
+        }
+        parsed
+    });
+    (out, intact)
+}
+
+fn decode_entries(mut p: &[u8], out: &mut Vec<StoredEntry>) -> Option<()> {
+    while !p.is_empty() {
+        let id = take_i64(&mut p)?;
+        let prev_hash = take::<32>(&mut p)?;
+        let hash = take::<32>(&mut p)?;
+        let scope = match take::<1>(&mut p)? {
+            [0] => "partner",
+            [1] => "security",
+            _ => return None,
+        };
+        let entry = LogEntry {
+            scope,
+            time_ms: take_i64(&mut p)?,
+            event: take_str(&mut p)?,
+            permission_id: take_opt_i64(&mut p)?,
+            permission_name: take_opt_str(&mut p)?,
+            provider_company_id: take_opt_str(&mut p)?,
+            recipient_company_id: take_opt_str(&mut p)?,
+            user_id: take_opt_i64(&mut p)?,
+            api_key_id: take_opt_i64(&mut p)?,
+            device_id: take_opt_str(&mut p)?,
+            device_name: take_opt_str(&mut p)?,
+            channel: take_opt_str(&mut p)?,
+            query: take_opt_str(&mut p)?,
+            positions: take_opt_i64(&mut p)?,
+            shipment_number: take_opt_str(&mut p)?,
+            client_addr: take_opt_str(&mut p)?,
+            user_agent: take_opt_str(&mut p)?,
+            detail: take_opt_str(&mut p)?,
+        };
+        out.push(StoredEntry {
+            id,
+            entry,
+            prev_hash,
+            hash,
+        });
+    }
+    Some(())
+}
+
+/// A segment not yet compacted: readable up to `committed` (`u64::MAX`
+/// for a leftover of an earlier run: its intact part).
+#[derive(Clone, Copy)]
+struct Live {
+    seq: u64,
+    committed: u64,
+    sealed: bool,
+}
+
+/// The compactor's side: its connection and how far each live segment has
+/// been copied.
+struct Compactor {
+    conn: Connection,
+    done: HashMap<u64, u64>,
+}
+
+/// The journal directory, shared by the writer, the compactor and readers.
+pub struct LogJournal {
+    dir: PathBuf,
+    live: Mutex<Vec<Live>>,
+    /// `None` when another process owns the journal (read-only view).
+    compactor: Option<Mutex<Compactor>>,
+    /// A preallocated segment waits in `SPARE`.
+    spare_ready: AtomicBool,
+    /// The writer has appended (only then is a spare worth its disk).
+    used: AtomicBool,
+    /// Held open for its advisory lock.
+    _lock: Option<std::fs::File>,
+}
+
+impl LogJournal {
+    /// Opens `data_dir/access-log` and, when no other process owns it,
+    /// compacts every leftover segment into `db` before returning.
+    pub fn open(data_dir: &Path, db: &Path) -> Result<Self, StoreError> {
+        let dir = data_dir.join("access-log");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        let owner =
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        let live = Self::segments(&dir)?
+            .into_iter()
+            .map(|seq| Live {
+                seq,
+                committed: u64::MAX,
+                sealed: true,
+            })
+            .collect();
+        let compactor = if owner {
+            let conn = Connection::open(db)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            Some(Mutex::new(Compactor {
+                conn,
+                done: HashMap::new(),
+            }))
+        } else {
+            None
+        };
+        if owner {
+            // A spare whose creation a crash interrupted is not one.
+            let _ = std::fs::remove_file(dir.join(format!("{SPARE}.tmp")));
+        }
+        let journal = Self {
+            spare_ready: AtomicBool::new(owner && dir.join(SPARE).exists()),
+            used: AtomicBool::new(false),
+            dir,
+            live: Mutex::new(live),
+            compactor,
+            _lock: owner.then_some(lock),
+        };
+        if owner {
+            journal.compact()?;
+        }
+        Ok(journal)
+    }
+
+    /// Whether this process owns the journal (may append and compact).
+    pub fn owned(&self) -> bool {
+        self.compactor.is_some()
+    }
+
+    fn segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
+        let mut seqs: Vec<u64> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_suffix(".log")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:016}.log"))
+    }
+
+    /// The number for the next new segment.
+    fn next_seq(&self) -> u64 {
+        Self::segments(&self.dir)
+            .ok()
+            .and_then(|s| s.last().copied())
+            .map_or(1, |s| s + 1)
+    }
+
+    /// Creates segment `seq` with its magic, synced with the directory so
+    /// the file survives power loss, and makes it live. It grows with each
+    /// commit — each `fdatasync` then also commits the new size and
+    /// allocates blocks — so the writer leaves it for a spare as soon as
+    /// one is ready.
+    fn create(&self, seq: u64) -> Result<Open, StoreError> {
+        let path = self.path(seq);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.write_all(MAGIC).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        let len = MAGIC.len() as u64;
+        self.live.lock().push(Live {
+            seq,
+            committed: len,
+            sealed: false,
+        });
+        Ok(Open {
+            seq,
+            path,
+            file,
+            len,
+            dirty: 0,
+            preallocated: false,
+        })
+    }
+
+    /// Writes a zero-filled segment of [`SEGMENT_BYTES`] with its magic to
+    /// `SPARE`, synced, unless one is ready. Commits that overwrite
+    /// allocated, zeroed blocks change no metadata: their `fdatasync` is
+    /// one data flush (the unwritten extents `fallocate` leaves would
+    /// need a metadata commit at every first write). Zeros read as empty
+    /// frames, so the unwritten tail of a segment holds nothing.
+    fn prepare_spare(&self) -> Result<(), StoreError> {
+        if self.spare_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let tmp = self.dir.join(format!("{SPARE}.tmp"));
+        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(MAGIC).map_err(io(&tmp))?;
+        // In small synced steps: the log's own fsyncs share the disk and
+        // would otherwise wait behind 32 MB of writeback.
+        let zeros = vec![0u8; 256 << 10];
+        let mut left = SEGMENT_BYTES - MAGIC.len() as u64;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])
+                .and_then(|()| file.sync_data())
+                .map_err(io(&tmp))?;
+            left -= n as u64;
+        }
+        file.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, self.dir.join(SPARE)).map_err(io(&tmp))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        self.spare_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes the spare segment `seq` and live; `None` when no spare is ready.
+    fn take_spare(&self, seq: u64) -> Option<Result<Open, StoreError>> {
+        if !self.spare_ready.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let path = self.path(seq);
+        let taken = (|| {
+            std::fs::rename(self.dir.join(SPARE), &path).map_err(io(&path))?;
+            std::fs::File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(&self.dir))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            let len = MAGIC.len() as u64;
+            file.seek(SeekFrom::Start(len)).map_err(io(&path))?;
+            self.live.lock().push(Live {
+                seq,
+                committed: len,
+                sealed: false,
+            });
+            Ok(Open {
+                seq,
+                path: path.clone(),
+                file,
+                len,
+                dirty: 0,
+                preallocated: true,
+            })
+        })();
+        Some(taken)
+    }
+
+    fn set_committed(&self, seq: u64, committed: u64, sealed: bool) {
+        if let Some(l) = self.live.lock().iter_mut().find(|l| l.seq == seq) {
+            l.committed = committed;
+            l.sealed = sealed;
+        }
+    }
+
+    /// Copies every committed entry not yet in `trackgate.db` into it (one
+    /// transaction) and deletes the segments that are then wholly stored.
+    /// A no-op in a read-only view.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let Some(compactor) = &self.compactor else {
+            return Ok(());
+        };
+        let mut c = compactor.lock();
+        let live: Vec<Live> = self.live.lock().clone();
+        let mut batch = Vec::new();
+        let mut reached = Vec::new();
+        for l in &live {
+            let from = c.done.get(&l.seq).copied().unwrap_or(MAGIC.len() as u64);
+            let (entries, to) = self.read_segment(l, from)?;
+            batch.extend(entries);
+            reached.push((l.seq, to));
+        }
+        if !batch.is_empty() {
+            let tx = c.conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(INSERT)?;
+                for s in &batch {
+                    let e = &s.entry;
+                    insert.execute(rusqlite::params![
+                        s.id,
+                        e.scope,
+                        e.time_ms,
+                        e.event,
+                        e.permission_id,
+                        e.permission_name,
+                        e.provider_company_id,
+                        e.recipient_company_id,
+                        e.user_id,
+                        e.api_key_id,
+                        e.device_id,
+                        e.device_name,
+                        e.channel,
+                        e.query,
+                        e.positions,
+                        e.shipment_number,
+                        e.client_addr,
+                        e.user_agent,
+                        e.detail,
+                        s.prev_hash.as_slice(),
+                        s.hash.as_slice(),
+                    ])?;
+                }
+            }
+            tx.commit()?;
+        }
+        for (l, (seq, to)) in live.iter().zip(reached) {
+            if l.sealed {
+                // Stored up to its last intact frame: nothing after it was
+                // ever answered.
+                c.done.remove(&seq);
+                self.live.lock().retain(|x| x.seq != seq);
+                let path = self.path(seq);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(error = %e, path = %path.display(), "compacted access-log segment not deleted");
+                }
+            } else {
+                c.done.insert(seq, to);
+            }
+        }
+        Ok(())
+    }
+
+    /// The entries of segment `l` from byte `from` up to what is committed,
+    /// and the offset after the last intact frame read.
+    fn read_segment(&self, l: &Live, from: u64) -> Result<(Vec<StoredEntry>, u64), StoreError> {
+        if l.committed != u64::MAX && l.committed <= from {
+            return Ok((Vec::new(), from));
+        }
+        let path = self.path(l.seq);
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), from)),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let mut magic = [0u8; 8];
+        if file.read_exact(&mut magic).is_err() || &magic != MAGIC {
+            // Created but its magic never synced: it never held a commit.
+            return Ok((Vec::new(), from));
+        }
+        file.seek(SeekFrom::Start(from)).map_err(io(&path))?;
+        let mut bytes = Vec::new();
+        file.take(l.committed.saturating_sub(from))
+            .read_to_end(&mut bytes)
+            .map_err(io(&path))?;
+        let (entries, intact) = decode_frames(&bytes);
+        Ok((entries, from + intact as u64))
+    }
+
+    /// The committed entries still in live segments (for a read-only view,
+    /// where nothing is compacted).
+    fn live_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut out = Vec::new();
+        for seq in Self::segments(&self.dir)? {
+            let l = Live {
+                seq,
+                committed: u64::MAX,
+                sealed: true,
+            };
+            out.extend(self.read_segment(&l, MAGIC.len() as u64)?.0);
+        }
+        Ok(out)
+    }
+
+    /// Reads the live segments of a read-only view (call before reading
+    /// the database, so an entry compacted in between is found there).
+    pub fn snapshot_live(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        if self.owned() {
+            return Ok(Vec::new());
+        }
+        self.live_entries()
+    }
+
+    /// Runs [`compact`](Self::compact) (and a passive WAL checkpoint) every
+    /// [`COMPACT_EVERY`] for as long as the journal is in use.
+    pub fn spawn_compactor(journal: std::sync::Weak<Self>) -> Result<(), StoreError> {
+        std::thread::Builder::new()
+            .name("access-log-compact".into())
+            .spawn(move || {
+                let mut run = 0u32;
+                loop {
+                    std::thread::sleep(COMPACT_EVERY);
+                    let Some(j) = journal.upgrade() else {
+                        return;
+                    };
+                    run = (run + 1) % CHECKPOINT_EVERY;
+                    j.housekeeping(run == 0);
+                }
+            })
+            .map_err(|e| StoreError::Task(format!("compactor thread: {e}")))?;
+        Ok(())
+    }
+
+    /// One run of the compactor thread: compact, now and then checkpoint,
+    /// and have a spare segment ready once the log is in use.
+    fn housekeeping(&self, checkpoint: bool) {
+        if let Err(e) = self.compact() {
+            tracing::warn!(error = %e, "access-log compaction failed; retrying");
+        }
+        if let Some(c) = self.compactor.as_ref().filter(|_| checkpoint) {
+            if let Err(e) =
+                c.lock()
+                    .conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "access-log checkpoint failed; retrying");
+            }
+        }
+        if self.used.load(Ordering::Relaxed) {
+            if let Err(e) = self.prepare_spare() {
+                tracing::warn!(error = %e, "access-log spare segment not prepared; retrying");
+            }
+        }
+    }
+}
+
+/// `live` (read from the segments first) merged with `stored` (read from
+/// `trackgate.db` after), in id order; the database wins where both hold
+/// an entry, as it is what verification must check.
+pub fn merge(live: Vec<StoredEntry>, stored: Vec<StoredEntry>) -> Vec<StoredEntry> {
+    let mut all: BTreeMap<i64, StoredEntry> = live.into_iter().map(|e| (e.id, e)).collect();
+    all.extend(stored.into_iter().map(|e| (e.id, e)));
+    all.into_values().collect()
+}
+
+/// The segment being written.
+struct Open {
+    seq: u64,
+    path: PathBuf,
+    file: std::fs::File,
+    /// Bytes on disk up to the end of the last completed commit.
+    len: u64,
+    /// Bytes past `len` a failed write or fsync may have left: zeroed
+    /// before the next commit.
+    dirty: u64,
+    /// Zero-filled to [`SEGMENT_BYTES`] ahead of time.
+    preallocated: bool,
+}
+
+/// An upper bound of the frame `entries` make, to decide whether it fits.
+fn estimate(entries: &[LogEntry]) -> u64 {
+    let strings = |e: &LogEntry| {
+        [
+            &e.permission_name,
+            &e.provider_company_id,
+            &e.recipient_company_id,
+            &e.device_id,
+            &e.device_name,
+            &e.channel,
+            &e.query,
+            &e.shipment_number,
+            &e.client_addr,
+            &e.user_agent,
+            &e.detail,
+        ]
+        .iter()
+        .map(|s| s.as_ref().map_or(1, |s| 5 + s.len()))
+        .sum::<usize>()
+            + 5
+            + e.event.len()
+    };
+    8 + entries.iter().map(|e| 130 + strings(e) as u64).sum::<u64>()
+}
+
+/// The writer: the open segment and the chain's head. Appends are
+/// serialised by the caller's mutex.
+pub struct LogWriter {
+    journal: std::sync::Arc<LogJournal>,
+    open: Option<Open>,
+    next_seq: u64,
+    /// Id and hash of the last committed entry.
+    head: (i64, [u8; 32]),
+    buf: Vec<u8>,
+}
+
+impl LogWriter {
+    /// A writer continuing the chain from `db`'s last entry (the journal
+    /// has compacted every leftover into it).
+    pub fn new(journal: std::sync::Arc<LogJournal>, db: &Connection) -> Result<Self, StoreError> {
+        use rusqlite::OptionalExtension;
+        let last: Option<(i64, Vec<u8>)> = db
+            .query_row(
+                "SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let head = last.map_or((0, GENESIS), |(id, h)| (id, super::sqlite::hash32(h)));
+        let next_seq = journal.next_seq();
+        Ok(Self {
+            journal,
+            open: None,
+            next_seq,
+            head,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Appends `entries` as one frame and syncs it; returns their ids.
+    pub fn append(&mut self, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+        if !self.journal.owned() {
+            return Err(StoreError::Task(
+                "the access log is owned by another trackgate process on this data dir".into(),
+            ));
+        }
+        self.journal.used.store(true, Ordering::Relaxed);
+        let mut open = match self.open.take() {
+            // Leave a growing segment as soon as a preallocated one is ready.
+            Some(o) if !o.preallocated && o.dirty == 0 => {
+                match self.journal.take_spare(self.next_seq) {
+                    Some(spare) => {
+                        self.journal.set_committed(o.seq, o.len, true);
+                        self.next_seq += 1;
+                        spare?
+                    }
+                    None => o,
+                }
+            }
+            Some(o) => o,
+            None => {
+                let o = match self.journal.take_spare(self.next_seq) {
+                    Some(spare) => spare?,
+                    None => self.journal.create(self.next_seq)?,
+                };
+                self.next_seq += 1;
+                o
+            }
+        };
+        // A commit that would not fit moves on to the next segment first.
+        if open.dirty == 0 && open.len + estimate(entries) > SEGMENT_BYTES {
+            self.journal.set_committed(open.seq, open.len, true);
+            let next = match self.journal.take_spare(self.next_seq) {
+                Some(spare) => spare,
+                None => self.journal.create(self.next_seq),
+            };
+            self.next_seq += 1;
+            open = next?;
+        }
+        let result = self.write(&mut open, entries);
+        self.open = Some(open);
+        result
+    }
+
+    fn write(&mut self, open: &mut Open, entries: &[LogEntry]) -> Result<Vec<i64>, StoreError> {
+        if open.dirty > 0 {
+            // Zero what the failed commit may have left, so no frame of a
+            // commit that was never acknowledged stays readable.
+            let zeros = vec![0u8; usize::try_from(open.dirty).unwrap_or(usize::MAX)];
+            open.file
+                .seek(SeekFrom::Start(open.len))
+                .and_then(|_| open.file.write_all(&zeros))
+                .and_then(|()| open.file.sync_data())
+                .and_then(|()| open.file.seek(SeekFrom::Start(open.len)))
+                .map_err(io(&open.path))?;
+            open.dirty = 0;
+        }
+        let (mut id, mut prev) = self.head;
+        self.buf.clear();
+        put_frame(&mut self.buf, |out| {
+            for e in entries {
+                id += 1;
+                let hash = entry_hash(&prev, id, e);
+                put_entry(out, id, &prev, &hash, e);
+                prev = hash;
+            }
+        });
+        open.dirty = self.buf.len() as u64;
+        open.file
+            .write_all(&self.buf)
+            .and_then(|()| open.file.sync_data())
+            .map_err(io(&open.path))?;
+        open.dirty = 0;
+        open.len += self.buf.len() as u64;
+        self.journal.set_committed(open.seq, open.len, false);
+        let first = self.head.0 + 1;
+        self.head = (id, prev);
+        Ok((first..=id).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A whole segment file's entries (nothing without the magic).
+    pub fn decode(bytes: &[u8]) -> (Vec<StoredEntry>, usize) {
+        match bytes.strip_prefix(MAGIC.as_slice()) {
+            Some(body) => {
+                let (entries, intact) = decode_frames(body);
+                (entries, MAGIC.len() + intact)
+            }
+            None => (Vec::new(), 0),
+        }
+    }
+
+    /// Appends one frame holding `entries` to `out`.
+    pub fn encode_frame(entries: &[StoredEntry], out: &mut Vec<u8>) {
+        put_frame(out, |out| {
+            for s in entries {
+                put_entry(out, s.id, &s.prev_hash, &s.hash, &s.entry);
+            }
+        });
+    }
+
+    fn entry(n: i64) -> StoredEntry {
+        StoredEntry {
+            id: n,
+            entry: LogEntry {
+                scope: if n % 2 == 0 { "partner" } else { "security" },
+                time_ms: 1_700_000_000_000 + n,
+                event: "read".into(),
+                permission_id: Some(n),
+                permission_name: Some("Load ä".into()),
+                device_id: Some("356307042441013".into()),
+                shipment_number: (n % 3 == 0).then(|| "SHP-1".into()),
+                positions: Some(1),
+                detail: Some(String::new()),
+                ..Default::default()
+            },
+            prev_hash: [n as u8; 32],
+            hash: [n as u8 + 1; 32],
+        }
+    }
+
+    fn file(frames: &[&[StoredEntry]]) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        for f in frames {
+            encode_frame(f, &mut b);
+        }
+        b
+    }
+
+    #[test]
+    fn frames_round_trip_every_field() {
+        let a = [entry(1), entry(2)];
+        let b = [entry(3)];
+        let bytes = file(&[&a, &[], &b]);
+        let (got, len) = decode(&bytes);
+        assert_eq!(len, bytes.len());
+        let want: Vec<StoredEntry> = a.iter().chain(&b).cloned().collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            got[0].entry.detail.as_deref(),
+            Some(""),
+            "empty is not none"
+        );
+        assert_eq!(got[1].entry.client_addr, None);
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_ends_the_readable_part() {
+        let a = [entry(1)];
+        let whole = file(&[&a, &[entry(2)]]);
+        let first_end = file(&[&a]).len();
+        for cut in first_end..whole.len() {
+            assert_eq!(decode(&whole[..cut]), (a.to_vec(), first_end), "cut {cut}");
+        }
+        let mut bad = whole.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(decode(&bad), (a.to_vec(), first_end));
+        assert_eq!(decode(&whole[1..]), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn no_byte_string_panics() {
+        use proptest::prelude::*;
+        proptest!(|(tail in proptest::collection::vec(any::<u8>(), 0..400))| {
+            let _ = decode_frames(&tail);
+            let mut c = u32::try_from(tail.len()).unwrap().to_le_bytes().to_vec();
+            c.extend_from_slice(&crate::framed::crc(&tail).to_le_bytes());
+            c.extend_from_slice(&tail);
+            let (entries, len) = decode_frames(&c);
+            prop_assert!(len == 0 || len == c.len());
+            prop_assert!(len == c.len() || entries.is_empty());
+        });
+    }
+}
+
+/// The journal against real files and a real `trackgate.db`.
+#[cfg(test)]
+mod on_disk {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::access::verify::verify;
+    use crate::store::{SqliteStore, Store};
+
+    fn read(n: usize) -> Vec<LogEntry> {
+        (0..n)
+            .map(|i| LogEntry {
+                scope: "partner",
+                time_ms: 1_700_000_000_000 + i as i64,
+                event: "read".into(),
+                permission_id: Some(1),
+                device_id: Some(format!("dev{i}")),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn segment_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("access-log"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn committed_entries_are_read_back_at_once_and_the_chain_continues_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.append_log(read(3)).await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.append_log(read(2)).await.unwrap(), vec![4, 5]);
+        // Readers compact first: nothing committed is missing.
+        let log = store.permission_log(1, None, None).await.unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(log[4].entry.device_id.as_deref(), Some("dev1"));
+        assert_eq!(verify(&log).unwrap().entries, 5);
+        drop(store);
+        // The next process continues the chain from entry 5.
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.append_log(read(1)).await.unwrap(), vec![6]);
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[5].prev_hash, all[4].hash);
+        verify(&all).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_leftover_segment_is_stored_up_to_its_torn_tail_and_then_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.append_log(read(4)).await.unwrap();
+        store.append_log(read(4)).await.unwrap();
+        // A crash with the last commit torn in the middle: a data dir
+        // holding only that segment.
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), 1);
+        let mut bytes = std::fs::read(&files[0]).unwrap();
+        bytes.truncate(bytes.len() - 10);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("access-log")).unwrap();
+        let seg = dir.path().join("access-log").join("0000000000000001.log");
+        std::fs::write(&seg, bytes).unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(
+            segment_files(dir.path()).is_empty(),
+            "compacted and deleted"
+        );
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // The torn commit was never answered: its ids are taken again.
+        assert_eq!(store.append_log(read(1)).await.unwrap(), vec![5]);
+        verify(&store.all_log().await.unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_fails_every_append_until_its_tail_is_zeroed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.append_log(read(2)).await.unwrap();
+        let seg = segment_files(dir.path()).remove(0);
+        let good = std::fs::metadata(&seg).unwrap().len();
+        // Swap the open segment's handle for a read-only one: the write fails.
+        let writable = {
+            let mut w = store.log.lock();
+            let open = w.open.as_mut().unwrap();
+            std::mem::replace(&mut open.file, std::fs::File::open(&seg).unwrap())
+        };
+        assert!(store.append_log(read(1)).await.is_err());
+        // Nor can the zeroing of its tail on that handle: still refused.
+        assert!(store.append_log(read(1)).await.is_err());
+        // Storage recovers; simulate a torn write having reached the file.
+        {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+            f.write_all(&[0xAB; 40]).unwrap();
+            assert_eq!(std::fs::metadata(&seg).unwrap().len(), good + 40);
+        }
+        store.log.lock().open.as_mut().unwrap().file = writable;
+        assert_eq!(store.append_log(read(1)).await.unwrap(), vec![3]);
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
+        verify(&all).unwrap();
+        assert!(std::fs::metadata(&seg).unwrap().len() > good);
+    }
+
+    #[tokio::test]
+    async fn a_full_segment_is_sealed_compacted_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.append_log(read(1)).await.unwrap();
+        // Pretend the segment is full: the next append seals it.
+        store.log.lock().open.as_mut().unwrap().len = SEGMENT_BYTES;
+        store.append_log(read(1)).await.unwrap();
+        store.append_log(read(1)).await.unwrap();
+        assert_eq!(segment_files(dir.path()).len(), 2);
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
+        let left = segment_files(dir.path());
+        assert_eq!(left.len(), 1, "the sealed one is gone: {left:?}");
+        verify(&all).unwrap();
+    }
+
+    /// Waits for the compactor to zero-fill the spare segment.
+    async fn spare_ready(dir: &Path) {
+        for _ in 0..100 {
+            if dir.join("access-log").join(SPARE).exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no spare segment prepared");
+    }
+
+    #[tokio::test]
+    async fn the_writer_moves_to_a_preallocated_segment_and_a_crash_leaves_it_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.append_log(read(2)).await.unwrap(), [1, 2]);
+        spare_ready(dir.path()).await;
+        // The growing first segment is left for the spare at the next commit.
+        assert_eq!(store.append_log(read(3)).await.unwrap(), [3, 4, 5]);
+        assert!(store.log.lock().open.as_ref().unwrap().preallocated);
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), 2, "{files:?}");
+        let full = std::fs::metadata(&files[1]).unwrap().len();
+        assert_eq!(
+            full, SEGMENT_BYTES,
+            "commits overwrite, they do not grow it"
+        );
+        // A copy of that segment alone, zero tail and all, as a crash leaves it.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::create_dir(copy.path().join("access-log")).unwrap();
+        std::fs::copy(
+            &files[1],
+            copy.path().join("access-log").join("0000000000000002.log"),
+        )
+        .unwrap();
+        // Here, everything committed is read back and the first file goes.
+        let all = store.all_log().await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        verify(&all).unwrap();
+        assert_eq!(segment_files(dir.path()).len(), 1);
+        let restored = SqliteStore::open(copy.path()).await.unwrap();
+        let got = restored.all_log().await.unwrap();
+        assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(got, all[2..].to_vec());
+        assert!(segment_files(copy.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_second_process_gets_a_read_only_view_of_everything_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = SqliteStore::open(dir.path()).await.unwrap();
+        owner.append_log(read(2)).await.unwrap();
+        owner.permission_log(1, None, None).await.unwrap(); // compacted
+        owner.append_log(read(2)).await.unwrap(); // only in the journal
+        let viewer = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(!viewer.journal.owned());
+        let all = viewer.all_log().await.unwrap();
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        verify(&all).unwrap();
+        let refused = viewer.append_log(read(1)).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("another trackgate process"),
+            "{refused}"
+        );
+        assert_eq!(
+            segment_files(dir.path()).len(),
+            1,
+            "the viewer deletes nothing"
+        );
+    }
+}
