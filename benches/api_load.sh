@@ -59,12 +59,22 @@ s.sendall(frame); assert s.recv(4) == b"\0\0\0\1", "record acked"
 PY
 
 run() { wrk -t2 -c64 -d"$DURATION" --latency "$@"; }
+# The gateway's CPU time (user + system, in clock ticks): CPU per request is
+# steadier than requests/s on a shared machine.
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+per_request() { python3 -c "print(round(($2 - $1) / $(getconf CLK_TCK) / $3 * 1e6, 1))"; }
 echo "== baseline: GET /health"
+t0=$(ticks)
 base=$(run "http://$HTTP/health")
+t1=$(ticks)
 echo "$base" | grep -E 'Requests/sec|99%|Non-2xx' || true
 echo "== logged read: GET /api/v1/devices/$D1/position as the recipient"
 read=$(run -H "Authorization: Bearer $shipper" "http://$HTTP/api/v1/devices/$D1/position")
+t2=$(ticks)
 echo "$read" | grep -E 'Requests/sec|99%|Non-2xx' || true
+nb=$(echo "$base" | awk '/requests in/ {print $1}')
+nr=$(echo "$read" | awk '/requests in/ {print $1}')
+echo "gateway CPU per request: /health $(per_request "$t0" "$t1" "$nb") us, logged read $(per_request "$t1" "$t2" "$nr") us"
 b=$(echo "$base" | awk '/Requests\/sec/ {print $2}')
 r=$(echo "$read" | awk '/Requests\/sec/ {print $2}')
 echo "ratio logged reads / health: $(python3 -c "print(round($r / $b, 2))")"
