@@ -219,7 +219,7 @@ fn audit_verify(
             );
             return ExitCode::from(2);
         }
-        let store = match trackgate::store::SqliteStore::open(dir).await {
+        let store = match trackgate::store::SqliteStore::open_for_audit(dir).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("trackgate audit verify: {e}");

@@ -1,8 +1,7 @@
 //! The access-log writer: one task that drains every queued entry, commits
 //! them at once (one frame and one fsync in the store's journal) and then
-//! releases every waiter. A
-//! read that serves partner data awaits its entry's commit before the
-//! response leaves, so no answer is ever sent without its log entry, and
+//! releases every waiter. A read that serves partner data awaits its
+//! entry's commit before the response leaves, so no answer is ever sent without its log entry, and
 //! the log does not cap throughput: concurrent reads share a commit.
 
 use std::sync::Arc;
@@ -11,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{LogEntry, Store};
 
-/// Most entries committed in one transaction.
+/// Entries after which the writer stops gathering and commits (a request
+/// with many entries may carry the batch past it).
 const MAX_BATCH: usize = 1024;
 
 /// Why an entry could not be logged (the data must then not be served).

@@ -10,16 +10,19 @@
 //! hashes are assigned here, at append, so the chain is fixed the moment a
 //! read is answered.
 //!
-//! Segments are preallocated: the compactor thread zero-fills the next one
-//! (`access-log/spare`) ahead of time, so a commit overwrites allocated
-//! blocks and its `fdatasync` is one data flush. A file that grows instead
+//! Segments are preallocated: once the log is in use, the compactor thread
+//! zero-fills the next one (`access-log/spare`) ahead of time, so a commit
+//! overwrites allocated blocks and its `fdatasync` is one data flush. (The
+//! first segment after a start grows until the spare is ready, a fraction
+//! of a second; the writer then leaves it.) A file that grows instead
 //! makes every `fdatasync` allocate blocks and commit the new size too;
 //! that cost more than the SQLite commit it replaced (benches/README.md).
 //!
 //! The compactor copies committed frames into `trackgate.db` every
 //! [`COMPACT_EVERY`] (one transaction for everything since its last run);
 //! readers of the log compact first, so they see every committed entry. A
-//! segment is sealed when full and deleted once compacted.
+//! segment is sealed when full (or left for a spare) and deleted once
+//! compacted.
 //!
 //! Crash safety: at start-up every leftover segment is compacted, up to its
 //! first torn or corrupt frame (a commit that never completed, so never
@@ -35,7 +38,8 @@
 //! One process owns a data dir's journal (an advisory lock on
 //! `access-log/LOCK`). Another process opening it — `trackgate audit
 //! verify` beside a running gateway — gets a read-only view: the stored
-//! entries merged with the live segments' intact frames.
+//! entries merged with the live segments' intact frames. A gateway waits
+//! for the lock and refuses to start without it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -67,6 +71,17 @@ pub const COMPACT_EVERY: Duration = Duration::from_millis(200);
 const CHECKPOINT_EVERY: u32 = 5;
 /// The next segment, zero-filled and synced ahead of time by the compactor.
 const SPARE: &str = "spare";
+/// How long a process that must own the journal waits for another to let go.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// What a process opening the journal needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Append and compact: the gateway. Fails if another process keeps it.
+    Own,
+    /// Own it if free, else a read-only view (an audit beside a gateway).
+    OwnOrView,
+}
 
 const INSERT: &str = "INSERT OR IGNORE INTO access_log (id, scope, time_ms, event, permission_id, \
     permission_name, provider_company_id, recipient_company_id, user_id, api_key_id, device_id, \
@@ -190,7 +205,11 @@ pub struct LogJournal {
 impl LogJournal {
     /// Opens `data_dir/access-log` and, when no other process owns it,
     /// compacts every leftover segment into `db` before returning.
-    pub fn open(data_dir: &Path, db: &Path) -> Result<Self, StoreError> {
+    ///
+    /// `access` says whether this process must own the journal (waiting up
+    /// to [`LOCK_WAIT`] for another to let go: a restart that overlaps the
+    /// old process, an audit) or may settle for a read-only view.
+    pub fn open(data_dir: &Path, db: &Path, access: Access) -> Result<Self, StoreError> {
         let dir = data_dir.join("access-log");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let lock_path = dir.join("LOCK");
@@ -200,8 +219,23 @@ impl LogJournal {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        let owner =
-            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        let try_lock = || {
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+        };
+        let mut owner = try_lock();
+        if access == Access::Own {
+            let deadline = std::time::Instant::now() + LOCK_WAIT;
+            while !owner && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+                owner = try_lock();
+            }
+            if !owner {
+                return Err(StoreError::Task(format!(
+                    "{} is in use by another trackgate process",
+                    lock_path.display()
+                )));
+            }
+        }
         let live = Self::segments(&dir)?
             .into_iter()
             .map(|seq| Live {
@@ -341,12 +375,16 @@ impl LogJournal {
 
     /// Makes the spare segment `seq` and live; `None` when no spare is ready.
     fn take_spare(&self, seq: u64) -> Option<Result<Open, StoreError>> {
-        if !self.spare_ready.swap(false, Ordering::AcqRel) {
+        if !self.spare_ready.load(Ordering::Acquire) {
             return None;
         }
         let path = self.path(seq);
         let taken = (|| {
-            std::fs::rename(self.dir.join(SPARE), &path).map_err(io(&path))?;
+            // Renamed before the flag drops, so the compactor never builds
+            // a new spare while this one is still being taken.
+            let renamed = std::fs::rename(self.dir.join(SPARE), &path);
+            self.spare_ready.store(false, Ordering::Release);
+            renamed.map_err(io(&path))?;
             std::fs::File::open(&self.dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io(&self.dir))?;
@@ -431,9 +469,19 @@ impl LogJournal {
             tx.commit()?;
         }
         for (l, (seq, to)) in live.iter().zip(reached) {
-            if l.sealed {
-                // Stored up to its last intact frame: nothing after it was
-                // ever answered.
+            if l.sealed && l.committed != u64::MAX && to < l.committed {
+                // Frames this process committed no longer read back: keep
+                // the file as evidence rather than drop what was answered.
+                tracing::error!(
+                    segment = %self.path(seq).display(),
+                    readable = to,
+                    committed = l.committed,
+                    "access-log segment unreadable past its last good frame; kept"
+                );
+                c.done.insert(seq, to);
+            } else if l.sealed {
+                // Stored up to its last intact frame (a leftover: nothing
+                // after it was ever answered).
                 c.done.remove(&seq);
                 self.live.lock().retain(|x| x.seq != seq);
                 let path = self.path(seq);
@@ -645,11 +693,11 @@ impl LogWriter {
             Some(o) => o,
             None => {
                 let o = match self.journal.take_spare(self.next_seq) {
-                    Some(spare) => spare?,
-                    None => self.journal.create(self.next_seq)?,
+                    Some(spare) => spare,
+                    None => self.journal.create(self.next_seq),
                 };
                 self.next_seq += 1;
-                o
+                o?
             }
         };
         // A commit that would not fit moves on to the next segment first.
@@ -921,17 +969,39 @@ mod on_disk {
     async fn a_full_segment_is_sealed_compacted_and_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
+        let big = |n: u8| {
+            let mut e = read(1);
+            e[0].detail = Some(n.to_string().repeat(20 << 20));
+            e
+        };
+        assert_eq!(store.append_log(big(1)).await.unwrap(), [1]);
+        let first = store.log.lock().open.as_ref().unwrap().seq;
+        // 20 MiB more do not fit in the same 32 MiB segment.
+        assert_eq!(store.append_log(big(2)).await.unwrap(), [2]);
+        assert_ne!(store.log.lock().open.as_ref().unwrap().seq, first);
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(all[1].entry.detail.as_ref().unwrap().len(), 20 << 20);
+        let left = segment_files(dir.path());
+        assert_eq!(left.len(), 1, "the sealed one is gone: {left:?}");
+        assert!(!left[0].ends_with(format!("{first:016}.log")));
+        verify(&all).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_sealed_segment_that_reads_back_short_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         store.append_log(read(1)).await.unwrap();
-        // Pretend the segment is full: the next append seals it.
+        // The segment claims more committed bytes than it holds (as if cut
+        // from outside); the next append seals it.
         store.log.lock().open.as_mut().unwrap().len = SEGMENT_BYTES;
         store.append_log(read(1)).await.unwrap();
         store.append_log(read(1)).await.unwrap();
-        assert_eq!(segment_files(dir.path()).len(), 2);
         let all = store.all_log().await.unwrap();
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
-        let left = segment_files(dir.path());
-        assert_eq!(left.len(), 1, "the sealed one is gone: {left:?}");
-        verify(&all).unwrap();
+        // Not deleted: it is evidence that something acknowledged is gone.
+        assert_eq!(segment_files(dir.path()).len(), 2);
     }
 
     /// Waits for the compactor to zero-fill the spare segment.
@@ -991,11 +1061,25 @@ mod on_disk {
         owner.append_log(read(2)).await.unwrap();
         owner.permission_log(1, None, None).await.unwrap(); // compacted
         owner.append_log(read(2)).await.unwrap(); // only in the journal
-        let viewer = SqliteStore::open(dir.path()).await.unwrap();
+        let viewer = SqliteStore::open_for_audit(dir.path()).await.unwrap();
         assert!(!viewer.journal.owned());
         let all = viewer.all_log().await.unwrap();
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
         verify(&all).unwrap();
+        let of_permission = viewer.permission_log(1, None, None).await.unwrap();
+        assert_eq!(of_permission, all);
+        // The gateway's own open waits for the lock, then refuses to start.
+        let started = std::time::Instant::now();
+        let Err(refused) = SqliteStore::open(dir.path()).await else {
+            panic!("a second gateway on the same data dir must not start");
+        };
+        assert!(
+            refused
+                .to_string()
+                .contains("in use by another trackgate process"),
+            "{refused}"
+        );
+        assert!(started.elapsed() >= LOCK_WAIT);
         let refused = viewer.append_log(read(1)).await.unwrap_err();
         assert!(
             refused.to_string().contains("another trackgate process"),

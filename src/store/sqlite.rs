@@ -43,7 +43,19 @@ pub(super) fn hash32(v: Vec<u8>) -> [u8; 32] {
 
 impl SqliteStore {
     /// Opens (creating and migrating) `trackgate.db` in `data_dir`.
+    /// The gateway owns the access-log journal: this waits for another
+    /// process to let go of it and fails if none does.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, log_journal::Access::Own).await
+    }
+
+    /// For `audit verify`: owns the journal if it is free, else reads
+    /// beside the gateway that owns it (see `log_journal`).
+    pub async fn open_for_audit(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, log_journal::Access::OwnOrView).await
+    }
+
+    async fn open_with(data_dir: &Path, access: log_journal::Access) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -61,7 +73,13 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         // Leftover journal segments are compacted before anything is served.
-        let journal = Arc::new(LogJournal::open(data_dir, &path)?);
+        let journal = {
+            let (dir, db) = (data_dir.to_path_buf(), path.clone());
+            tokio::task::spawn_blocking(move || LogJournal::open(&dir, &db, access))
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))??
+        };
+        let journal = Arc::new(journal);
         let log = LogWriter::new(Arc::clone(&journal), &rusqlite::Connection::open(&path)?)?;
         if journal.owned() {
             LogJournal::spawn_compactor(Arc::downgrade(&journal))?;
@@ -410,6 +428,16 @@ impl Store for SqliteStore {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
+        let window = |e: &StoredEntry| {
+            e.entry.scope == "partner"
+                && e.entry.permission_id == Some(permission_id)
+                && e.entry.time_ms >= from_ms.unwrap_or(i64::MIN)
+                && e.entry.time_ms < to_ms.unwrap_or(i64::MAX)
+        };
+        if !self.journal.owned() {
+            // A read-only view compacts nothing: filter the merged log.
+            return Ok(self.all_log().await?.into_iter().filter(window).collect());
+        }
         self.flush_log().await?;
         let rows = sqlx::query(
             "SELECT * FROM access_log WHERE scope = 'partner' AND permission_id = ? \
@@ -429,6 +457,21 @@ impl Store for SqliteStore {
         to_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError> {
+        if !self.journal.owned() {
+            let mut found: Vec<StoredEntry> = self
+                .all_log()
+                .await?
+                .into_iter()
+                .filter(|e| {
+                    e.entry.scope == "security"
+                        && e.entry.time_ms >= from_ms.unwrap_or(i64::MIN)
+                        && e.entry.time_ms < to_ms.unwrap_or(i64::MAX)
+                })
+                .collect();
+            found.reverse();
+            found.truncate(limit as usize);
+            return Ok(found);
+        }
         self.flush_log().await?;
         let rows = sqlx::query(
             "SELECT * FROM access_log WHERE scope = 'security' \
