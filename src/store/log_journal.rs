@@ -26,7 +26,7 @@
 //!
 //! Crash safety: at start-up every leftover segment is compacted, up to its
 //! first torn or corrupt frame (a commit that never completed, so never
-//! answered; zeros read as empty frames), before anything is served; the
+//! answered; the zeroed tail ends it too), before anything is served; the
 //! chain then continues from the last stored entry. A failed write or fsync
 //! leaves the writer owing the zeroing of what it may have written past
 //! the last good frame; until that succeeds every append fails (and no
@@ -119,9 +119,17 @@ fn put_entry(out: &mut Vec<u8>, id: i64, prev_hash: &[u8; 32], hash: &[u8; 32], 
 
 /// The entries of the intact frames of `body` (bytes after the magic,
 /// starting at a frame boundary) and the length of the intact part.
+///
+/// The writer never commits an empty frame, so an empty one (eight zero
+/// bytes: the preallocated tail) ends the readable part: whatever follows,
+/// even a torn frame's later pages that reached the disk without its
+/// header, is never read.
 pub fn decode_frames(body: &[u8]) -> (Vec<StoredEntry>, usize) {
     let mut out = Vec::new();
     let intact = read_frames(body, |payload| {
+        if payload.is_empty() {
+            return None;
+        }
         let before = out.len();
         let parsed = decode_entries(payload, &mut out);
         if parsed.is_none() {
@@ -809,7 +817,7 @@ mod tests {
     fn frames_round_trip_every_field() {
         let a = [entry(1), entry(2)];
         let b = [entry(3)];
-        let bytes = file(&[&a, &[], &b]);
+        let bytes = file(&[&a, &b]);
         let (got, len) = decode(&bytes);
         assert_eq!(len, bytes.len());
         let want: Vec<StoredEntry> = a.iter().chain(&b).cloned().collect();
@@ -835,6 +843,17 @@ mod tests {
         bad[last] ^= 1;
         assert_eq!(decode(&bad), (a.to_vec(), first_end));
         assert_eq!(decode(&whole[1..]), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn reading_stops_at_the_zeroed_tail() {
+        let a = [entry(1)];
+        let mut bytes = file(&[&a]);
+        let end = bytes.len();
+        bytes.extend_from_slice(&[0; 64]);
+        // A later frame behind zeros (its header page lost) is not read.
+        encode_frame(&[entry(2)], &mut bytes);
+        assert_eq!(decode(&bytes), (a.to_vec(), end));
     }
 
     #[test]
