@@ -49,6 +49,12 @@ pub fn read_frames(bytes: &[u8], mut each: impl FnMut(&[u8]) -> Option<()>) -> u
     pos
 }
 
+/// Syncs directory `dir`, so a file created, renamed or removed in it
+/// survives power loss.
+pub fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
+}
+
 /// The CRC of `payload` as a frame carries it (for tests that forge frames).
 pub fn crc(payload: &[u8]) -> u32 {
     CRC.checksum(payload)

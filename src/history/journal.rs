@@ -136,8 +136,7 @@ impl Journal {
             .map_err(io)?;
         file.write_all(segment::MAGIC).map_err(io)?;
         file.sync_all().map_err(io)?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
+        crate::framed::sync_dir(&self.dir)
             .map_err(|e| HistoryError::Storage(format!("{}: {e}", self.dir.display())))?;
         let len = segment::MAGIC.len() as u64;
         let committed = Arc::new(AtomicU64::new(len));

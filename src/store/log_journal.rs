@@ -54,7 +54,7 @@ use super::chain::{entry_hash, GENESIS};
 use super::{LogEntry, StoreError, StoredEntry};
 use crate::framed::fields::{put_opt_i64, put_opt_str, put_str, take, take_i64};
 use crate::framed::fields::{take_opt_i64, take_opt_str, take_str};
-use crate::framed::{put_frame, read_frames};
+use crate::framed::{put_frame, read_frames, sync_dir};
 
 /// The first bytes of every segment file (format version 1).
 pub const MAGIC: &[u8; 8] = b"TGALOG01";
@@ -329,23 +329,27 @@ impl LogJournal {
             .map_err(io(&path))?;
         file.write_all(MAGIC).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
+        sync_dir(&self.dir).map_err(io(&self.dir))?;
+        Ok(self.go_live(seq, path, file, false))
+    }
+
+    /// Makes the new segment `seq` (its file positioned after the magic)
+    /// live and the writer's.
+    fn go_live(&self, seq: u64, path: PathBuf, file: std::fs::File, preallocated: bool) -> Open {
         let len = MAGIC.len() as u64;
         self.live.lock().push(Live {
             seq,
             committed: len,
             sealed: false,
         });
-        Ok(Open {
+        Open {
             seq,
             path,
             file,
             len,
             dirty: 0,
-            preallocated: false,
-        })
+            preallocated,
+        }
     }
 
     /// Writes a zero-filled segment of [`SEGMENT_BYTES`] with its magic to
@@ -374,9 +378,7 @@ impl LogJournal {
         }
         file.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, self.dir.join(SPARE)).map_err(io(&tmp))?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
+        sync_dir(&self.dir).map_err(io(&self.dir))?;
         self.spare_ready.store(true, Ordering::Release);
         Ok(())
     }
@@ -393,28 +395,14 @@ impl LogJournal {
             let renamed = std::fs::rename(self.dir.join(SPARE), &path);
             self.spare_ready.store(false, Ordering::Release);
             renamed.map_err(io(&path))?;
-            std::fs::File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io(&self.dir))?;
+            sync_dir(&self.dir).map_err(io(&self.dir))?;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .map_err(io(&path))?;
-            let len = MAGIC.len() as u64;
-            file.seek(SeekFrom::Start(len)).map_err(io(&path))?;
-            self.live.lock().push(Live {
-                seq,
-                committed: len,
-                sealed: false,
-            });
-            Ok(Open {
-                seq,
-                path: path.clone(),
-                file,
-                len,
-                dirty: 0,
-                preallocated: true,
-            })
+            file.seek(SeekFrom::Start(MAGIC.len() as u64))
+                .map_err(io(&path))?;
+            Ok(self.go_live(seq, path.clone(), file, true))
         })();
         Some(taken)
     }
@@ -529,28 +517,24 @@ impl LogJournal {
         Ok((entries, from + intact as u64))
     }
 
-    /// The committed entries still in live segments (for a read-only view,
-    /// where nothing is compacted).
-    fn live_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut out = Vec::new();
-        for seq in Self::segments(&self.dir)? {
-            let l = Live {
-                seq,
-                committed: u64::MAX,
-                sealed: true,
-            };
-            out.extend(self.read_segment(&l, MAGIC.len() as u64)?.0);
-        }
-        Ok(out)
-    }
-
-    /// Reads the live segments of a read-only view (call before reading
-    /// the database, so an entry compacted in between is found there).
+    /// The committed entries still in live segments, for a read-only view
+    /// (empty for the owner, whose readers compact instead). Call before
+    /// reading the database, so an entry compacted in between is found
+    /// there.
     pub fn snapshot_live(&self) -> Result<Vec<StoredEntry>, StoreError> {
         if self.owned() {
             return Ok(Vec::new());
         }
-        self.live_entries()
+        let mut out = Vec::new();
+        for seq in Self::segments(&self.dir)? {
+            let whole = Live {
+                seq,
+                committed: u64::MAX,
+                sealed: true,
+            };
+            out.extend(self.read_segment(&whole, MAGIC.len() as u64)?.0);
+        }
+        Ok(out)
     }
 
     /// Runs [`compact`](Self::compact) (and a passive WAL checkpoint) every
