@@ -11,15 +11,13 @@
 /// A frame claiming more than this is garbage, not a commit.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
-
 /// Appends one frame to `out` whose payload `fill` writes.
 pub fn put_frame(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; 8]);
     fill(out);
     let payload_len = out.len() - start - 8;
-    let crc = CRC.checksum(&out[start + 8..]);
+    let crc = crc32c::crc32c(&out[start + 8..]);
     out[start..start + 4]
         .copy_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
@@ -41,7 +39,7 @@ pub fn read_frames(bytes: &[u8], mut each: impl FnMut(&[u8]) -> Option<()>) -> u
         let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
             break;
         };
-        if CRC.checksum(payload) != crc || each(payload).is_none() {
+        if crc32c::crc32c(payload) != crc || each(payload).is_none() {
             break;
         }
         pos += 8 + len;
@@ -57,7 +55,7 @@ pub fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// The CRC of `payload` as a frame carries it (for tests that forge frames).
 pub fn crc(payload: &[u8]) -> u32 {
-    CRC.checksum(payload)
+    crc32c::crc32c(payload)
 }
 
 /// Little-endian field readers and writers for frame payloads.
@@ -140,5 +138,30 @@ pub mod fields {
             [1] => take_i64(p).map(Some),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files written before the hardware CRC must still read: the check
+    /// value of CRC-32C (Castagnoli, as in iSCSI) is `0xE3069283`.
+    #[test]
+    fn frames_carry_crc32c() {
+        assert_eq!(crc(b"123456789"), 0xE306_9283);
+        assert_eq!(crc(b""), 0);
+        let mut out = Vec::new();
+        put_frame(&mut out, |o| o.extend_from_slice(b"123456789"));
+        assert_eq!(&out[..8], &[9, 0, 0, 0, 0x83, 0x92, 0x06, 0xE3]);
+        let mut seen = Vec::new();
+        assert_eq!(
+            read_frames(&out, |p| {
+                seen.push(p.to_vec());
+                Some(())
+            }),
+            out.len()
+        );
+        assert_eq!(seen, vec![b"123456789".to_vec()]);
     }
 }
