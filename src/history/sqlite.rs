@@ -45,6 +45,12 @@ const MIGRATIONS: &[&str] = &["
 const COLUMNS: &str = "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
                        course_deg, satellites, valid, protocol, attributes";
 
+/// The compactor's page cache, in KiB (as SQLite takes a negative
+/// `cache_size`). A full segment (65,536 rows) dirties ~16 MB of table and
+/// index pages; with SQLite's default 2 MB cache the transaction spilled
+/// pages into the WAL and read them back before it could commit.
+const WRITER_CACHE_KIB: i64 = -(64 << 10);
+
 /// The history database.
 pub struct SqliteHistory {
     path: PathBuf,
@@ -91,7 +97,9 @@ impl SqliteHistory {
 
     /// The writer's own connection.
     pub(super) fn writer(&self) -> Result<Connection, HistoryError> {
-        open_conn(&self.path, OpenFlags::default())
+        let c = open_conn(&self.path, OpenFlags::default())?;
+        c.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+        Ok(c)
     }
 
     fn with_reader<T>(
