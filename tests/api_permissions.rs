@@ -632,6 +632,29 @@ async fn temporary_windows_past_current_future() {
             assert_eq!(found[0]["device_id"], D1);
             assert_eq!(found[0]["permission_id"], cur["id"], "{what}: through the covering permission");
         }
+        // A narrower permission granted later (a higher id) does not hide
+        // the fix: each hit goes through a permission whose window holds it.
+        let later = grant("later", now - h / 8, now + h);
+        for what in [bbox, near] {
+            let found = received(what);
+            assert_eq!(found.len(), 1, "{what}");
+            assert_eq!(found[0]["permission_id"], cur["id"], "{what}: still the covering permission");
+        }
+        // Both sides list every window with its state.
+        for (side, key) in [("granted", &w.carrier), ("received", &w.shipper_user)] {
+            let (st, v) = call(w.http, "GET", &format!("/api/v1/permissions?side={side}"), Some(key), None);
+            assert_eq!(st, 200, "{v}");
+            let listed = v["permissions"].as_array().unwrap();
+            let state = |p: &Value| {
+                let found = listed.iter().find(|x| x["id"] == p["id"]);
+                found.map_or(Value::Null, |x| x["state"].clone())
+            };
+            assert_eq!(state(&past), "expired", "{side}");
+            assert_eq!(state(&future), "scheduled", "{side}");
+            for p in [&late, &cur, &later] {
+                assert_eq!(state(p), "active", "{side}: {}", p["name"]);
+            }
+        }
         let (st, _) = call(
             w.http,
             "POST",
@@ -969,13 +992,34 @@ async fn outsiders_are_refused_on_every_permission_route_and_the_operator_sees_i
         let enc = |ms: i64| iso(ms).replace('+', "%2B");
         assert_eq!(count(format!("to={}", enc(t0 - 1000))), 0);
         assert_eq!(count(format!("from={}", enc(now_ms() + 60_000))), 0);
-        assert!(
-            count(format!(
-                "from={}&to={}",
-                enc(t0 - 1000),
-                enc(now_ms() + 60_000)
-            )) >= 1
-        );
+        // Up to now, exclusive: the downloads below log entries of their
+        // own, all after it.
+        std::thread::sleep(Duration::from_millis(5));
+        let all = format!("from={}&to={}", enc(t0 - 1000), enc(now_ms()));
+        std::thread::sleep(Duration::from_millis(5));
+        let everything = count(all.clone());
+        assert!(everything >= 1);
+        // The same bounds in the CSV and Excel forms: rows after the header.
+        let csv_rows = |q: &str| {
+            let path = format!("/api/v1/permissions/{pid}/access-log?format=csv&{q}");
+            let (st, _, csv) = get_raw(w.http, &path, &w.carrier);
+            assert_eq!(st, 200, "{q}");
+            String::from_utf8(csv).unwrap().lines().count() - 1
+        };
+        let xlsx_rows = |q: &str| {
+            use calamine::Reader;
+            let path = format!("/api/v1/permissions/{pid}/access-log?format=xlsx&{q}");
+            let (st, _, xlsx) = get_raw(w.http, &path, &w.carrier);
+            assert_eq!(st, 200, "{q}");
+            let mut wb: calamine::Xlsx<_> =
+                calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+            let mut n = |sheet: &str| wb.worksheet_range(sheet).unwrap().rows().count() - 1;
+            n("Access log") + n("Changes")
+        };
+        let before = format!("to={}", enc(t0 - 1000));
+        assert_eq!((csv_rows(&before), xlsx_rows(&before)), (0, 0));
+        assert_eq!(csv_rows(&all), everything);
+        assert_eq!(xlsx_rows(&all), everything);
 
         // A shipment number is set, then cleared with null; many concurrent
         // changes race a revoke, and the revoke is never undone.
@@ -1352,11 +1396,7 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| {
-                e["query"]
-                    .as_str()
-                    .is_some_and(|q| q.starts_with("history"))
-            })
+            .filter(|e| e["query"] == "history")
             .collect();
         assert_eq!(reads.len(), 3, "json, csv and gpx reads: {log}");
         assert_eq!(reads[0]["positions"], 3);
@@ -1364,14 +1404,17 @@ async fn history_is_clamped_to_the_permission_window_and_logged() {
         assert_eq!(reads[0]["channel"], "api");
         assert_eq!(reads[0]["recipient_company_id"], "0815");
         assert_eq!(reads[0]["provider_company_id"], "4711");
-        assert!(
-            reads[0]["query"]
-                .as_str()
-                .unwrap()
-                .contains(&iso(now - 5 * h / 2)),
-            "{}",
-            reads[0]["query"]
+        // The clamped range, exactly as the answer gave it.
+        assert_eq!(
+            reads[0]["detail"],
+            format!(
+                "from={} to={}",
+                v["from"].as_str().unwrap(),
+                v["to"].as_str().unwrap()
+            ),
+            "{log}"
         );
+        assert_eq!(v["from"], iso(now - 5 * h / 2));
 
         // Outsiders and bad input; the operator sees the outsider's attempt.
         let (st, _) = hist(&w.outsider, &range);

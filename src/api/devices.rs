@@ -242,22 +242,33 @@ pub async fn spatial(
             ))
         }
     };
-    let permits: HashMap<String, Permit> = match sc {
+    // A device may be shared by several active permissions: each hit is
+    // shown through the earliest-starting one whose window holds its fix,
+    // as a single device's read picks (`policy::authorize`).
+    let mut permits: HashMap<String, Vec<Permit>> = HashMap::new();
+    let all = match sc {
         Scope::Own => policy::own(&s.dir, &caller.who),
         Scope::Received => policy::received(&s.dir, &caller.who, now_ms()),
+    };
+    for p in all {
+        permits
+            .entry(p.device.device_id.clone())
+            .or_default()
+            .push(p);
     }
-    .into_iter()
-    .map(|p| (p.device.device_id.clone(), p))
-    .collect();
+    for v in permits.values_mut() {
+        v.sort_by_key(|p| p.permission().map(|p| (p.valid_from_ms, p.id)));
+    }
     let mut items = Vec::new();
     let mut entries = Vec::new();
     for (p, d) in hits {
-        let Some(permit) = permits.get(p.device_id.as_str()) else {
+        let fix_ms = p.fix_time.timestamp_millis();
+        let Some(permit) = permits
+            .get(p.device_id.as_str())
+            .and_then(|v| v.iter().find(|permit| permit.shows(fix_ms)))
+        else {
             continue;
         };
-        if !permit.shows(p.fix_time.timestamp_millis()) {
-            continue;
-        }
         if let Some(e) = read_entry(&s, &caller, permit, kind, 1) {
             entries.push(e);
         }

@@ -121,13 +121,16 @@ pub async fn positions(
             next: None,
         }
     };
-    let range = format!(
-        "history from={} to={}",
-        super::ms_to_rfc3339(from),
-        super::ms_to_rfc3339(to.max(from))
-    );
     let n = i64::try_from(page.positions.len()).unwrap_or(i64::MAX);
-    let entry = read_entry(&s, &caller, &permit, &range, n);
+    // The query kind is `history`; the clamped range goes beside it.
+    let entry = read_entry(&s, &caller, &permit, "history", n).map(|mut e| {
+        e.detail = Some(format!(
+            "from={} to={}",
+            super::ms_to_rfc3339(from),
+            super::ms_to_rfc3339(to.max(from))
+        ));
+        e
+    });
     let next = page.next.map(|c| c.encode());
     let body = json!({
         "device_id": device_id,
