@@ -370,6 +370,49 @@ async fn acks_follow_commits_duplicates_are_stored_once_storage_failure_stops_ac
     gw.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_panics_fails_its_batch_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let gw = start(&config).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let (http, faults) = (gw.http, gw.history.faults.clone());
+    let t0 = 1_764_158_400_000i64;
+    let first = codec8_packet(&[(t0, 52.5, 13.4, 60, 90)]);
+    let second = codec8_packet(&[(t0 + 1000, 52.5001, 13.4001, 61, 91)]);
+    let mut s = tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        assert_eq!(send(&mut s, &first, Duration::from_secs(5)), Some(1));
+        s
+    })
+    .await
+    .unwrap();
+    faults.panic_next_commit.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            send(&mut s, &second, Duration::from_millis(1500)),
+            None,
+            "no ack for a batch whose commit panicked"
+        );
+        let (status, body) = http_get(http, "/health");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("commit task failed"), "{body}");
+        // The device resends (on a new connection if the old one closed).
+        let mut s = connect(tcp);
+        assert_eq!(send(&mut s, &second, Duration::from_secs(5)), Some(1));
+        let (status, body) = http_get(http, "/health");
+        assert_eq!(status, 200, "recovered with the next commit: {body}");
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+    // The segment the failed commit was writing is compacted at the next
+    // start: both records, each once.
+    let gw = start(&config).await;
+    assert_eq!(gw.history.count().await.unwrap(), 2);
+    gw.shutdown().await;
+}
+
 /// Resident memory of this process (the in-process gateway's), in bytes.
 fn rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -424,7 +467,18 @@ async fn hung_storage_stops_reading_the_socket_memory_stays_flat_and_nothing_is_
         "the gateway kept reading while its storage hung ({sent} packets)"
     );
     assert!(grown < 64 << 20, "memory grew by {grown} bytes");
-    assert!(gw.history.health.is_healthy(), "hung is not failed");
+    // A commit that hangs past STALLED_AFTER is reported, not silent.
+    let health = gw.history.health.clone();
+    let deadline = std::time::Instant::now() + trackgate::history::STALLED_AFTER * 2;
+    while health.is_healthy() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a hung commit never made storage degraded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let why = health.last_error().unwrap_or_default();
+    assert!(why.contains("has not completed"), "{why}");
 
     // Storage comes back: every packet that went out whole is acked, in
     // order, and stored.
@@ -442,6 +496,7 @@ async fn hung_storage_stops_reading_the_socket_memory_stays_flat_and_nothing_is_
     .await
     .unwrap();
     assert_eq!(history.count().await.unwrap(), (sent * 255) as i64);
+    assert!(health.is_healthy(), "{:?}", health.last_error());
     gw.shutdown().await;
 }
 

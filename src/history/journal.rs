@@ -453,6 +453,9 @@ impl Segments {
             let e = HistoryError::Storage("database or disk is full (injected)".into());
             return (Err(e), None);
         }
+        if faults.panic_next_commit.swap(false, Ordering::Relaxed) {
+            panic!("injected panic in a journal commit");
+        }
         let mut open = match self.open.take() {
             Some(o) => o,
             None => match self.journal.create(self.next) {
@@ -570,28 +573,49 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             flushes,
             records: n,
         } = gather(first, &mut rx).await;
-        while w.faults.stall_commits.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         let Some(mut s) = segments.take() else { return };
         let faults = Arc::clone(&w.faults);
         let seal = !flushes.is_empty();
         let started = Instant::now();
-        let joined = tokio::task::spawn_blocking(move || {
-            let rows: Vec<StoredRow> = batch.iter_mut().flat_map(|(r, _)| r.drain(..)).collect();
-            let (result, sealed) = if rows.is_empty() {
-                (Ok(()), s.seal())
-            } else {
-                s.append(&rows, &faults, seal)
-            };
-            (s, result, sealed, batch)
-        })
-        .await;
+        let commit = async {
+            while faults.stall_commits.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::task::spawn_blocking(move || {
+                let rows: Vec<StoredRow> =
+                    batch.iter_mut().flat_map(|(r, _)| r.drain(..)).collect();
+                let (result, sealed) = if rows.is_empty() {
+                    (Ok(()), s.seal())
+                } else {
+                    s.append(&rows, &faults, seal)
+                };
+                (s, result, sealed, batch)
+            })
+            .await
+        };
+        let joined = super::watch(commit, &w.health, &w.metrics, n).await;
         let (s, result, sealed, batch) = match joined {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!(error = %e, "history writer task failed");
-                return;
+                // The commit task panicked: its waiters are dropped (their
+                // devices are not acked and resend) and the writer goes on
+                // with a new segment. The one it was writing stays live,
+                // readable up to its last commit, and is compacted at the
+                // next start.
+                tracing::error!(error = %e, records = n, "history commit task failed; those records are not acked");
+                let e = Err(HistoryError::Storage(format!("commit task failed: {e}")));
+                w.metrics.errors.inc();
+                w.health.set(&e);
+                w.metrics.healthy.set(0);
+                segments = Some(Segments {
+                    next: w.journal.next_seq(),
+                    journal: Arc::clone(&w.journal),
+                    open: None,
+                });
+                for done in flushes {
+                    let _ = done.send(e.clone());
+                }
+                continue;
             }
         };
         segments = Some(s);

@@ -48,6 +48,9 @@ use crate::model::{DeviceId, Position};
 pub const MAX_BATCH: usize = 2048;
 /// How long the writer waits for more records before committing.
 pub const GATHER: Duration = Duration::from_millis(1);
+/// A commit running longer than this is reported (`/health` degraded, the
+/// healthy gauge 0, a warning each time it passes again) until it ends.
+pub const STALLED_AFTER: Duration = Duration::from_secs(5);
 /// Appends queued towards the writer before senders wait.
 const QUEUE: usize = 4096;
 
@@ -78,14 +81,24 @@ pub struct StorageHealth {
     /// records are on disk in the journal) but the journal only grows.
     compaction_failing: AtomicBool,
     compaction_error: Mutex<Option<String>>,
+    /// A commit has been running for longer than [`STALLED_AFTER`] (a disk
+    /// that hangs, a database locked too long): nothing is acked meanwhile.
+    stalled: AtomicBool,
+    stall_error: Mutex<Option<String>>,
 }
 
 impl StorageHealth {
     pub fn is_healthy(&self) -> bool {
-        !self.failing.load(Ordering::Relaxed) && !self.compaction_failing.load(Ordering::Relaxed)
+        !self.failing.load(Ordering::Relaxed)
+            && !self.compaction_failing.load(Ordering::Relaxed)
+            && !self.stalled.load(Ordering::Relaxed)
     }
-    /// The commit error while commits fail, else the compaction error.
+    /// The commit error while commits fail or hang, else the compaction
+    /// error.
     pub fn last_error(&self) -> Option<String> {
+        if self.stalled.load(Ordering::Relaxed) {
+            return self.stall_error.lock().clone();
+        }
         if self.failing.load(Ordering::Relaxed) {
             return self.last_error.lock().clone();
         }
@@ -94,8 +107,18 @@ impl StorageHealth {
             .then(|| self.compaction_error.lock().clone())
             .flatten()
     }
+    /// A commit ended with `r` (and so no longer hangs).
     fn set(&self, r: &Result<(), HistoryError>) {
+        self.stalled.store(false, Ordering::Relaxed);
         record(&self.failing, &self.last_error, r, "");
+    }
+    /// The commit in progress has been running for `running`.
+    fn set_stalled(&self, running: Duration) {
+        let e = HistoryError::Storage(format!(
+            "a commit has not completed for {} s; nothing is acked meanwhile",
+            running.as_secs()
+        ));
+        record(&self.stalled, &self.stall_error, &Err(e), "");
     }
     fn set_compaction(&self, r: &Result<(), HistoryError>) {
         record(
@@ -264,6 +287,33 @@ fn record(
     }
 }
 
+/// Awaits `commit` (of `records` records); each time it has run for
+/// another [`STALLED_AFTER`] it is reported as stalled, until it ends and
+/// its result is recorded by the caller.
+async fn watch<T>(
+    commit: impl std::future::Future<Output = T>,
+    health: &StorageHealth,
+    metrics: &crate::metrics::HistoryMetrics,
+    records: usize,
+) -> T {
+    let started = std::time::Instant::now();
+    tokio::pin!(commit);
+    loop {
+        match tokio::time::timeout(STALLED_AFTER, &mut commit).await {
+            Ok(done) => return done,
+            Err(_) => {
+                health.set_stalled(started.elapsed());
+                metrics.healthy.set(0);
+                tracing::error!(
+                    seconds = started.elapsed().as_secs(),
+                    records,
+                    "history commit has not completed; devices are not acked meanwhile"
+                );
+            }
+        }
+    }
+}
+
 /// Fault injection for tests: while set, every commit (or every journal
 /// compaction) fails as a full disk would, or commits hang. Only the
 /// storage-failure tests use it.
@@ -274,6 +324,9 @@ pub struct Faults {
     /// the queue fills and connections stop being read.
     pub stall_commits: AtomicBool,
     pub fail_compactions: AtomicBool,
+    /// The next journal commit panics (a bug in the commit path): its
+    /// batch fails and the writer must go on.
+    pub panic_next_commit: AtomicBool,
 }
 
 /// What a history store does. The embedded one ([`Embedded`]: journal

@@ -215,7 +215,7 @@ async fn commit(
             "database or disk is full (injected)".into(),
         ))
     } else {
-        insert(pool, &rows).await
+        super::watch(insert(pool, &rows), health, metrics, rows.len()).await
     };
     metrics
         .commit_seconds
