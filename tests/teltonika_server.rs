@@ -460,6 +460,56 @@ async fn shutdown_closes_open_connections_promptly() {
     assert!(TcpStream::connect(addr).is_err(), "listener is gone");
 }
 
+#[test]
+fn the_operator_sets_the_admin_token_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let args = [
+        "--data-dir",
+        data,
+        "--http",
+        "127.0.0.1:0",
+        "--listen",
+        "teltonika=127.0.0.1:0",
+    ];
+    let token = "tga_from_the_environment";
+    let gw = support::Process::spawn_with_env(&args, &[("TRACKGATE_ADMIN_TOKEN", token)]);
+    assert!(
+        gw.admin_token.is_none(),
+        "nothing generated, nothing printed"
+    );
+    assert!(
+        !dir.path().join("admin-token.sha256").exists(),
+        "nothing stored"
+    );
+    let company = |http: std::net::SocketAddr, auth: &str, id: &str| {
+        let body = format!(r#"{{"id":"{id}","name":"Carrier"}}"#);
+        support::http_request(
+            http,
+            "POST",
+            "/api/v1/admin/companies",
+            &[("Authorization", auth)],
+            Some(&body),
+        )
+        .0
+    };
+    assert_eq!(company(gw.http, &format!("Bearer {token}"), "4711"), 201);
+    assert_eq!(company(gw.http, "Bearer tga_something_else", "4712"), 401);
+    drop(gw);
+    // Without the variable the next start generates and prints its own.
+    let gw = support::Process::spawn(&args);
+    let generated = gw
+        .admin_token
+        .clone()
+        .expect("a generated token is printed");
+    assert_ne!(generated, token);
+    assert_eq!(company(gw.http, &format!("Bearer {token}"), "4713"), 401);
+    assert_eq!(
+        company(gw.http, &format!("Bearer {generated}"), "4714"),
+        201
+    );
+}
+
 /// The gateway binary on `data_dir`, HTTP and Teltonika on ephemeral ports.
 fn spawn_binary(data_dir: &std::path::Path) -> support::Process {
     support::Process::spawn(&[

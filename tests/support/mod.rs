@@ -161,8 +161,14 @@ pub struct Process {
 impl Process {
     /// Starts `trackgate` with `args` and waits for its listening list.
     pub fn spawn(args: &[&str]) -> Process {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with `env` added to the environment.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_trackgate"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
