@@ -758,6 +758,17 @@ async fn every_route_needs_the_right_key() {
             .map(|d| d["device_id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, [D9]);
+        // The scheme is case-insensitive; anything but Bearer is no key.
+        for (auth, want) in [
+            (format!("bearer {}", w.outsider), 200),
+            (format!("BEARER  {}", w.outsider), 200),
+            (format!("Basic {}", w.outsider), 401),
+            (w.outsider.clone(), 401),
+            ("Bearer".to_string(), 401),
+        ] {
+            let (st, _) = http_request(w.http, "GET", "/api/v1/devices", &[("Authorization", &auth)], None);
+            assert_eq!(st, want, "{auth:?}");
+        }
         let (_, v) = call(
             w.http,
             "GET",

@@ -4,6 +4,7 @@
 //! entry's commit before the response leaves, so no answer is ever sent without its log entry, and
 //! the log does not cap throughput: concurrent reads share a commit.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -32,6 +33,7 @@ struct Request {
 #[derive(Clone)]
 pub struct AccessLog {
     tx: mpsc::Sender<Request>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl AccessLog {
@@ -39,7 +41,10 @@ impl AccessLog {
     pub fn spawn(store: Arc<dyn Store>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
         crate::dedicated::spawn("access-log", writer(store, rx))?;
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Appends `entries` durably; returns their ids once committed.
@@ -55,14 +60,30 @@ impl AccessLog {
         wait.await.map_err(|_| LogError::Stopped)?
     }
 
-    /// Appends without waiting (denied attempts: nothing is served).
+    /// Queues an entry without waiting for its commit (denied attempts:
+    /// nothing is served). While the queue is full — the log stalls under
+    /// a flood of refused requests — the entry is dropped and counted
+    /// rather than held in memory without bound.
     pub fn append_detached(&self, entry: LogEntry) {
-        let log = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = log.append(vec![entry]).await {
-                tracing::warn!(error = %e, "security log entry not written");
+        let (done, _) = oneshot::channel();
+        let request = Request {
+            entries: vec![entry],
+            done,
+        };
+        if self.tx.try_send(request).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n % 1000 == 0 {
+                tracing::warn!(
+                    dropped = n,
+                    "access-log queue full: security log entries dropped"
+                );
             }
-        });
+        }
+    }
+
+    /// Security log entries dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -104,5 +125,35 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stalled writer (nobody drains the queue): detached entries beyond
+    /// the queue's bound are dropped and counted, not held.
+    #[tokio::test]
+    async fn detached_entries_never_queue_without_bound() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let log = AccessLog {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        for n in 0..5 {
+            log.append_detached(LogEntry {
+                event: format!("denied {n}"),
+                ..LogEntry::default()
+            });
+        }
+        assert_eq!(log.dropped(), 3);
+        let queued: Vec<String> = [rx.recv().await, rx.recv().await]
+            .into_iter()
+            .flatten()
+            .map(|r| r.entries[0].event.clone())
+            .collect();
+        assert_eq!(queued, ["denied 0", "denied 1"]);
+        assert!(rx.try_recv().is_err());
     }
 }

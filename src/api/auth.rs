@@ -13,13 +13,16 @@ use crate::access::Principal;
 use crate::store::Role;
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
+    let value = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .ok()?;
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Where a request came from, for the access log.
