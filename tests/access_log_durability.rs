@@ -27,15 +27,16 @@ fn call(gw: &Process, method: &str, path: &str, key: &str, body: Option<Value>) 
     (st, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// GET returning the status and the x-access-logged entry id.
-fn logged_read(http: std::net::SocketAddr, key: &str) -> Option<i64> {
+/// GET `path`; the ids of the access-log entries a 200 answer names in
+/// `x-access-logged` (`7`, or `7-9` for several).
+fn logged_read(http: std::net::SocketAddr, key: &str, path: &str) -> Option<Vec<i64>> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(http).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .ok()?;
     write!(
         s,
-        "GET /api/v1/devices/{D1}/position HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut raw = Vec::new();
@@ -44,13 +45,13 @@ fn logged_read(http: std::net::SocketAddr, key: &str) -> Option<i64> {
     if !text.starts_with("HTTP/1.1 200") {
         return None;
     }
-    text.lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("x-access-logged: ")
-                .map(str::to_string)
-        })
-        .and_then(|v| v.trim().parse().ok())
+    let v = text.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("x-access-logged: ")
+            .map(|v| v.trim().to_string())
+    })?;
+    let (first, last) = v.split_once('-').unwrap_or((&v, &v));
+    Some((first.parse().ok()?..=last.parse().ok()?).collect())
 }
 
 fn spawn(dir: &std::path::Path) -> Process {
@@ -128,18 +129,39 @@ fn answered_reads_survive_kill_9_and_tampering_is_detected() {
     );
     assert_eq!(st, 201);
     let pid = p["id"].as_i64().unwrap();
+    // A fix after the grant, so every kind of read below returns it.
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut tcp = support::login_teltonika(gw.addr("teltonika", "tcp"), D1.parse().unwrap());
+    let packet =
+        trackgate::protocols::teltonika::device::codec8_packet(&[(now, 52.5, 13.4, 60, 90)]);
+    let acked = support::send_avl(&mut tcp, &packet, std::time::Duration::from_secs(5));
+    assert_eq!(acked, Some(1));
+    std::thread::sleep(std::time::Duration::from_millis(300)); // the spatial index catches up
 
-    // Eight clients read as fast as they can; the server is killed mid-load.
+    // Eight clients read as fast as they can, two on each kind of read that
+    // logs (one device, the list, a box, the history); the server is
+    // killed mid-load.
+    let paths = [
+        format!("/api/v1/devices/{D1}/position"),
+        "/api/v1/devices?scope=received".to_string(),
+        "/api/v1/positions?scope=received&bbox=13,52,14,53".to_string(),
+        format!("/api/v1/devices/{D1}/positions"),
+    ];
+    for path in &paths {
+        let ids = logged_read(gw.http, &shipper, path);
+        assert_eq!(ids.map(|v| v.len()), Some(1), "{path} logs one entry");
+    }
     let seen = Arc::new(Mutex::new(Vec::<i64>::new()));
     let http = gw.http;
     let workers: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|i| {
             let seen = Arc::clone(&seen);
             let shipper = shipper.clone();
+            let path = paths[i % paths.len()].clone();
             std::thread::spawn(move || {
                 for _ in 0..2_000 {
-                    match logged_read(http, &shipper) {
-                        Some(id) => seen.lock().unwrap().push(id),
+                    match logged_read(http, &shipper, &path) {
+                        Some(ids) => seen.lock().unwrap().extend(ids),
                         None => break,
                     }
                 }

@@ -1564,7 +1564,7 @@ async fn a_permission_for_one_contact_person_shows_nothing_to_colleagues() {
             assert_eq!(st, 404);
         }
         // A contact person from another company is refused at grant time.
-        let (st, _) = call(
+        let (st, v) = call(
             w.http,
             "POST",
             "/api/v1/permissions",
@@ -1572,7 +1572,9 @@ async fn a_permission_for_one_contact_person_shows_nothing_to_colleagues() {
             Some(json!({"name": "wrong", "recipient_company_id": "9999",
                         "recipient_user_id": contact["id"], "device_ids": [D1]})),
         );
-        assert!(st == 400 || st == 404, "{st}");
+        assert_eq!(st, 400, "{v}");
+        let why = v["message"].as_str().unwrap_or_default();
+        assert!(why.contains("is not a user of company 9999"), "{v}");
     })
     .await
     .unwrap();
