@@ -309,17 +309,7 @@ async fn acks_follow_commits_duplicates_are_stored_once_storage_failure_stops_ac
     faults.fail_commits.store(true, Ordering::SeqCst);
     let third2 = third.clone();
     s = tokio::task::spawn_blocking(move || {
-        assert_eq!(
-            send(&mut s, &third2, Duration::from_millis(1500)),
-            None,
-            "no ack while storage fails"
-        );
-        let (status, body) = http_get(http, "/health");
-        assert_eq!(status, 503, "{body}");
-        assert!(
-            body.contains("\"degraded\"") && body.contains("full"),
-            "{body}"
-        );
+        not_acked_and_degraded(&mut s, &third2, http, "full");
         s
     })
     .await
@@ -389,14 +379,7 @@ async fn a_commit_that_panics_fails_its_batch_and_the_writer_goes_on() {
     .unwrap();
     faults.panic_next_commit.store(true, Ordering::SeqCst);
     tokio::task::spawn_blocking(move || {
-        assert_eq!(
-            send(&mut s, &second, Duration::from_millis(1500)),
-            None,
-            "no ack for a batch whose commit panicked"
-        );
-        let (status, body) = http_get(http, "/health");
-        assert_eq!(status, 503, "{body}");
-        assert!(body.contains("commit task failed"), "{body}");
+        not_acked_and_degraded(&mut s, &second, http, "commit task failed");
         // The device resends (on a new connection if the old one closed).
         let mut s = connect(tcp);
         assert_eq!(send(&mut s, &second, Duration::from_secs(5)), Some(1));
@@ -411,6 +394,22 @@ async fn a_commit_that_panics_fails_its_batch_and_the_writer_goes_on() {
     let gw = start(&config).await;
     assert_eq!(gw.history.count().await.unwrap(), 2);
     gw.shutdown().await;
+}
+
+/// Sends `packet` and expects no ack while storage fails, and `/health`
+/// answering 503 degraded with `why` in its reason.
+fn not_acked_and_degraded(s: &mut TcpStream, packet: &[u8], http: std::net::SocketAddr, why: &str) {
+    assert_eq!(
+        send(s, packet, Duration::from_millis(1500)),
+        None,
+        "no ack while storage fails"
+    );
+    let (status, body) = http_get(http, "/health");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("\"degraded\"") && body.contains(why),
+        "{body}"
+    );
 }
 
 /// Resident memory of this process (the in-process gateway's), in bytes.
