@@ -49,7 +49,8 @@ pub const MAX_BATCH: usize = 2048;
 /// How long the writer waits for more records before committing.
 pub const GATHER: Duration = Duration::from_millis(1);
 /// A commit running longer than this is reported (`/health` degraded, the
-/// healthy gauge 0, a warning each time it passes again) until it ends.
+/// healthy gauge 0, an error logged each time it passes again) until it
+/// ends.
 pub const STALLED_AFTER: Duration = Duration::from_secs(5);
 /// Appends queued towards the writer before senders wait.
 const QUEUE: usize = 4096;
