@@ -1580,3 +1580,75 @@ async fn a_permission_for_one_contact_person_shows_nothing_to_colleagues() {
     .unwrap();
     gw.shutdown().await;
 }
+
+/// A company with more devices than a spatial query checks one by one goes
+/// through the shared index, and still sees only its own devices; a small
+/// one is answered from its own devices even where another company's
+/// fleet fills the shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spatial_answers_through_the_index_for_big_fleets_and_directly_for_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies",
+            Some(ADMIN),
+            Some(json!({"id": "7000", "name": "Big Fleet"})),
+        );
+        assert_eq!(st, 201);
+        let big = user(w.http, "7000", "admin");
+        let big_ids: Vec<String> = (0..4100)
+            .map(|i| format!("{}", 350_000_000_000_000u64 + i))
+            .collect();
+        for id in &big_ids {
+            let (st, v) = call(
+                w.http,
+                "POST",
+                "/api/v1/admin/companies/7000/devices",
+                Some(ADMIN),
+                Some(json!({"device_id": id, "name": "big"})),
+            );
+            assert_eq!(st, 201, "{v}");
+        }
+        let now = now_ms() as u64;
+        report(w.tcp, &big_ids[0], now, 48.10, 11.50); // in the box
+        report(w.tcp, &big_ids[1], now, 48.90, 11.90); // in the box, outside the circle
+        report(w.tcp, &big_ids[2], now, 10.00, 10.00); // elsewhere
+        report(w.tcp, D1, now, 48.20, 11.60); // the carrier's, in the box
+                                              // The index is rebuilt every 250 ms.
+        std::thread::sleep(Duration::from_millis(600));
+        let ids = |key: &str, what: &str| {
+            let (st, v) = call(w.http, "GET", what, Some(key), None);
+            assert_eq!(st, 200, "{what}: {v}");
+            let mut ids: Vec<String> = v["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["device_id"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        let bbox = "/api/v1/positions?scope=own&bbox=11,48,12,49";
+        let near = "/api/v1/positions?scope=own&near=48.1,11.5&radius_m=20000";
+        let world = "/api/v1/positions?scope=own&near=0,0&radius_m=20100000";
+        assert_eq!(ids(&big, bbox), [big_ids[0].clone(), big_ids[1].clone()]);
+        assert_eq!(ids(&big, near), [big_ids[0].clone()]);
+        assert_eq!(
+            ids(&big, world).len(),
+            3,
+            "a whole-earth circle: only its own"
+        );
+        assert_eq!(ids(&w.carrier, bbox), [D1]);
+        assert_eq!(ids(&w.carrier, near), [D1]);
+        assert_eq!(ids(&w.carrier, world), [D1]);
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}

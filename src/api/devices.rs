@@ -16,8 +16,12 @@ use super::permissions::log_entry;
 use super::{now_ms, ApiError, ApiState, Caller};
 use crate::access::policy::{self, Permit, PermitScope};
 use crate::engine::BBox;
-use crate::model::Position;
+use crate::model::{DeviceId, Position};
 use crate::store::LogEntry;
+
+/// Up to this many visible devices a spatial query checks each of them
+/// instead of walking the shared index.
+const DIRECT_MAX: usize = 4096;
 
 /// Header naming the access-log entries written for this answer.
 pub const LOGGED_HEADER: &str = "x-access-logged";
@@ -201,19 +205,16 @@ pub async fn spatial(
     Query(q): Query<SpatialQuery>,
 ) -> Result<Response, ApiError> {
     let sc = scope(q.scope.as_deref())?;
-    let (hits, kind): (Vec<(Position, Option<f64>)>, &str) = match (&q.bbox, &q.near) {
+    enum Shape {
+        Box(BBox),
+        Circle { lat: f64, lon: f64, radius_m: f64 },
+    }
+    let shape = match (&q.bbox, &q.near) {
         (Some(b), None) => {
             let v = numbers("bbox", b, 4)?;
             let bbox = BBox::new(v[0], v[1], v[2], v[3])
                 .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?;
-            (
-                s.engine
-                    .in_bbox(&bbox)
-                    .into_iter()
-                    .map(|p| (p, None))
-                    .collect(),
-                "bbox",
-            )
+            Shape::Box(bbox)
         }
         (None, Some(n)) => {
             let v = numbers("near", n, 2)?;
@@ -227,14 +228,11 @@ pub async fn spatial(
             }
             crate::engine::BBox::new(v[1], v[0], v[1], v[0])
                 .map_err(|e| ApiError::BadRequest(format!("near: {e}")))?;
-            (
-                s.engine
-                    .within_radius(v[0], v[1], r)
-                    .into_iter()
-                    .map(|(p, d)| (p, Some(d)))
-                    .collect(),
-                "near",
-            )
+            Shape::Circle {
+                lat: v[0],
+                lon: v[1],
+                radius_m: r,
+            }
         }
         _ => {
             return Err(ApiError::BadRequest(
@@ -259,6 +257,32 @@ pub async fn spatial(
     for v in permits.values_mut() {
         v.sort_by_key(|p| p.permission().map(|p| (p.valid_from_ms, p.id)));
     }
+    // A caller who may see few devices has them checked one by one: the
+    // index would walk every company's devices in the shape (a whole-earth
+    // box or radius costs the fleet, not the caller).
+    let direct: Option<Vec<DeviceId>> = (permits.len() <= DIRECT_MAX).then(|| {
+        permits
+            .keys()
+            .filter_map(|k| DeviceId::new(k).ok())
+            .collect()
+    });
+    let (hits, kind): (Vec<(Position, Option<f64>)>, &str) = match shape {
+        Shape::Box(bbox) => {
+            let found = match &direct {
+                Some(ids) => s.engine.in_bbox_of(ids.iter(), &bbox),
+                None => s.engine.in_bbox(&bbox),
+            };
+            (found.into_iter().map(|p| (p, None)).collect(), "bbox")
+        }
+        Shape::Circle { lat, lon, radius_m } => {
+            let found = match &direct {
+                Some(ids) => s.engine.within_radius_of(ids.iter(), lat, lon, radius_m),
+                None => s.engine.within_radius(lat, lon, radius_m),
+            };
+            let found = found.into_iter().map(|(p, d)| (p, Some(d))).collect();
+            (found, "near")
+        }
+    };
     let mut items = Vec::new();
     let mut entries = Vec::new();
     for (p, d) in hits {

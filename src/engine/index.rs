@@ -89,12 +89,16 @@ impl Snapshot {
     /// with the exact fix) and their distances (m), unordered.
     pub(crate) fn within_radius(&self, lat: f64, lon: f64, radius_m: f64) -> Vec<(&DeviceId, f64)> {
         let mut out: Vec<(&DeviceId, f64)> = Vec::new();
-        for b in circle_envelopes(lat, lon, radius_m) {
+        let envelopes = circle_envelopes(lat, lon, radius_m);
+        // A point on the antimeridian can sit in both envelopes of a circle
+        // that crosses it; one envelope needs no check.
+        let mut seen = std::collections::HashSet::new();
+        let several = envelopes.len() > 1;
+        for b in envelopes {
             for p in self.tree.locate_in_envelope(&envelope(&b)) {
                 let [plon, plat] = *p.geom();
                 let d = haversine_m(lat, lon, f64::from(plat), f64::from(plon));
-                // A point on the antimeridian can sit in both envelopes.
-                if d <= radius_m + ROUNDING_SLACK_M && !out.iter().any(|(id, _)| **id == p.data) {
+                if d <= radius_m + ROUNDING_SLACK_M && (!several || seen.insert(&p.data)) {
                     out.push((&p.data, d));
                 }
             }

@@ -139,11 +139,34 @@ impl Engine {
     /// rebuild, at most one interval behind) and whose latest fix still does.
     pub fn in_bbox(&self, bbox: &BBox) -> Vec<Position> {
         let snap = self.snapshot();
-        self.read_many(snap.in_bbox(bbox), |id, l| {
+        self.in_bbox_of(snap.in_bbox(bbox), bbox)
+    }
+
+    /// The latest fixes of `ids` inside `bbox`, read from the map (not the
+    /// index): for a caller who may see only these devices, the answer
+    /// costs their number, not that of every device in the box.
+    pub fn in_bbox_of<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a DeviceId>,
+        bbox: &BBox,
+    ) -> Vec<Position> {
+        self.read_many(ids, |id, l| {
             let inside = (bbox.min_lon..=bbox.max_lon).contains(&l.lon)
                 && (bbox.min_lat..=bbox.max_lat).contains(&l.lat);
             inside.then(|| l.to_position(id))
         })
+    }
+
+    /// The latest fixes of `ids` within `radius_m` of (`lat`, `lon`),
+    /// nearest first, read from the map (see [`in_bbox_of`](Self::in_bbox_of)).
+    pub fn within_radius_of<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a DeviceId>,
+        lat: f64,
+        lon: f64,
+        radius_m: f64,
+    ) -> Vec<(Position, f64)> {
+        self.measured(ids, lat, lon, radius_m)
     }
 
     /// Applies `f` to the latest fix of each of `ids` (skipping ids no
@@ -444,6 +467,51 @@ mod tests {
             .count();
         assert_eq!(near.len(), want);
         assert!(near.windows(2).all(|w| w[0].1 <= w[1].1), "nearest first");
+    }
+
+    #[test]
+    fn queries_over_given_devices_check_only_those_against_their_latest_fix() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let e = Engine::new();
+        let fixes: Vec<(DeviceId, f64, f64)> = (0..2_000)
+            .map(|i| {
+                let (lat, lon) = (rng.gen_range(50.0..51.0), rng.gen_range(10.0..11.0));
+                let id = DeviceId::new(&format!("35{i:013}")).unwrap();
+                e.update(pos(id.as_str(), 1, lat, lon));
+                (id, lat, lon)
+            })
+            .collect();
+        // Never indexed: these answers come from the map alone.
+        let mine: Vec<DeviceId> = fixes.iter().step_by(7).map(|f| f.0.clone()).collect();
+        let mut mine_and_unknown = mine.clone();
+        mine_and_unknown.push(DeviceId::new("no-such-device").unwrap());
+        let b = BBox::new(10.2, 50.2, 10.7, 50.7).unwrap();
+        let mut got: Vec<String> = e
+            .in_bbox_of(mine_and_unknown.iter(), &b)
+            .into_iter()
+            .map(|p| p.device_id.to_string())
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = fixes
+            .iter()
+            .step_by(7)
+            .filter(|(_, lat, lon)| (50.2..=50.7).contains(lat) && (10.2..=10.7).contains(lon))
+            .map(|f| f.0.to_string())
+            .collect();
+        want.sort();
+        assert!(!want.is_empty());
+        assert_eq!(got, want);
+        let near = e.within_radius_of(mine.iter(), 50.5, 10.5, 20_000.0);
+        let want = fixes
+            .iter()
+            .step_by(7)
+            .filter(|(_, lat, lon)| haversine_m(50.5, 10.5, *lat, *lon) <= 20_000.0)
+            .count();
+        assert!(want > 0);
+        assert_eq!(near.len(), want);
+        assert!(near.windows(2).all(|w| w[0].1 <= w[1].1), "nearest first");
+        assert!(e.in_bbox(&b).is_empty(), "the index was never built");
     }
 
     #[test]
