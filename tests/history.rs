@@ -396,6 +396,51 @@ async fn a_commit_that_panics_fails_its_batch_and_the_writer_goes_on() {
     gw.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_stamped_years_ahead_is_stored_but_never_the_latest_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let gw = start(&config).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let real = now - 60_000;
+    let ahead = now + 400 * 86_400_000; // an unset clock, a week rollover
+    tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        let p = codec8_packet(&[(real, 52.5, 13.4, 60, 90), (ahead, 1.0, 1.0, 0, 0)]);
+        assert_eq!(
+            send(&mut s, &p, Duration::from_secs(5)),
+            Some(2),
+            "acked: the device may forget both"
+        );
+        let later = codec8_packet(&[(real + 1000, 52.6, 13.5, 60, 90)]);
+        assert_eq!(send(&mut s, &later, Duration::from_secs(5)), Some(1));
+    })
+    .await
+    .unwrap();
+    let device = DeviceId::new("356307042441013").unwrap();
+    let live = gw.engine.get(&device).unwrap();
+    assert_eq!(
+        live.fix_time.timestamp_millis(),
+        real + 1000,
+        "the real fixes go on"
+    );
+    assert_eq!(
+        gw.history.count().await.unwrap(),
+        3,
+        "everything the device sent is stored"
+    );
+    gw.shutdown().await;
+    let gw = start(&config).await;
+    let restored = gw.engine.get(&device).unwrap();
+    assert_eq!(
+        restored.fix_time.timestamp_millis(),
+        real + 1000,
+        "nor restored as the latest"
+    );
+    gw.shutdown().await;
+}
+
 /// Sends `packet` and expects no ack while storage fails, and `/health`
 /// answering 503 degraded with `why` in its reason.
 fn not_acked_and_degraded(s: &mut TcpStream, packet: &[u8], http: std::net::SocketAddr, why: &str) {

@@ -110,6 +110,10 @@ async fn the_postgres_history_keeps_the_store_contract() {
     // An older fix arriving last does not become the latest.
     h.append(&[fix("dev-b", T0 + 5000, 1.0)]).await.unwrap();
     h.append(&[fix("dev-b", T0 + 1000, 2.0)]).await.unwrap();
+    // A fix stamped a month ahead of its receipt is stored, never the latest.
+    let mut ahead = fix("dev-b", T0 + 30 * 86_400_000, 3.0);
+    ahead.received_time = fix("dev-b", T0 + 6000, 0.0).received_time;
+    h.append(&[ahead]).await.unwrap();
 
     let mut want: Vec<(i64, f64)> = (0..20)
         .map(|i| (T0 + i * 1000, if i % 2 == 0 { 50.0 } else { 50.5 }))
@@ -120,10 +124,14 @@ async fn the_postgres_history_keeps_the_store_contract() {
     }
     assert_eq!(
         all_pages(&h, "dev-b", 10).await,
-        vec![(T0 + 1000, 2.0), (T0 + 5000, 1.0)]
+        vec![
+            (T0 + 1000, 2.0),
+            (T0 + 5000, 1.0),
+            (T0 + 30 * 86_400_000, 3.0)
+        ]
     );
-    assert_eq!(h.count().await.unwrap(), 23);
-    assert_eq!(db.rows().await.len(), 23, "what SQL sees");
+    assert_eq!(h.count().await.unwrap(), 24);
+    assert_eq!(db.rows().await.len(), 24, "what SQL sees");
     let mut latest: Vec<_> = h
         .latest_all()
         .await
@@ -176,9 +184,10 @@ async fn the_postgres_history_keeps_the_store_contract() {
         assert!(n <= 2);
         purged.push(n);
     }
-    // dev-a: T0 (two records) .. T0+5000 → 7; dev-b: both → 2.
+    // dev-a: T0 (two records) .. T0+5000 → 7; dev-b: both → 2 (its
+    // month-ahead fix was received later and stays, still not the latest).
     assert_eq!(purged.iter().sum::<usize>(), 9);
-    assert_eq!(h.count().await.unwrap(), 14);
+    assert_eq!(h.count().await.unwrap(), 15);
     let latest = h.latest_all().await.unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].device_id.as_str(), "dev-a");

@@ -43,7 +43,8 @@ pub enum Update {
     Inserted,
     /// Newer than the stored fix: replaced it.
     Replaced,
-    /// Not newer than the stored fix (or no valid coordinates): ignored.
+    /// Not newer than the stored fix, no valid coordinates, or a fix time
+    /// too far ahead of its receipt to be real: ignored.
     Stale,
 }
 
@@ -65,7 +66,7 @@ impl Engine {
     /// Records `p` as the device's latest fix unless the stored one is at
     /// least as new (by fix time): an older fix never overwrites a newer one.
     pub fn update(&self, p: Position) -> Update {
-        if !p.has_valid_coordinates() {
+        if !p.has_valid_coordinates() || p.is_from_the_future() {
             return Update::Stale;
         }
         let fix_ms = p.fix_time.timestamp_millis();
@@ -305,6 +306,29 @@ mod tests {
         assert_eq!(e.get(&id).unwrap().lat, 1.0);
         assert_eq!(e.update(pos("a", 101, 4.0, 4.0)), Update::Replaced);
         assert_eq!(e.get(&id).unwrap().lat, 4.0);
+    }
+
+    #[test]
+    fn a_fix_stamped_far_ahead_of_its_receipt_never_becomes_the_latest() {
+        let e = Engine::new();
+        let mut ahead = pos("a", 1_000_000, 1.0, 1.0);
+        ahead.fix_time = ahead.received_time + chrono::Duration::hours(26);
+        assert_eq!(e.update(ahead), Update::Stale);
+        assert!(e.is_empty());
+        let mut near = pos("a", 1_000_000, 2.0, 2.0);
+        near.fix_time = near.received_time + chrono::Duration::hours(24);
+        assert_eq!(
+            e.update(near),
+            Update::Inserted,
+            "within a day: a clock that runs fast"
+        );
+        // A real fix after a wrong one is never held back by it.
+        assert_eq!(e.update(pos("b", 1_000_000, 1.0, 1.0)), Update::Inserted);
+        let mut wrong = pos("b", 2_000_000, 3.0, 3.0);
+        wrong.fix_time = Utc.timestamp_opt(4_102_444_800, 0).unwrap(); // 2100
+        assert_eq!(e.update(wrong), Update::Stale);
+        assert_eq!(e.update(pos("b", 1_000_060, 4.0, 4.0)), Update::Replaced);
+        assert_eq!(e.get(&DeviceId::new("b").unwrap()).unwrap().lat, 4.0);
     }
 
     #[test]

@@ -229,7 +229,13 @@ pub(super) fn compact(
         // Each device's newest fix in this segment; `latest` moves only
         // forward in fix time.
         let mut newest: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-        for r in &rows {
+        // A fix stamped too far ahead of its receipt is stored but never
+        // the device's latest (see `Position::is_from_the_future`).
+        let ahead = crate::model::MAX_FIX_AHEAD_MS;
+        for r in rows
+            .iter()
+            .filter(|r| r.fix_ms <= r.received_ms.saturating_add(ahead))
+        {
             let e = newest.entry(r.device_id.as_str()).or_insert(r.fix_ms);
             *e = (*e).max(r.fix_ms);
         }
@@ -278,6 +284,11 @@ fn insert(tx: &rusqlite::Transaction<'_>, rows: &[StoredRow]) -> Result<(), Hist
     Ok(())
 }
 
+const _: () = assert!(
+    crate::model::MAX_FIX_AHEAD_MS == 90_000_000,
+    "compact_legacy spells it out"
+);
+
 /// Compacts a segment written by an earlier version (a SQLite file).
 fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<(), HistoryError> {
     let path = journal.legacy_path(seq);
@@ -303,7 +314,8 @@ fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<
              SELECT j.device_id, \
                     (SELECT MAX(p.id) FROM main.positions p WHERE p.device_id = j.device_id AND p.fix_ms = j.m), \
                     j.m \
-             FROM (SELECT device_id, MAX(fix_ms) AS m FROM seg.rows GROUP BY device_id) j WHERE true \
+             FROM (SELECT device_id, MAX(fix_ms) AS m FROM seg.rows \
+                   WHERE fix_ms <= received_ms + 90000000 GROUP BY device_id) j WHERE true \
              ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id, \
              fix_ms = excluded.fix_ms WHERE excluded.fix_ms > latest.fix_ms",
             [],

@@ -58,7 +58,9 @@ const COLUMNS: &str = "device_id, fix_ms, received_ms, lat, lon, altitude_m, spe
                        course_deg, satellites, valid, protocol, attributes";
 
 /// Rows as parallel arrays into `UNNEST`: one statement for the batch; the
-/// rows that went in (not duplicates) update `latest` in the same commit.
+/// rows that went in (not duplicates) update `latest` in the same commit,
+/// except fixes stamped more than `MAX_FIX_AHEAD_MS` (90,000,000 ms) after
+/// their receipt.
 const INSERT: &str = "WITH ins AS (
         INSERT INTO positions (device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh,
                                course_deg, satellites, valid, protocol, attributes)
@@ -66,14 +68,20 @@ const INSERT: &str = "WITH ins AS (
                              $6::float8[], $7::float8[], $8::float8[], $9::int4[], $10::bool[],
                              $11::text[], $12::text[])
         ON CONFLICT DO NOTHING
-        RETURNING id, device_id, fix_ms
+        RETURNING id, device_id, fix_ms, received_ms
     )
     INSERT INTO latest (device_id, position_id, fix_ms)
     SELECT DISTINCT ON (device_id) device_id, id, fix_ms FROM ins
+    WHERE fix_ms <= received_ms + 90000000
     ORDER BY device_id, fix_ms DESC, id DESC
     ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id,
         fix_ms = excluded.fix_ms
     WHERE excluded.fix_ms > latest.fix_ms";
+
+const _: () = assert!(
+    crate::model::MAX_FIX_AHEAD_MS == 90_000_000,
+    "INSERT spells it out"
+);
 
 /// History in PostgreSQL.
 pub struct Postgres {

@@ -88,7 +88,7 @@ impl PositionIn {
         )?;
         range("speed_kmh", self.speed_kmh, 0.0, 2_000.0, "0..=2000")?;
         range("course_deg", self.course_deg, 0.0, 360.0, "0..=360")?;
-        if self.fix_time > received + chrono::Duration::hours(25) {
+        if self.fix_time > received + chrono::Duration::milliseconds(super::MAX_FIX_AHEAD_MS) {
             return Err(InvalidPosition::Future(self.fix_time));
         }
         Ok(Position {

@@ -9,4 +9,4 @@ mod position;
 pub use attributes::{AttrKey, AttrValue, Attributes, Namer};
 pub use device_id::{DeviceId, DeviceIdError};
 pub use incoming::{InvalidPosition, PositionIn};
-pub use position::{format_time, Position, Report};
+pub use position::{format_time, Position, Report, MAX_FIX_AHEAD_MS};

@@ -28,7 +28,23 @@ pub struct Position {
     pub attributes: Attributes,
 }
 
+/// How far ahead of its receipt a fix time may lie (time zones at most
+/// 14 h, plus a day of clock drift). A tracker whose clock is further off
+/// (a GPS week rollover, an unset RTC) reports fixes that must not become
+/// its latest position: every later, real fix would look older.
+pub const MAX_FIX_AHEAD_MS: i64 = 25 * 3_600_000;
+
 impl Position {
+    /// Whether the fix time lies more than [`MAX_FIX_AHEAD_MS`] after the
+    /// receive time.
+    pub fn is_from_the_future(&self) -> bool {
+        self.fix_time.timestamp_millis()
+            > self
+                .received_time
+                .timestamp_millis()
+                .saturating_add(MAX_FIX_AHEAD_MS)
+    }
+
     /// Whether lat/lon are finite and within WGS84 range.
     pub fn has_valid_coordinates(&self) -> bool {
         Self::valid_coordinates(self.lat, self.lon)
