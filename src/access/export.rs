@@ -28,7 +28,7 @@ pub struct Summary<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(
-        "{entries} log entries do not fit one worksheet (at most {max}); download CSV instead"
+        "{entries} log entries do not fit one worksheet (at most {max}); download CSV or a shorter from/to range instead"
     )]
     TooManyRows { entries: usize, max: usize },
     #[error("cannot write workbook: {0}")]

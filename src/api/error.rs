@@ -21,7 +21,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("request body larger than {} bytes", super::MAX_BODY_BYTES)]
     TooLarge,
-    #[error("{0}")]
+    /// Storage or the access log failed; the detail (paths, database
+    /// errors) goes to the operator's log, not to the client.
+    #[error("storage is unavailable; try again later")]
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
@@ -57,8 +59,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
-            tracing::error!(%detail, "internal API error");
+        match &self {
+            Self::Internal(detail) => tracing::error!(%detail, "internal API error"),
+            Self::Unavailable(detail) => {
+                tracing::warn!(%detail, "API request refused: storage unavailable")
+            }
+            _ => {}
         }
         let status = self.status();
         let mut resp = (
@@ -90,5 +96,26 @@ impl From<crate::store::StoreError> for ApiError {
 impl From<crate::access::LogError> for ApiError {
     fn from(e: crate::access::LogError) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A storage failure answers 503 without the paths or database errors
+    /// behind it (those go to the operator's log).
+    #[tokio::test]
+    async fn storage_errors_reach_the_client_without_their_detail() {
+        let e = ApiError::Unavailable("/var/lib/trackgate/journal/0001.log: No space left".into());
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(resp.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(v["error"], "unavailable");
+        assert_eq!(v["message"], "storage is unavailable; try again later");
+        assert!(!String::from_utf8_lossy(&body).contains("/var/lib"));
     }
 }

@@ -402,8 +402,13 @@ pub async fn access_log(
                 device_names: &device_names,
                 generated_ms: now,
             };
-            let bytes = crate::access::export::xlsx(&summary, &entries)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let bytes = crate::access::export::xlsx(&summary, &entries).map_err(|e| match e {
+                // The client's choice to make: CSV, or a shorter from/to.
+                crate::access::export::ExportError::TooManyRows { .. } => {
+                    ApiError::BadRequest(e.to_string())
+                }
+                crate::access::export::ExportError::Xlsx(_) => ApiError::Internal(e.to_string()),
+            })?;
             (
                 [
                     (
