@@ -8,5 +8,5 @@ mod position;
 
 pub use attributes::{AttrKey, AttrValue, Attributes, Namer};
 pub use device_id::{DeviceId, DeviceIdError};
-pub use incoming::{InvalidPosition, PositionIn};
+pub use incoming::{InvalidPosition, PositionIn, MAX_ATTRIBUTES, MAX_ATTRIBUTE_BYTES};
 pub use position::{format_time, Position, Report, MAX_FIX_AHEAD_MS};

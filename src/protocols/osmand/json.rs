@@ -12,8 +12,6 @@
 //! Negative `speed` / `heading` mean "unknown" and become 0. `extras`
 //! keys become attributes under their own names.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value};
 
 use super::request::{bad_request, Request};
@@ -147,7 +145,7 @@ fn location(
                 Value::Null => continue,
                 other => AttrValue::Text(other.to_string()),
             };
-            a.set(AttrKey::Named(Cow::Owned(k.clone())), value);
+            super::request::set_extra(&mut a, k, value)?;
         }
     }
     Ok(Position {

@@ -12,11 +12,9 @@
 //! anything else         an attribute under its own name: number, boolean or text
 //! ```
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, Utc};
 
-use super::request::{bad_request, Request};
+use super::request::{bad_request, set_extra, Request};
 use super::{reply, time, NAME};
 use crate::model::{AttrKey, AttrValue, Attributes, DeviceId, Position, Report};
 use crate::protocol::{DecodeContext, DecodeError, Decoded, MessageKind, Rejected};
@@ -106,9 +104,14 @@ pub(super) fn decode(req: &Request<'_>, ctx: &DecodeContext) -> Result<Decoded, 
                 AttrKey::named("driver_unique_id"),
                 AttrValue::Text(v.to_string()),
             ),
+            "cell" | "wifi"
+                if cells.len().saturating_add(wifi.len()) >= crate::model::MAX_ATTRIBUTES =>
+            {
+                return Err(bad_request("cell and wifi", 0))
+            }
             "cell" => cells.push(cell(v)?),
             "wifi" => wifi.push(access_point(v)?),
-            _ => a.set(AttrKey::Named(Cow::Owned(k.to_string())), value(v)),
+            _ => set_extra(&mut a, k, value(v))?,
         }
     }
     let Some(device) = device else {

@@ -37,6 +37,26 @@ impl Request<'_> {
     }
 }
 
+/// Sets a client-named attribute within the bounds HTTP ingest keeps
+/// (at most `MAX_ATTRIBUTES`, names and texts of at most
+/// `MAX_ATTRIBUTE_BYTES`): an app may add a few, not fill the history.
+pub(super) fn set_extra(
+    a: &mut crate::model::Attributes,
+    key: &str,
+    value: crate::model::AttrValue,
+) -> Result<(), Rejected> {
+    use crate::model::{AttrKey, AttrValue, MAX_ATTRIBUTES, MAX_ATTRIBUTE_BYTES};
+    let long = matches!(&value, AttrValue::Text(t) if t.len() > MAX_ATTRIBUTE_BYTES);
+    if a.len() >= MAX_ATTRIBUTES || key.is_empty() || key.len() > MAX_ATTRIBUTE_BYTES || long {
+        return Err(bad_request("attributes", 0));
+    }
+    a.set(
+        AttrKey::Named(std::borrow::Cow::Owned(key.to_string())),
+        value,
+    );
+    Ok(())
+}
+
 pub(super) fn bad_request(what: &'static str, offset: usize) -> Rejected {
     Rejected {
         error: DecodeError::Malformed { what, offset },

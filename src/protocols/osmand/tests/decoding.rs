@@ -164,6 +164,41 @@ fn json_batches_negative_unknowns_and_bad_json() {
     }
 }
 
+#[test]
+fn client_named_attributes_are_bounded_like_http_ingest() {
+    use crate::model::{MAX_ATTRIBUTES, MAX_ATTRIBUTE_BYTES};
+    let extras = |n: usize| (0..n).map(|i| format!("&x{i}={i}")).collect::<String>();
+    let ok = decode(&get(&format!("id=1&lat=1&lon=2{}", extras(MAX_ATTRIBUTES)))).unwrap();
+    assert_eq!(ok.positions[0].attributes.len(), MAX_ATTRIBUTES);
+    let long = "v".repeat(MAX_ATTRIBUTE_BYTES + 1);
+    let cells = |n: usize| (0..n).map(|_| "&cell=262,1,100,200").collect::<String>();
+    decode(&get(&format!("id=1&lat=1&lon=2{}", cells(MAX_ATTRIBUTES)))).unwrap();
+    let cells = cells(MAX_ATTRIBUTES + 1);
+    for q in [
+        format!("id=1&lat=1&lon=2{}", extras(MAX_ATTRIBUTES + 1)),
+        format!("id=1&lat=1&lon=2&note={long}"),
+        format!("id=1&lat=1&lon=2&{long}=1"),
+        format!("id=1&lat=1&lon=2{cells}"),
+    ] {
+        let r = decode(&get(&q)).unwrap_err();
+        assert!(!r.close);
+        assert!(
+            r.reply.unwrap().starts_with(b"HTTP/1.1 400"),
+            "{}",
+            &q[..40]
+        );
+    }
+    let many: Vec<String> = (0..=MAX_ATTRIBUTES)
+        .map(|i| format!(r#""e{i}":{i}"#))
+        .collect();
+    let body = format!(
+        r#"{{"device_id":"5","location":{{"coords":{{"latitude":1,"longitude":2}},"extras":{{{}}}}}}}"#,
+        many.join(",")
+    );
+    let r = decode(&post("application/json", &body)).unwrap_err();
+    assert!(r.reply.unwrap().starts_with(b"HTTP/1.1 400"));
+}
+
 proptest! {
     #[test]
     fn query_round_trips(
