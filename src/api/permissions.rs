@@ -17,6 +17,10 @@ use crate::access::policy::{self, state};
 use crate::access::Principal;
 use crate::store::{LogEntry, NewPermission, Permission};
 
+/// Most access-log entries one download carries (one Excel worksheet's
+/// rows); a longer log is downloaded in from/to slices.
+pub const MAX_LOG_DOWNLOAD: u32 = 1_000_000;
+
 /// Told to every recipient with each received permission, before any read.
 pub const ACCESS_NOTICE: &str =
     "Every retrieval of a shared device's data is logged for the provider: who, when, which device, through which channel, and the shipment number.";
@@ -369,7 +373,15 @@ pub async fn access_log(
             "format must be json, csv or xlsx, not {format:?}"
         )));
     }
-    let entries = s.store.permission_log(id, from, to).await?;
+    let entries = s
+        .store
+        .permission_log(id, from, to, MAX_LOG_DOWNLOAD.saturating_add(1))
+        .await?;
+    if entries.len() > MAX_LOG_DOWNLOAD as usize {
+        return Err(ApiError::BadRequest(format!(
+            "more than {MAX_LOG_DOWNLOAD} log entries in this range; narrow it with from/to"
+        )));
+    }
     let mut e = log_entry(&p, who, &caller.client, "log_download", "export");
     e.query = Some(format!("access_log {format}"));
     e.positions = Some(0);

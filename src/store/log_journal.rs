@@ -913,13 +913,19 @@ mod on_disk {
         assert_eq!(store.append_log(read(3)).await.unwrap(), vec![1, 2, 3]);
         assert_eq!(store.append_log(read(2)).await.unwrap(), vec![4, 5]);
         // Readers compact first: nothing committed is missing.
-        let log = store.permission_log(1, None, None).await.unwrap();
+        let log = store.permission_log(1, None, None, 1000).await.unwrap();
         assert_eq!(
             log.iter().map(|e| e.id).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5]
         );
         assert_eq!(log[4].entry.device_id.as_deref(), Some("dev1"));
         assert_eq!(verify(&log).unwrap().entries, 5);
+        let first = store.permission_log(1, None, None, 3).await.unwrap();
+        assert_eq!(
+            first.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "oldest first, at most the limit"
+        );
         drop(store);
         // The next process continues the chain from entry 5.
         let store = SqliteStore::open(dir.path()).await.unwrap();
@@ -1082,14 +1088,14 @@ mod on_disk {
         let dir = tempfile::tempdir().unwrap();
         let owner = SqliteStore::open(dir.path()).await.unwrap();
         owner.append_log(read(2)).await.unwrap();
-        owner.permission_log(1, None, None).await.unwrap(); // compacted
+        owner.permission_log(1, None, None, 1000).await.unwrap(); // compacted
         owner.append_log(read(2)).await.unwrap(); // only in the journal
         let viewer = SqliteStore::open_for_audit(dir.path()).await.unwrap();
         assert!(!viewer.journal.owned());
         let all = viewer.all_log().await.unwrap();
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
         verify(&all).unwrap();
-        let of_permission = viewer.permission_log(1, None, None).await.unwrap();
+        let of_permission = viewer.permission_log(1, None, None, 1000).await.unwrap();
         assert_eq!(of_permission, all);
         // The gateway's own open waits for the lock, then refuses to start.
         let started = std::time::Instant::now();

@@ -87,12 +87,14 @@ pub trait Store: Send + Sync + 'static {
     fn append_log_blocking(&self, _entries: &[LogEntry]) -> Option<Result<Vec<i64>, StoreError>> {
         None
     }
-    /// Partner-scope entries of one permission within [from, to).
+    /// Partner-scope entries of one permission within [from, to), oldest
+    /// first, at most `limit`.
     async fn permission_log(
         &self,
         permission_id: i64,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
+        limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError>;
     /// The operator's security entries (refused calls) within [from, to),
     /// newest first, at most `limit`.

@@ -427,6 +427,7 @@ impl Store for SqliteStore {
         permission_id: i64,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
+        limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError> {
         let window = |e: &StoredEntry| {
             e.entry.scope == "partner"
@@ -436,16 +437,18 @@ impl Store for SqliteStore {
         };
         if !self.journal.owned() {
             // A read-only view compacts nothing: filter the merged log.
-            return Ok(self.all_log().await?.into_iter().filter(window).collect());
+            let all = self.all_log().await?.into_iter().filter(window);
+            return Ok(all.take(limit as usize).collect());
         }
         self.flush_log().await?;
         let rows = sqlx::query(
             "SELECT * FROM access_log WHERE scope = 'partner' AND permission_id = ? \
-             AND time_ms >= ? AND time_ms < ? ORDER BY id",
+             AND time_ms >= ? AND time_ms < ? ORDER BY id LIMIT ?",
         )
         .bind(permission_id)
         .bind(from_ms.unwrap_or(i64::MIN))
         .bind(to_ms.unwrap_or(i64::MAX))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Self::entries(&rows)
