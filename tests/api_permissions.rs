@@ -402,6 +402,28 @@ async fn grant_read_shipment_number_log_excel_revoke() {
         assert_eq!(r["device_name"], "Truck 1");
         assert_eq!(r["channel"], "api");
         assert_eq!(r["query"], "latest");
+        // The provider sees where every entry came from; the recipient
+        // sees its own people's addresses, not the provider staff's.
+        assert_eq!(
+            entries[0]["client_addr"], "127.0.0.1",
+            "the grant, to the provider"
+        );
+        let (st, theirs) = call(
+            w.http,
+            "GET",
+            &format!("/api/v1/permissions/{pid}/access-log"),
+            Some(&w.shipper_user),
+            None,
+        );
+        assert_eq!(st, 200);
+        let theirs = theirs["entries"].as_array().unwrap();
+        assert_eq!(theirs[0]["event"], "grant");
+        assert_eq!(
+            (&theirs[0]["client_addr"], &theirs[0]["user_agent"]),
+            (&Value::Null, &Value::Null)
+        );
+        let read = theirs.iter().find(|e| e["id"] == first_read).unwrap();
+        assert_eq!(read["client_addr"], "127.0.0.1", "its own read");
         assert_eq!(r["positions"], 1);
         assert_eq!(r["provider_company_id"], "4711");
         assert_eq!(r["recipient_company_id"], "0815");

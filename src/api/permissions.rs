@@ -2,6 +2,8 @@
 //! per-permission access log download. Every change is logged for both
 //! sides of the permission.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -381,6 +383,26 @@ pub async fn access_log(
         return Err(ApiError::BadRequest(format!(
             "more than {MAX_LOG_DOWNLOAD} log entries in this range; narrow it with from/to"
         )));
+    }
+    // The log is the provider's record of its partner's access; the
+    // recipient reads it too, but not where the provider's staff work from.
+    let mut entries = entries;
+    if who.company_id != p.provider_company_id {
+        let mut company: HashMap<i64, Option<String>> = HashMap::new();
+        for e in &mut entries {
+            let Some(user) = e.entry.user_id else {
+                continue;
+            };
+            let theirs = company
+                .entry(user)
+                .or_insert_with(|| s.dir.user(user).map(|u| u.company_id))
+                .as_deref()
+                != Some(who.company_id.as_str());
+            if theirs {
+                e.entry.client_addr = None;
+                e.entry.user_agent = None;
+            }
+        }
     }
     let mut e = log_entry(&p, who, &caller.client, "log_download", "export");
     e.query = Some(format!("access_log {format}"));
