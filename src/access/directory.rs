@@ -38,8 +38,29 @@ pub struct Directory {
     users: DashMap<i64, User>,
     companies: DashMap<String, String>,
     devices: DashMap<String, Device>,
-    permissions: RwLock<HashMap<i64, Arc<Permission>>>,
+    permissions: RwLock<Permissions>,
     unknown: DashMap<String, UnknownDevice>,
+}
+
+/// Permissions by id, and the ids each company is a party of: every read
+/// looks up the caller's company's permissions, which must not cost a
+/// scan of every company's (revoked ones stay, for their logs).
+#[derive(Default)]
+struct Permissions {
+    by_id: HashMap<i64, Arc<Permission>>,
+    by_company: HashMap<String, Vec<i64>>,
+}
+
+impl Permissions {
+    fn insert(&mut self, p: Arc<Permission>) {
+        for company in [&p.provider_company_id, &p.recipient_company_id] {
+            let ids = self.by_company.entry(company.clone()).or_default();
+            if !ids.contains(&p.id) {
+                ids.push(p.id);
+            }
+        }
+        self.by_id.insert(p.id, p);
+    }
 }
 
 /// Most unknown devices remembered for the operator.
@@ -76,7 +97,7 @@ impl Directory {
         {
             let mut p = d.permissions.write();
             for perm in l.permissions {
-                p.insert(perm.id, Arc::new(perm));
+                p.insert(Arc::new(perm));
             }
         }
         d
@@ -190,11 +211,11 @@ impl Directory {
     }
 
     pub fn put_permission(&self, p: Permission) {
-        self.permissions.write().insert(p.id, Arc::new(p));
+        self.permissions.write().insert(Arc::new(p));
     }
 
     pub fn permission(&self, id: i64) -> Option<Arc<Permission>> {
-        self.permissions.read().get(&id).cloned()
+        self.permissions.read().by_id.get(&id).cloned()
     }
 
     /// Applies `change` to the current copy of permission `id` under the
@@ -204,17 +225,25 @@ impl Directory {
     /// device's shipment number).
     pub fn update_permission(&self, id: i64, change: impl FnOnce(&mut Permission)) {
         let mut all = self.permissions.write();
-        if let Some(p) = all.get_mut(&id) {
+        if let Some(p) = all.by_id.get_mut(&id) {
             change(Arc::make_mut(p));
         }
     }
 
-    /// Permissions matching `pred`, by id.
-    pub fn permissions_where(&self, pred: impl Fn(&Permission) -> bool) -> Vec<Arc<Permission>> {
-        let mut v: Vec<Arc<Permission>> = self
-            .permissions
-            .read()
-            .values()
+    /// The permissions `company` grants or receives that match `pred`,
+    /// by id.
+    pub fn permissions_of(
+        &self,
+        company: &str,
+        pred: impl Fn(&Permission) -> bool,
+    ) -> Vec<Arc<Permission>> {
+        let all = self.permissions.read();
+        let mut v: Vec<Arc<Permission>> = all
+            .by_company
+            .get(company)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| all.by_id.get(id))
             .filter(|p| pred(p))
             .cloned()
             .collect();
@@ -257,5 +286,37 @@ mod tests {
         assert_eq!(stale.revoked_ms, None, "readers keep their snapshot");
         d.update_permission(2, |p| p.revoked_ms = Some(9));
         assert!(d.permission(2).is_none(), "no permission 2 is created");
+    }
+
+    #[test]
+    fn a_company_finds_exactly_the_permissions_it_is_a_party_of() {
+        let d = Directory::default();
+        let grant = |id: i64, from: &str, to: &str| Permission {
+            id,
+            provider_company_id: from.into(),
+            recipient_company_id: to.into(),
+            ..permission()
+        };
+        d.put_permission(grant(3, "4711", "0815"));
+        d.put_permission(grant(1, "4711", "0815"));
+        d.put_permission(grant(2, "4711", "9999"));
+        d.put_permission(grant(4, "0815", "9999"));
+        d.put_permission(grant(1, "4711", "0815")); // put again: not twice
+        let ids = |company: &str| -> Vec<i64> {
+            d.permissions_of(company, |_| true)
+                .iter()
+                .map(|p| p.id)
+                .collect()
+        };
+        assert_eq!(ids("4711"), [1, 2, 3]);
+        assert_eq!(ids("0815"), [1, 3, 4]);
+        assert_eq!(ids("9999"), [2, 4]);
+        assert!(ids("1234").is_empty());
+        let received: Vec<i64> = d
+            .permissions_of("0815", |p| p.recipient_company_id == "0815")
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(received, [1, 3]);
     }
 }

@@ -102,7 +102,7 @@ pub fn authorize(dir: &Directory, who: &Principal, device_id: &str, now_ms: i64)
             _sealed: (),
         });
     }
-    let mut perms = dir.permissions_where(|p| {
+    let mut perms = dir.permissions_of(&who.company_id, |p| {
         is_recipient(p, who)
             && state(p, now_ms) == PermissionState::Active
             && p.devices.iter().any(|(d, _)| d == device_id)
@@ -140,9 +140,9 @@ pub fn own(dir: &Directory, who: &Principal) -> Vec<Permit> {
 /// (one per permission and device).
 pub fn received(dir: &Directory, who: &Principal, now_ms: i64) -> Vec<Permit> {
     let mut out = Vec::new();
-    for p in dir
-        .permissions_where(|p| is_recipient(p, who) && state(p, now_ms) == PermissionState::Active)
-    {
+    for p in dir.permissions_of(&who.company_id, |p| {
+        is_recipient(p, who) && state(p, now_ms) == PermissionState::Active
+    }) {
         for (device_id, shipment_number) in &p.devices {
             if let Some(device) = dir.device(device_id) {
                 out.push(Permit {

@@ -239,10 +239,11 @@ pub async fn list(
         }
     };
     let perms = if received {
-        s.dir.permissions_where(|p| policy::is_recipient(p, who))
+        s.dir
+            .permissions_of(&who.company_id, |p| policy::is_recipient(p, who))
     } else {
         s.dir
-            .permissions_where(|p| p.provider_company_id == who.company_id)
+            .permissions_of(&who.company_id, |p| p.provider_company_id == who.company_id)
     };
     let items: Vec<Value> = perms
         .iter()
