@@ -158,18 +158,6 @@ impl Engine {
         })
     }
 
-    /// The latest fixes of `ids` within `radius_m` of (`lat`, `lon`),
-    /// nearest first, read from the map (see [`in_bbox_of`](Self::in_bbox_of)).
-    pub fn within_radius_of<'a>(
-        &self,
-        ids: impl Iterator<Item = &'a DeviceId>,
-        lat: f64,
-        lon: f64,
-        radius_m: f64,
-    ) -> Vec<(Position, f64)> {
-        self.measured(ids, lat, lon, radius_m)
-    }
-
     /// Applies `f` to the latest fix of each of `ids` (skipping ids no
     /// longer in the map) and collects what it returns, grouped by map shard.
     ///
@@ -219,8 +207,10 @@ impl Engine {
     }
 
     /// Current fixes of `ids` with their distance from (`lat`, `lon`), kept
-    /// within `radius_m`, nearest first.
-    fn measured<'a>(
+    /// within `radius_m`, nearest first, read from the map: the index's
+    /// candidates, or a caller's own devices (see
+    /// [`in_bbox_of`](Self::in_bbox_of)).
+    pub fn within_radius_of<'a>(
         &self,
         ids: impl Iterator<Item = &'a DeviceId>,
         lat: f64,
@@ -239,7 +229,7 @@ impl Engine {
     pub fn within_radius(&self, lat: f64, lon: f64, radius_m: f64) -> Vec<(Position, f64)> {
         let snap = self.snapshot();
         let ids = snap.within_radius(lat, lon, radius_m);
-        self.measured(ids.into_iter().map(|(id, _)| id), lat, lon, radius_m)
+        self.within_radius_of(ids.into_iter().map(|(id, _)| id), lat, lon, radius_m)
     }
 
     /// The `k` devices nearest to (`lat`, `lon`) in the index, nearest
@@ -247,7 +237,7 @@ impl Engine {
     pub fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<(Position, f64)> {
         let snap = self.snapshot();
         let ids = snap.nearest(lat, lon, k);
-        self.measured(ids.into_iter().map(|(id, _)| id), lat, lon, f64::INFINITY)
+        self.within_radius_of(ids.into_iter().map(|(id, _)| id), lat, lon, f64::INFINITY)
     }
 
     /// Runs `refresh_index` every `interval` on a blocking thread until
