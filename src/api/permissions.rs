@@ -19,8 +19,9 @@ use crate::access::policy::{self, state};
 use crate::access::Principal;
 use crate::store::{LogEntry, NewPermission, Permission};
 
-/// Most access-log entries one download carries (one Excel worksheet's
-/// rows); a longer log is downloaded in from/to slices.
+/// Most access-log entries one download carries, in every format (below
+/// the 1,048,575 rows an Excel worksheet holds); a longer log is
+/// downloaded in from/to slices.
 pub const MAX_LOG_DOWNLOAD: u32 = 1_000_000;
 
 /// Told to every recipient with each received permission, before any read.
