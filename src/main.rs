@@ -148,6 +148,10 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Handlers are installed before anything is announced: whoever reads the
+    // listing may signal at once, and an uninstalled handler means death by
+    // signal instead of a clean shutdown.
+    let signals = Signals::install()?;
     let running = trackgate::app::start(&config)
         .await
         .context("start-up failed")?;
@@ -163,21 +167,34 @@ async fn run(config: Config) -> anyhow::Result<()> {
         running.listing()
     );
     tracing::info!(http = %running.http, "started");
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down");
     running.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, registered with the OS when created.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }
 
 fn init_tracing() {
