@@ -23,6 +23,9 @@ use crate::store::{LogEntry, NewPermission, Permission};
 /// the 1,048,575 rows an Excel worksheet holds); a longer log is
 /// downloaded in from/to slices.
 pub const MAX_LOG_DOWNLOAD: u32 = 1_000_000;
+// Every download the API allows fits one worksheet, so `export::xlsx`'s own
+// row check guards only library callers.
+const _: () = assert!(MAX_LOG_DOWNLOAD as usize <= crate::access::export::MAX_XLSX_ENTRIES);
 
 /// Told to every recipient with each received permission, before any read.
 pub const ACCESS_NOTICE: &str =
