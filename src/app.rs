@@ -174,7 +174,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let (admin_token_hash, new_admin_token) = admin_token(&config.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
     let directory = Arc::new(Directory::from_loaded(store.load().await?));
-    let access_log = AccessLog::spawn(Arc::clone(&store)).map_err(StartError::Writer)?;
+    let access_log = AccessLog::spawn(Arc::clone(&store), metrics.access_log.clone())
+        .map_err(StartError::Writer)?;
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let history = match &config.history.postgres_url {

@@ -30,6 +30,7 @@ pub struct Metrics {
     /// Positions dropped because the feed's buffer was full (broker away).
     pub mqtt_publish_dropped: IntCounter,
     pub history: HistoryMetrics,
+    pub access_log: AccessLogMetrics,
 }
 
 /// The history writer's metrics.
@@ -46,6 +47,31 @@ pub struct HistoryMetrics {
     pub journal_records: IntGauge,
     /// Failed compactions (retried; their records stay in the journal).
     pub compaction_errors: IntCounter,
+}
+
+/// The access-log writer's metrics.
+#[derive(Clone)]
+pub struct AccessLogMetrics {
+    /// Entries committed (each read of a shared device's data is one).
+    pub entries: IntCounter,
+    /// Failed commits (their reads were refused, nothing served).
+    pub errors: IntCounter,
+    pub commit_seconds: Histogram,
+    /// Security-log entries (denied attempts) dropped because the writer's
+    /// queue was full.
+    pub dropped: IntCounter,
+}
+
+impl AccessLogMetrics {
+    /// Unregistered counters, for a writer outside a gateway (tests, tools).
+    pub fn detached() -> Self {
+        Self {
+            entries: must(IntCounter::new("entries", "-")),
+            errors: must(IntCounter::new("errors", "-")),
+            commit_seconds: must(Histogram::with_opts(HistogramOpts::new("commit", "-"))),
+            dropped: must(IntCounter::new("dropped", "-")),
+        }
+    }
 }
 
 /// Label handles for one MQTT broker connection.
@@ -216,6 +242,30 @@ impl Metrics {
             )),
         };
         history.healthy.set(1);
+        let access_log = AccessLogMetrics {
+            entries: must(IntCounter::new(
+                "trackgate_access_log_entries_total",
+                "Access-log entries committed (written and fsynced before their data was served)",
+            )),
+            errors: must(IntCounter::new(
+                "trackgate_access_log_commit_errors_total",
+                "Access-log commits that failed (their reads were refused)",
+            )),
+            commit_seconds: must(Histogram::with_opts(
+                HistogramOpts::new(
+                    "trackgate_access_log_commit_seconds",
+                    "Time to write and fsync one access-log batch",
+                )
+                .buckets(vec![
+                    0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.5,
+                    2.0,
+                ]),
+            )),
+            dropped: must(IntCounter::new(
+                "trackgate_access_log_dropped_total",
+                "Security-log entries (denied attempts) dropped because the log writer's queue was full",
+            )),
+        };
         for c in [
             Box::new(history.records.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(history.errors.clone()),
@@ -223,6 +273,10 @@ impl Metrics {
             Box::new(history.healthy.clone()),
             Box::new(history.journal_records.clone()),
             Box::new(history.compaction_errors.clone()),
+            Box::new(access_log.entries.clone()),
+            Box::new(access_log.errors.clone()),
+            Box::new(access_log.commit_seconds.clone()),
+            Box::new(access_log.dropped.clone()),
             Box::new(connections.clone()),
             Box::new(mqtt_connected.clone()),
             Box::new(mqtt_messages.clone()),
@@ -259,6 +313,7 @@ impl Metrics {
             mqtt_published,
             mqtt_publish_dropped,
             history,
+            access_log,
         }
     }
 

@@ -4,11 +4,12 @@
 //! entry's commit before the response leaves, so no answer is ever sent without its log entry, and
 //! the log does not cap throughput: concurrent reads share a commit.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::AccessLogMetrics;
 use crate::store::{LogEntry, Store};
 
 /// Entries after which the writer stops gathering and commits (a request
@@ -33,18 +34,16 @@ struct Request {
 #[derive(Clone)]
 pub struct AccessLog {
     tx: mpsc::Sender<Request>,
-    dropped: Arc<AtomicU64>,
+    dropped: prometheus::IntCounter,
 }
 
 impl AccessLog {
     /// Starts the writer on `store`. It stops when every handle is dropped.
-    pub fn spawn(store: Arc<dyn Store>) -> std::io::Result<Self> {
+    pub fn spawn(store: Arc<dyn Store>, metrics: AccessLogMetrics) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        crate::dedicated::spawn("access-log", writer(store, rx))?;
-        Ok(Self {
-            tx,
-            dropped: Arc::new(AtomicU64::new(0)),
-        })
+        let dropped = metrics.dropped.clone();
+        crate::dedicated::spawn("access-log", writer(store, rx, metrics))?;
+        Ok(Self { tx, dropped })
     }
 
     /// Appends `entries` durably; returns their ids once committed.
@@ -71,7 +70,8 @@ impl AccessLog {
             done,
         };
         if self.tx.try_send(request).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.dropped.inc();
+            let n = self.dropped.get();
             if n == 1 || n % 1000 == 0 {
                 tracing::warn!(
                     dropped = n,
@@ -83,11 +83,11 @@ impl AccessLog {
 
     /// Security log entries dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.get()
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, metrics: AccessLogMetrics) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let mut n = batch[0].entries.len();
@@ -106,12 +106,16 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
             .flat_map(|r| std::mem::take(&mut r.entries))
             .collect();
         // The writer owns its thread (see `dedicated`): commit right here.
+        let t = Instant::now();
+        let count = all.len() as u64;
         let result = match store.append_log_blocking(&all) {
             Some(r) => r,
             None => store.append_log(all).await,
         };
+        metrics.commit_seconds.observe(t.elapsed().as_secs_f64());
         match result {
             Ok(ids) => {
+                metrics.entries.inc_by(count);
                 let mut ids = ids.into_iter();
                 for (r, len) in batch.into_iter().zip(lens) {
                     let mine: Vec<i64> = ids.by_ref().take(len).collect();
@@ -119,6 +123,7 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
                 }
             }
             Err(e) => {
+                metrics.errors.inc();
                 tracing::error!(error = %e, "access log commit failed; reads are refused until it recovers");
                 for r in batch {
                     let _ = r.done.send(Err(LogError::Store(e.to_string())));
@@ -139,7 +144,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(2);
         let log = AccessLog {
             tx,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped: AccessLogMetrics::detached().dropped,
         };
         for n in 0..5 {
             log.append_detached(LogEntry {
