@@ -309,6 +309,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         pipeline: Arc::clone(&pipeline),
         history: history.clone(),
         ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
+        limits: config.limits.clone(),
     })));
     let http_stop = stop.clone();
     tracker.spawn(async move {

@@ -67,6 +67,18 @@ pub struct Limits {
     pub max_connections: usize,
     pub idle_timeout_secs: u64,
     pub max_frame_bytes: usize,
+    /// Users one company may have (each holds an API key).
+    #[serde(default = "default_tenant_limit")]
+    pub max_users_per_company: usize,
+    /// Active and scheduled permissions one provider may hold open at once
+    /// (revoked and expired ones stay for their logs and do not count).
+    #[serde(default = "default_tenant_limit")]
+    pub max_open_permissions: usize,
+}
+
+/// Config files written before the tenant limits existed keep working.
+fn default_tenant_limit() -> usize {
+    10_000
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -184,6 +196,8 @@ impl Default for Config {
                 max_connections: 50_000,
                 idle_timeout_secs: 1800,
                 max_frame_bytes: 65_536,
+                max_users_per_company: default_tenant_limit(),
+                max_open_permissions: default_tenant_limit(),
             },
             engine: EngineConfig {
                 index_interval_ms: 250,
@@ -286,6 +300,14 @@ impl Config {
         };
         positive("limits.max_connections", self.limits.max_connections as u64)?;
         positive("limits.idle_timeout_secs", self.limits.idle_timeout_secs)?;
+        positive(
+            "limits.max_users_per_company",
+            self.limits.max_users_per_company as u64,
+        )?;
+        positive(
+            "limits.max_open_permissions",
+            self.limits.max_open_permissions as u64,
+        )?;
         positive("engine.index_interval_ms", self.engine.index_interval_ms)?;
         positive(
             "history.retention_days",

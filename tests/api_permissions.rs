@@ -1693,3 +1693,118 @@ async fn spatial_answers_through_the_index_for_big_fleets_and_directly_for_small
     .unwrap();
     gw.shutdown().await;
 }
+
+/// A company's users and a provider's open permissions are bounded
+/// (`[limits]`): one more is a 409 that names the limit, and a revoked
+/// permission frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_open_permissions_per_company_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    write_admin_token(dir.path(), ADMIN);
+    let mut c = test_config(dir.path());
+    c.ingest.accept_unregistered_devices = false;
+    c.limits.max_users_per_company = 2;
+    c.limits.max_open_permissions = 2;
+    let gw = start(&c).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        // 4711 and 0815 have two users each after setup, 9999 one.
+        let w = setup(http, tcp);
+        let new_user = json!({"name": "one more", "role": "user"});
+        let (st, v) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies/4711/users",
+            Some(ADMIN),
+            Some(new_user.clone()),
+        );
+        assert_eq!((st, v["error"].as_str()), (409, Some("conflict")), "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_users_per_company"),
+            "{v}"
+        );
+        let (st, v) = call(
+            w.http,
+            "POST",
+            "/api/v1/users",
+            Some(&w.carrier),
+            Some(new_user.clone()),
+        );
+        assert_eq!(st, 409, "a company admin is bounded too: {v}");
+        let (st, v) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies/9999/users",
+            Some(ADMIN),
+            Some(new_user.clone()),
+        );
+        assert_eq!(st, 201, "another company has room: {v}");
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/users",
+            Some(&w.outsider),
+            Some(new_user),
+        );
+        assert_eq!(st, 409, "and now it is full");
+
+        let grant = |name: &str, from: Option<i64>| {
+            let mut g = json!({"name": name, "recipient_company_id": "0815", "device_ids": [D1]});
+            if let Some(f) = from {
+                g["valid_from"] = json!(iso(f));
+            }
+            call(
+                w.http,
+                "POST",
+                "/api/v1/permissions",
+                Some(&w.carrier),
+                Some(g),
+            )
+        };
+        let (st, first) = grant("Load 1", None);
+        assert_eq!(st, 201, "{first}");
+        let (st, v) = grant("Load 2, next week", Some(now_ms() + 7 * 86_400_000));
+        assert_eq!(st, 201, "a scheduled permission: {v}");
+        let (st, v) = grant("Load 3", None);
+        assert_eq!(st, 409, "active and scheduled ones count: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_open_permissions"),
+            "{v}"
+        );
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/permissions/{}", first["id"]),
+            Some(&w.carrier),
+            None,
+        );
+        assert_eq!(st, 204);
+        let (st, v) = grant("Load 3", None);
+        assert_eq!(st, 201, "the revoked one freed its place: {v}");
+        let (_, v) = call(
+            w.http,
+            "GET",
+            "/api/v1/permissions?side=granted",
+            Some(&w.carrier),
+            None,
+        );
+        let mut names: Vec<&str> = v["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["Load 1", "Load 2, next week", "Load 3"]);
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}

@@ -150,6 +150,14 @@ impl Directory {
         self.users.insert(u.id, u);
     }
 
+    /// How many users `company` has (a scan: for the rare user creation).
+    pub fn users_in(&self, company: &str) -> usize {
+        self.users
+            .iter()
+            .filter(|u| u.company_id == company)
+            .count()
+    }
+
     pub fn user(&self, id: i64) -> Option<User> {
         self.users.get(&id).map(|u| u.clone())
     }

@@ -58,6 +58,13 @@ async fn make_user(
     if !s.dir.company_exists(company) {
         return Err(ApiError::NotFound(format!("company {company}")));
     }
+    // Checked before the write: concurrent creations may each pass it once.
+    let max = s.limits.max_users_per_company;
+    if s.dir.users_in(company) >= max {
+        return Err(ApiError::Conflict(format!(
+            "company {company} has {max} users, the most allowed (limits.max_users_per_company)"
+        )));
+    }
     let now = now_ms();
     let user = s.store.create_user(company, &u.name, u.role, now).await?;
     s.dir.add_user(user.clone());
@@ -79,7 +86,7 @@ async fn make_user(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/companies/{company}/users", tag = "operator", security(("admin_token" = [])), params(("company" = String, Path, description = "company id")), request_body = NewUser, responses((status = 201, description = "user created; its API key is in the answer, shown once"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key"), (status = 404, description = "no such company")))]
+#[utoipa::path(post, path = "/api/v1/admin/companies/{company}/users", tag = "operator", security(("admin_token" = [])), params(("company" = String, Path, description = "company id")), request_body = NewUser, responses((status = 201, description = "user created; its API key is in the answer, shown once"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key"), (status = 404, description = "no such company"), (status = 409, description = "the company has limits.max_users_per_company users already")))]
 pub async fn create_user(
     _: Operator,
     State(s): State<ApiState>,
@@ -90,7 +97,7 @@ pub async fn create_user(
 }
 
 /// A company admin adds a user to their own company.
-#[utoipa::path(post, path = "/api/v1/users", tag = "company", security(("api_key" = [])), request_body = NewUser, responses((status = 201, description = "user created in the caller's company; API key shown once"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin")))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "company", security(("api_key" = [])), request_body = NewUser, responses((status = 201, description = "user created in the caller's company; API key shown once"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin"), (status = 409, description = "the company has limits.max_users_per_company users already")))]
 pub async fn create_own_user(
     caller: Caller,
     State(s): State<ApiState>,

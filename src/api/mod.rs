@@ -64,6 +64,8 @@ pub struct ApiShared {
     pub pipeline: Arc<Pipeline>,
     /// Metric handles for HTTP ingestion (`protocol="http"`).
     pub ingest: ProtocolMetrics,
+    /// Users per company and open permissions per provider (`[limits]`).
+    pub limits: crate::config::Limits,
 }
 
 /// The OpenAPI document's frame; every route adds itself through

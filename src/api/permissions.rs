@@ -99,7 +99,7 @@ pub struct Grant {
     valid_until: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin")))]
+#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin"), (status = 409, description = "the provider holds limits.max_open_permissions open permissions already")))]
 pub async fn create(
     caller: Caller,
     State(s): State<ApiState>,
@@ -147,6 +147,23 @@ pub async fn create(
         }
     }
     let now = now_ms();
+    // Checked before the write: concurrent grants may each pass it once.
+    let max = s.limits.max_open_permissions;
+    let open = s
+        .dir
+        .permissions_of(&who.company_id, |p| {
+            p.provider_company_id == who.company_id
+                && matches!(
+                    state(p, now),
+                    policy::PermissionState::Active | policy::PermissionState::Scheduled
+                )
+        })
+        .len();
+    if open >= max {
+        return Err(ApiError::Conflict(format!(
+            "your company holds {max} open permissions, the most allowed (limits.max_open_permissions); revoke one first"
+        )));
+    }
     let from = g
         .valid_from
         .as_deref()
