@@ -22,6 +22,7 @@ pub struct Metrics {
     pub engine_devices: IntGauge,
     pub index_age_seconds: prometheus::Gauge,
     mqtt_connected: IntGaugeVec,
+    mqtt_subscribed: IntGaugeVec,
     mqtt_messages: IntCounterVec,
     mqtt_bytes: IntCounterVec,
     mqtt_reconnects: IntCounterVec,
@@ -78,6 +79,8 @@ impl AccessLogMetrics {
 #[derive(Clone)]
 pub struct MqttMetrics {
     pub connected: IntGauge,
+    /// 1 once every SUBSCRIBE of the current connection is confirmed.
+    pub subscribed: IntGauge,
     pub messages: IntCounter,
     pub bytes: IntCounter,
     pub reconnects: IntCounter,
@@ -189,6 +192,13 @@ impl Metrics {
             ),
             &["broker"],
         ));
+        let mqtt_subscribed = must(IntGaugeVec::new(
+            Opts::new(
+                "trackgate_mqtt_subscribed",
+                "1 once the broker has confirmed every subscription of the current connection",
+            ),
+            &["broker"],
+        ));
         let mqtt_messages = by_broker(
             "trackgate_mqtt_messages_total",
             "MQTT messages received from the broker",
@@ -279,6 +289,7 @@ impl Metrics {
             Box::new(access_log.dropped.clone()),
             Box::new(connections.clone()),
             Box::new(mqtt_connected.clone()),
+            Box::new(mqtt_subscribed.clone()),
             Box::new(mqtt_messages.clone()),
             Box::new(mqtt_bytes.clone()),
             Box::new(mqtt_reconnects.clone()),
@@ -307,6 +318,7 @@ impl Metrics {
             engine_devices,
             index_age_seconds,
             mqtt_connected,
+            mqtt_subscribed,
             mqtt_messages,
             mqtt_bytes,
             mqtt_reconnects,
@@ -322,6 +334,7 @@ impl Metrics {
         let l = &[broker];
         MqttMetrics {
             connected: self.mqtt_connected.with_label_values(l),
+            subscribed: self.mqtt_subscribed.with_label_values(l),
             messages: self.mqtt_messages.with_label_values(l),
             bytes: self.mqtt_bytes.with_label_values(l),
             reconnects: self.mqtt_reconnects.with_label_values(l),

@@ -491,8 +491,11 @@ async fn connected(gw: &Running) {
         metric(&metrics(gw), "trackgate_mqtt_connected", "broker=\"test\"") == 1.0
     })
     .await;
-    // The subscriptions are sent right after CONNACK; give the broker a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A publish before the broker took the subscription would be lost.
+    eventually("subscriptions confirmed", || {
+        metric(&metrics(gw), "trackgate_mqtt_subscribed", "broker=\"test\"") == 1.0
+    })
+    .await;
 }
 
 fn dev(s: &str) -> DeviceId {
@@ -556,10 +559,17 @@ async fn owntracks_json_and_teltonika_payloads_reach_the_engine_and_the_feed() {
     .await;
 
     let engine = gw.engine.clone();
-    eventually("four devices in the engine", || {
+    eventually("four devices in the engine, counted", || {
+        // The counter moves just after the engine does.
+        let counted: f64 = metrics(&gw)
+            .lines()
+            .filter(|l| l.starts_with("trackgate_positions_total{") && l.contains("mqtt-"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
         ["phone-1", "truck-7", "truck-8", "356307042441013"]
             .iter()
             .all(|d| engine.get(&dev(d)).is_some())
+            && counted >= 4.0
     })
     .await;
     let p = gw.engine.get(&dev("phone-1")).unwrap();
@@ -668,12 +678,19 @@ async fn malformed_oversize_and_unknown_device_messages_are_counted_acked_and_no
     .await;
     eventually("five messages handled", || {
         let m = metrics(&gw);
+        // Received is counted on arrival, the outcome once decoded.
+        let errors: f64 = m
+            .lines()
+            .filter(|l| l.starts_with("trackgate_decode_errors_total{") && l.contains("mqtt-"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
         metric(&m, "trackgate_mqtt_messages_total", "broker=\"test\"") == 5.0
             && metric(
                 &m,
                 "trackgate_unknown_device_messages_total",
                 "protocol=\"mqtt-json\"",
             ) == 1.0
+            && errors >= 4.0
     })
     .await;
     let m = metrics(&gw);
@@ -968,7 +985,9 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
     .await
     .unwrap();
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        // Each ack waits for its own fsync; a held-up feed would instead
+        // stall an ack past the 5 s read timeout above.
+        started.elapsed() < Duration::from_secs(60),
         "ingestion was held up by the feed"
     );
     let m = metrics(&gw);
@@ -1030,13 +1049,19 @@ async fn tls_connection_verifies_the_broker_with_the_configured_ca() {
     b.tls = true;
     b.ca_file = Some(wrong_ca);
     let gw = start(&config).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually("a refused TLS handshake", || {
+        metric(
+            &metrics(&gw),
+            "trackgate_mqtt_reconnects_total",
+            "broker=\"test\"",
+        ) >= 1.0
+    })
+    .await;
     let m = metrics(&gw);
     assert_eq!(
         metric(&m, "trackgate_mqtt_connected", "broker=\"test\""),
         0.0
     );
-    assert!(metric(&m, "trackgate_mqtt_reconnects_total", "broker=\"test\"") >= 1.0);
     gw.shutdown().await;
 
     // A missing CA file is a start-up error naming the file.

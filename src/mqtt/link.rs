@@ -18,8 +18,14 @@ const SESSION_EXPIRY_SECS: u32 = 7 * 24 * 3600;
 
 /// What the connection delivered.
 pub enum Incoming {
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
     Publish(Box<Message>),
+    /// The broker answered one SUBSCRIBE; `refused` filters it did not take.
+    Subscribed {
+        refused: usize,
+    },
     Other,
 }
 
@@ -160,6 +166,13 @@ impl Events {
                 rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
                     Ok(Incoming::Publish(Box::new(Message::V4(p))))
                 }
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(a)) => Ok(Incoming::Subscribed {
+                    refused: a
+                        .return_codes
+                        .iter()
+                        .filter(|c| !matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
+                        .count(),
+                }),
                 _ => Ok(Incoming::Other),
             },
             Self::V5(e) => match e.poll().await.map_err(|e| e.to_string())? {
@@ -169,6 +182,13 @@ impl Events {
                 v5::Event::Incoming(p5::Packet::Publish(p)) => {
                     Ok(Incoming::Publish(Box::new(Message::V5(p))))
                 }
+                v5::Event::Incoming(p5::Packet::SubAck(a)) => Ok(Incoming::Subscribed {
+                    refused: a
+                        .return_codes
+                        .iter()
+                        .filter(|c| !matches!(c, p5::SubscribeReasonCode::Success(_)))
+                        .count(),
+                }),
                 _ => Ok(Incoming::Other),
             },
         }

@@ -81,6 +81,10 @@ pub async fn run(
         max: b.reconnect_max_ms,
         next: b.reconnect_min_ms,
     };
+    // SUBACKs still expected on this connection; `subscribed` is set when
+    // the last arrives and every filter was taken.
+    let mut awaiting = 0usize;
+    let mut refused = 0usize;
     loop {
         let event = tokio::select! {
             _ = stop.cancelled() => break,
@@ -93,6 +97,8 @@ pub async fn run(
         match event {
             Ok(Incoming::Connected { session_present }) => {
                 m.connected.set(1);
+                m.subscribed.set(0);
+                (awaiting, refused) = (subs.len(), 0);
                 backoff.reset();
                 tracing::info!(broker = %b.name, session_present, "mqtt connected");
                 for s in subs.iter() {
@@ -111,9 +117,21 @@ pub async fn run(
                     (*p, accepted)
                 });
             }
-            Ok(_) => {}
+            Ok(Incoming::Subscribed { refused: r }) => {
+                awaiting = awaiting.saturating_sub(1);
+                refused += r;
+                if r > 0 {
+                    tracing::error!(broker = %b.name, refused = r, "the broker refused a subscription; its topics are not received");
+                }
+                if awaiting == 0 && refused == 0 {
+                    m.subscribed.set(1);
+                    tracing::info!(broker = %b.name, subscriptions = subs.len(), "mqtt subscribed");
+                }
+            }
+            Ok(Incoming::Other) => {}
             Err(e) => {
                 m.connected.set(0);
+                m.subscribed.set(0);
                 m.reconnects.inc();
                 let wait = backoff.next();
                 tracing::warn!(broker = %b.name, error = %e, retry_in_ms = wait.as_millis() as u64, "mqtt connection lost");
@@ -133,6 +151,7 @@ pub async fn run(
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     m.connected.set(0);
+    m.subscribed.set(0);
     if client.disconnect().await.is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(2), events.flush_disconnect()).await;
     }
