@@ -168,7 +168,11 @@ fn answered_reads_survive_kill_9_and_tampering_is_detected() {
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Killed once the load is well under way, however fast this machine is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while seen.lock().unwrap().len() < 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     gw.child.kill().unwrap(); // SIGKILL
     gw.child.wait().unwrap();
     for w in workers {

@@ -219,12 +219,25 @@ async fn two_gateways_ack_after_the_postgres_commit_and_share_one_history() {
     let second = codec8_packet(&[(T0 + 3000, 52.8, 13.7, 63, 93)]);
     let (p1, p2) = (first.clone(), second.clone());
     let faults = a.history.faults.clone();
+    let metrics = a.metrics.clone();
     tokio::task::spawn_blocking(move || {
         let mut s = login(tcp_a, IMEI);
         assert_eq!(send(&mut s, &p1, Duration::from_secs(5)), Some(3));
         // PostgreSQL refuses the commit: no ack, the device keeps its data.
         faults.fail_commits.store(true, Ordering::SeqCst);
         assert_eq!(send(&mut s, &p2, Duration::from_millis(700)), None);
+        // The fault stays until the commit has met it (a slow machine may
+        // not have tried within the device's wait).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while support::metric(
+            &metrics.render(),
+            "trackgate_history_commit_errors_total",
+            "",
+        ) < 1.0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         faults.fail_commits.store(false, Ordering::SeqCst);
         // The device reconnects (to the other node, say) and resends both.
         let mut s = login(tcp_b, IMEI);

@@ -416,8 +416,10 @@ async fn idle_timeout_and_max_connections() {
         );
         let waited = t.elapsed();
         assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
-        std::thread::sleep(Duration::from_millis(200));
-        http_get(http, "/metrics").1
+        // The second idles out a moment later; the gauge follows its close.
+        support::metrics_when(http, |t| {
+            metric(t, "trackgate_connections", "protocol=\"teltonika\"") == 0.0
+        })
     })
     .await
     .unwrap();
@@ -452,7 +454,7 @@ async fn shutdown_closes_open_connections_promptly() {
     let t = Instant::now();
     gw.shutdown().await;
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "shutdown took {:?}",
         t.elapsed()
     );

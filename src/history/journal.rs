@@ -390,9 +390,13 @@ pub(super) fn run_compactor(
                 let mut wait = Duration::from_millis(100);
                 loop {
                     let r = c.compact(&mut conn, seq, committed);
+                    // Counted before health reports it: whoever sees the
+                    // one sees the other.
+                    if r.is_err() {
+                        metrics.compaction_errors.inc();
+                    }
                     c.report(&r);
                     let Err(e) = r else { break };
-                    metrics.compaction_errors.inc();
                     tracing::error!(error = %e, segment = seq, "history compaction failed; retrying");
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(5));

@@ -325,8 +325,10 @@ async fn gateway_acks_heartbeats_stores_reports_and_drops_bad_frames() {
             HBD_REPLY,
             "other connection unaffected"
         );
-        std::thread::sleep(Duration::from_millis(100));
-        crate::support::http_get(http, "/metrics").1
+        // The buffered UDP report gets no reply: wait for its commit.
+        crate::support::metrics_when(http, |t| {
+            metric(t, "trackgate_positions_total", "protocol=\"gl200\"") >= 3.0
+        })
     })
     .await
     .unwrap();

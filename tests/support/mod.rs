@@ -131,6 +131,20 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `/metrics` once `done` holds for it, polled every 20 ms for at most
+/// 10 s (then the last text, for the caller's asserts to explain): what
+/// the metrics count may land a commit or a task switch after the event.
+pub fn metrics_when(http: SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, text) = http_get(http, "/metrics");
+        if done(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The value of the series `name{labels}` in Prometheus text, 0 if absent.
 /// `labels` is the exact label set as rendered, e.g. `protocol="teltonika"`.
 pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
