@@ -182,6 +182,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         Some(url) => History::postgres(url, metrics.history.clone()).await?,
         None => History::open(&config.data_dir, metrics.history.clone())?,
     };
+    history.limit_backlog(config.history.max_journal_records);
     // The engine starts where the history ends: every device's latest fix.
     let t = Instant::now();
     let latest = history.latest_all().await?;

@@ -76,6 +76,10 @@ pub struct Limits {
     pub max_open_permissions: usize,
 }
 
+fn default_max_journal_records() -> u64 {
+    crate::history::MAX_JOURNAL_RECORDS
+}
+
 /// Config files written before the tenant limits existed keep working.
 fn default_tenant_limit() -> usize {
     10_000
@@ -119,6 +123,10 @@ pub struct HistoryConfig {
     pub retention_days: u32,
     /// How often the purge runs, in seconds.
     pub purge_interval_secs: u64,
+    /// Acked records the embedded journal may hold before compaction;
+    /// past it acks wait for the compactor.
+    #[serde(default = "default_max_journal_records")]
+    pub max_journal_records: u64,
     /// Where the history lives: absent, the embedded SQLite files in the
     /// data dir; set, the PostgreSQL database at this URL (shared by
     /// several gateway nodes).
@@ -211,6 +219,7 @@ impl Default for Config {
                 enabled: true,
                 retention_days: 90,
                 purge_interval_secs: 3600,
+                max_journal_records: default_max_journal_records(),
                 postgres_url: None,
             },
             protocols,
@@ -316,6 +325,10 @@ impl Config {
         positive(
             "history.purge_interval_secs",
             self.history.purge_interval_secs,
+        )?;
+        positive(
+            "history.max_journal_records",
+            self.history.max_journal_records,
         )?;
         if let Some(url) = &self.history.postgres_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

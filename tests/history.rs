@@ -271,6 +271,75 @@ async fn a_failing_compaction_keeps_acking_reports_degraded_and_recovers() {
     gw.shutdown().await;
 }
 
+/// The journal holds at most `history.max_journal_records` acked records
+/// the compactor has not moved yet: past it, acks wait (devices keep their
+/// data) until compaction catches up, and then everything is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_holds_acks_until_compaction_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.history.max_journal_records = 20;
+    let gw = start(&config).await;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let (http, faults) = (gw.http, gw.history.faults.clone());
+    let t0 = 1_764_158_400_000i64;
+    let packet = move |i: i64| {
+        let fixes: Vec<_> = (0..5)
+            .map(|k| (t0 + (i * 5 + k) * 1000, 52.5, 13.4, 60, 90))
+            .collect();
+        codec8_packet(&fixes)
+    };
+    // history.db refuses everything: the journal fills up to its bound.
+    faults.fail_compactions.store(true, Ordering::SeqCst);
+    let (s, acked) = tokio::task::spawn_blocking(move || {
+        let mut s = connect(tcp);
+        let mut acked = 0u32;
+        for i in 0..10 {
+            match send(&mut s, &packet(i), Duration::from_millis(1500)) {
+                Some(n) => acked += n,
+                None => return (s, acked, i),
+            }
+        }
+        panic!("acked {acked} records past a bound of 20")
+    })
+    .await
+    .map(|(s, acked, i)| {
+        // 20 records in 5-record packets: the fifth packet waits.
+        assert_eq!((acked, i), (20, 4));
+        (s, acked)
+    })
+    .unwrap();
+    let text = tokio::task::spawn_blocking(move || {
+        support::metrics_when(http, |t| {
+            metric(t, "trackgate_history_throttled_seconds_total", "") > 0.0
+        })
+    })
+    .await
+    .unwrap();
+    assert!(metric(&text, "trackgate_history_throttled_seconds_total", "") > 0.0);
+    assert_eq!(metric(&text, "trackgate_history_journal_records", ""), 20.0);
+    // Compaction recovers by itself; the waiting packet is acked then, and
+    // the device goes on.
+    faults.fail_compactions.store(false, Ordering::SeqCst);
+    let acked = tokio::task::spawn_blocking(move || {
+        let mut s = s;
+        let mut acked = acked;
+        let mut b = [0u8; 4];
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.read_exact(&mut b).unwrap();
+        acked += u32::from_be_bytes(b);
+        for i in 5..10 {
+            acked += send(&mut s, &packet(i), Duration::from_secs(15)).unwrap();
+        }
+        acked
+    })
+    .await
+    .unwrap();
+    assert_eq!(acked, 50);
+    assert_eq!(gw.history.count().await.unwrap(), 50, "each record once");
+    gw.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_follow_commits_duplicates_are_stored_once_storage_failure_stops_acks_and_restart_restores(
 ) {

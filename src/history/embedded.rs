@@ -47,7 +47,10 @@ impl Embedded {
             };
             std::thread::Builder::new()
                 .name("history-compactor".into())
-                .spawn(move || journal::run_compactor(conn, compactor, job_rx))
+                .spawn(move || {
+                    yield_to_acks();
+                    journal::run_compactor(conn, compactor, job_rx)
+                })
                 .map_err(|e| HistoryError::Storage(format!("compactor thread: {e}")))?;
         }
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -120,7 +123,27 @@ impl Backend for Embedded {
         let store = Arc::clone(&self.store);
         blocking(move || store.count()).await
     }
+
+    fn limit_backlog(&self, records: u64) {
+        self.journal.set_limit(records);
+    }
 }
+
+/// Lowers the calling thread's CPU priority (nice 10; on Linux a thread's
+/// own). Compaction is deferred work: when the cores are busy, the
+/// connections and commits that devices wait on go first (ack p99 at 50k
+/// records/s on two cores: 17.4 against 20.7 ms, means of nine alternated
+/// runs; single runs are noisier than that). The journal's backlog bound
+/// keeps compaction from being put off for good.
+fn yield_to_acks() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(None, COMPACTOR_NICE) {
+        tracing::warn!(error = %e, "cannot lower the compactor's priority");
+    }
+}
+
+/// The compactor thread's nice value.
+const COMPACTOR_NICE: i32 = 10;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, HistoryError> + Send + 'static,

@@ -40,6 +40,13 @@ pub const SEGMENT_ROWS: usize = 65_536;
 /// Age after which a non-empty segment is sealed, so compaction keeps up
 /// at low rates and queries scan little.
 pub const SEGMENT_AGE: Duration = Duration::from_secs(2);
+/// Acked records not yet compacted past which the writer stops committing
+/// (so devices stop being acked and sockets stop being read) until the
+/// compactor has caught up: ingest faster than compaction cannot be
+/// sustained, and an unbounded journal would grow the disk, every query's
+/// scan and the next start-up's compaction without limit. About 8 full
+/// segments: a burst of several seconds at full rate is absorbed.
+pub const MAX_BACKLOG: u64 = 8 * SEGMENT_ROWS as u64;
 /// Rows bound per multi-row `INSERT` (12 parameters each).
 const CHUNK: usize = 16;
 
@@ -70,6 +77,10 @@ pub struct Journal {
     /// read lock across a whole query so the compactor cannot delete a
     /// segment between their two reads.
     pub(super) live: RwLock<Vec<Live>>,
+    /// Records committed to segments and not yet compacted.
+    backlog: AtomicU64,
+    /// [`MAX_BACKLOG`] unless configured (`history.max_journal_records`).
+    limit: AtomicU64,
 }
 
 impl Journal {
@@ -102,7 +113,40 @@ impl Journal {
         Ok(Self {
             dir,
             live: RwLock::new(live),
+            backlog: AtomicU64::new(0),
+            limit: AtomicU64::new(MAX_BACKLOG),
         })
+    }
+
+    /// Sets the backlog past which commits wait for the compactor.
+    pub fn set_limit(&self, records: u64) {
+        self.limit.store(records.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether the backlog has reached its limit.
+    fn is_full(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed) >= self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Returns once the backlog is under its limit, adding the time
+    /// waited to `throttled` as it passes (so it shows while it lasts).
+    async fn room(&self, throttled: &prometheus::Counter) {
+        let t = Instant::now();
+        let mut last = t;
+        let mut warned = false;
+        while self.is_full() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let now = Instant::now();
+            throttled.inc_by((now - last).as_secs_f64());
+            last = now;
+            if !warned && t.elapsed() > super::STALLED_AFTER {
+                warned = true;
+                tracing::warn!(
+                    backlog = self.backlog.load(Ordering::Relaxed),
+                    "history journal full: acks wait for compaction"
+                );
+            }
+        }
     }
 
     fn path(&self, seq: u64) -> PathBuf {
@@ -404,6 +448,12 @@ pub(super) fn run_compactor(
                 metrics
                     .journal_records
                     .sub(i64::try_from(rows).unwrap_or(0));
+                let _ = c
+                    .journal
+                    .backlog
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        Some(b.saturating_sub(rows as u64))
+                    });
             }
             Job::Flush(done) => {
                 let _ = done.send(Ok(()));
@@ -570,17 +620,11 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             Ok(None) => break,
             Err(_) => {
                 // Idle: hand the open segment to the compactor.
-                let Some(mut s) = segments.take() else { return };
-                let Ok((s, sealed)) = tokio::task::spawn_blocking(move || {
-                    let sealed = s.seal();
-                    (s, sealed)
-                })
-                .await
-                else {
+                let Some(s) = segments.take() else { return };
+                let Some(s) = seal_open(&w, s).await else {
                     return;
                 };
                 segments = Some(s);
-                send_sealed(&w, sealed);
                 continue;
             }
         };
@@ -589,6 +633,16 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             flushes,
             records: n,
         } = gather(first, &mut rx).await;
+        if w.journal.is_full() {
+            // The backlog may be all in the open segment, which only this
+            // task can hand to the compactor.
+            let Some(s) = segments.take() else { return };
+            let Some(s) = seal_open(&w, s).await else {
+                return;
+            };
+            segments = Some(s);
+            w.journal.room(&w.metrics.throttled_seconds).await;
+        }
         let Some(mut s) = segments.take() else { return };
         let faults = Arc::clone(&w.faults);
         let seal = !flushes.is_empty();
@@ -643,6 +697,7 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 Ok(()) => {
                     w.metrics.records.inc_by(n as u64);
                     w.metrics.journal_records.add(i64::try_from(n).unwrap_or(0));
+                    w.journal.backlog.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
                     w.metrics.errors.inc();
@@ -668,6 +723,19 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             send_sealed(&w, sealed);
         }
     }
+}
+
+/// Seals the open segment and queues it for compaction; `None` if the
+/// sealing task failed.
+async fn seal_open(w: &Writer, mut s: Segments) -> Option<Segments> {
+    let (s, sealed) = tokio::task::spawn_blocking(move || {
+        let sealed = s.seal();
+        (s, sealed)
+    })
+    .await
+    .ok()?;
+    send_sealed(w, sealed);
+    Some(s)
 }
 
 fn send_sealed(w: &Writer, sealed: Option<Sealed>) {

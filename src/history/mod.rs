@@ -21,6 +21,7 @@
 
 mod embedded;
 mod journal;
+pub use journal::MAX_BACKLOG as MAX_JOURNAL_RECORDS;
 mod postgres;
 mod rows;
 mod segment;
@@ -357,6 +358,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn flush(&self) -> Result<(), HistoryError>;
     /// Positions stored in all (tests and the crash check).
     async fn count(&self) -> Result<i64, HistoryError>;
+    /// Bounds what a backend that defers work (the embedded journal) may
+    /// hold before commits wait for it; others ignore it.
+    fn limit_backlog(&self, _records: u64) {}
 }
 
 /// Handle to the history, whichever backend stores it.
@@ -403,6 +407,12 @@ impl History {
             health,
             faults,
         }
+    }
+
+    /// Sets `history.max_journal_records` (the embedded backend's bound on
+    /// acked records not yet compacted; see `journal::MAX_BACKLOG`).
+    pub fn limit_backlog(&self, records: u64) {
+        self.backend.limit_backlog(records);
     }
 
     /// Appends `positions` and returns once they are committed (fsync'd).
