@@ -256,15 +256,17 @@ impl Journal {
 /// Moves segment `seq` (read up to `committed` bytes) into `history.db` in
 /// one transaction (each device's index pages are written once per
 /// segment, however many of its records the segment holds), then deletes
-/// it.
+/// it. Returns how many records it moved (0 for a legacy segment: those
+/// are only ever leftovers, compacted before the writer starts).
 pub(super) fn compact(
     conn: &mut Connection,
     journal: &Journal,
     seq: u64,
     committed: u64,
-) -> Result<(), HistoryError> {
+) -> Result<usize, HistoryError> {
     if journal.legacy_path(seq).exists() {
-        return compact_legacy(conn, journal, seq);
+        compact_legacy(conn, journal, seq)?;
+        return Ok(0);
     }
     let rows = journal.read(seq, committed)?;
     if !rows.is_empty() {
@@ -298,7 +300,7 @@ pub(super) fn compact(
         tx.commit()?;
     }
     journal.remove(seq);
-    Ok(())
+    Ok(rows.len())
 }
 
 /// `INSERT OR IGNORE`s `rows` into `positions`, [`CHUNK`] rows per
@@ -376,13 +378,9 @@ fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<
 
 /// What the compactor thread is asked to do, in order.
 pub(super) enum Job {
-    /// Move a sealed segment holding `rows` records in its first
-    /// `committed` bytes into `history.db`.
-    Compact {
-        seq: u64,
-        rows: usize,
-        committed: u64,
-    },
+    /// Move the first `committed` bytes of a sealed segment into
+    /// `history.db`.
+    Compact { seq: u64, committed: u64 },
     /// Answer once every earlier job is done.
     Flush(oneshot::Sender<Result<(), HistoryError>>),
 }
@@ -396,7 +394,12 @@ pub(super) struct Compactor {
 }
 
 impl Compactor {
-    fn compact(&self, conn: &mut Connection, seq: u64, committed: u64) -> Result<(), HistoryError> {
+    fn compact(
+        &self,
+        conn: &mut Connection,
+        seq: u64,
+        committed: u64,
+    ) -> Result<usize, HistoryError> {
         if self.faults.fail_compactions.load(Ordering::Relaxed) {
             return Err(HistoryError::Storage(
                 "database or disk is full (injected)".into(),
@@ -406,8 +409,9 @@ impl Compactor {
     }
 
     /// Records `r` in `/health` and the healthy gauge.
-    fn report(&self, r: &Result<(), HistoryError>) {
-        self.health.set_compaction(r);
+    fn report(&self, r: &Result<usize, HistoryError>) {
+        self.health
+            .set_compaction(&r.as_ref().map(|_| ()).map_err(Clone::clone));
         self.metrics
             .healthy
             .set(i64::from(self.health.is_healthy()));
@@ -426,13 +430,9 @@ pub(super) fn run_compactor(
     let metrics = &c.metrics;
     for job in jobs {
         match job {
-            Job::Compact {
-                seq,
-                rows,
-                committed,
-            } => {
+            Job::Compact { seq, committed } => {
                 let mut wait = Duration::from_millis(100);
-                loop {
+                let rows = loop {
                     let r = c.compact(&mut conn, seq, committed);
                     // Counted before health reports it: whoever sees the
                     // one sees the other.
@@ -440,11 +440,14 @@ pub(super) fn run_compactor(
                         metrics.compaction_errors.inc();
                     }
                     c.report(&r);
-                    let Err(e) = r else { break };
+                    let e = match r {
+                        Ok(rows) => break rows,
+                        Err(e) => e,
+                    };
                     tracing::error!(error = %e, segment = seq, "history compaction failed; retrying");
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(5));
-                }
+                };
                 metrics
                     .journal_records
                     .sub(i64::try_from(rows).unwrap_or(0));
@@ -495,7 +498,6 @@ impl Open {
 /// A full segment on its way to the compactor.
 struct Sealed {
     seq: u64,
-    rows: usize,
     committed: u64,
 }
 
@@ -573,7 +575,6 @@ impl Segments {
     fn take(&mut self) -> Option<Sealed> {
         self.open.take().map(|o| Sealed {
             seq: o.seq,
-            rows: o.rows,
             committed: o.len,
         })
     }
@@ -644,6 +645,8 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             w.journal.room(&w.metrics.throttled_seconds).await;
         }
         let Some(mut s) = segments.take() else { return };
+        // Segments from here on are not queued for compaction yet.
+        let unqueued_from = s.open.as_ref().map_or(s.next, |o| o.seq);
         let faults = Arc::clone(&w.faults);
         let seal = !flushes.is_empty();
         let started = Instant::now();
@@ -669,14 +672,28 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             Err(e) => {
                 // The commit task panicked: its waiters are dropped (their
                 // devices are not acked and resend) and the writer goes on
-                // with a new segment. The one it was writing stays live,
-                // readable up to its last commit, and is compacted at the
-                // next start.
+                // with a new segment. The one it was writing is compacted up
+                // to its last completed commit (its acked records), so its
+                // backlog does not hold acks back for good.
                 tracing::error!(error = %e, records = n, "history commit task failed; those records are not acked");
                 let e = Err(HistoryError::Storage(format!("commit task failed: {e}")));
                 w.metrics.errors.inc();
                 w.health.set(&e);
                 w.metrics.healthy.set(0);
+                let orphans: Vec<Sealed> = w
+                    .journal
+                    .live
+                    .read()
+                    .iter()
+                    .filter(|l| l.seq >= unqueued_from)
+                    .map(|l| Sealed {
+                        seq: l.seq,
+                        committed: l.committed.load(Ordering::Acquire),
+                    })
+                    .collect();
+                for o in orphans {
+                    send_sealed(&w, Some(o));
+                }
                 segments = Some(Segments {
                     next: w.journal.next_seq(),
                     journal: Arc::clone(&w.journal),
@@ -739,17 +756,8 @@ async fn seal_open(w: &Writer, mut s: Segments) -> Option<Segments> {
 }
 
 fn send_sealed(w: &Writer, sealed: Option<Sealed>) {
-    if let Some(Sealed {
-        seq,
-        rows,
-        committed,
-    }) = sealed
-    {
-        let _ = w.jobs.send(Job::Compact {
-            seq,
-            rows,
-            committed,
-        });
+    if let Some(Sealed { seq, committed }) = sealed {
+        let _ = w.jobs.send(Job::Compact { seq, committed });
     }
 }
 
