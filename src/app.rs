@@ -158,6 +158,18 @@ impl Running {
         {
             tracing::warn!("tasks still running after the grace period; exiting anyway");
         }
+        // Nothing is appended any more: move the journal into the history
+        // so a clean stop leaves nothing for the next start to compact (and
+        // a restart in the same process cannot meet this one's compactor).
+        match tokio::time::timeout(self.grace, self.history.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "history not compacted at shutdown; the next start does it")
+            }
+            Err(_) => tracing::warn!(
+                "history compaction did not finish within the grace period; the next start does it"
+            ),
+        }
     }
 }
 
