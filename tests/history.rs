@@ -318,6 +318,27 @@ async fn a_full_journal_holds_acks_until_compaction_catches_up() {
     .unwrap();
     assert!(metric(&text, "trackgate_history_throttled_seconds_total", "") > 0.0);
     assert_eq!(metric(&text, "trackgate_history_journal_records", ""), 20.0);
+    // A wait that lasts is reported: no acks, and the operator must know.
+    let body = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = http_get(http, "/health");
+            // Degraded already by the failing compaction; the wait's own
+            // reason follows once it has lasted.
+            if (status == 503 && body.contains("max_journal_records"))
+                || std::time::Instant::now() > deadline
+            {
+                return body;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        body.contains("waited") && body.contains("max_journal_records"),
+        "{body}"
+    );
     // Compaction recovers by itself; the waiting packet is acked then, and
     // the device goes on.
     faults.fail_compactions.store(false, Ordering::SeqCst);
@@ -337,6 +358,10 @@ async fn a_full_journal_holds_acks_until_compaction_catches_up() {
     .unwrap();
     assert_eq!(acked, 50);
     assert_eq!(gw.history.count().await.unwrap(), 50, "each record once");
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(http, "/health"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "recovered: {body}");
     gw.shutdown().await;
 }
 

@@ -68,6 +68,9 @@ const ROW_PARAMS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?)";
 pub(super) struct Live {
     pub seq: u64,
     pub committed: Arc<AtomicU64>,
+    /// Records committed to it (0 for a leftover: compacted before the
+    /// writer starts).
+    pub rows: Arc<AtomicU64>,
 }
 
 /// The journal directory and its live (not yet compacted) segments.
@@ -77,8 +80,6 @@ pub struct Journal {
     /// read lock across a whole query so the compactor cannot delete a
     /// segment between their two reads.
     pub(super) live: RwLock<Vec<Live>>,
-    /// Records committed to segments and not yet compacted.
-    backlog: AtomicU64,
     /// [`MAX_BACKLOG`] unless configured (`history.max_journal_records`).
     limit: AtomicU64,
 }
@@ -108,12 +109,12 @@ impl Journal {
             .map(|seq| Live {
                 seq,
                 committed: Arc::new(AtomicU64::new(u64::MAX)),
+                rows: Arc::new(AtomicU64::new(0)),
             })
             .collect();
         Ok(Self {
             dir,
             live: RwLock::new(live),
-            backlog: AtomicU64::new(0),
             limit: AtomicU64::new(MAX_BACKLOG),
         })
     }
@@ -123,30 +124,20 @@ impl Journal {
         self.limit.store(records.max(1), Ordering::Relaxed);
     }
 
-    /// Whether the backlog has reached its limit.
-    fn is_full(&self) -> bool {
-        self.backlog.load(Ordering::Relaxed) >= self.limit.load(Ordering::Relaxed)
+    /// Records committed to live segments: acked, not yet compacted.
+    /// Summed from the segments themselves (a handful), so it cannot drift
+    /// from what is on disk however a segment leaves.
+    pub fn backlog(&self) -> u64 {
+        self.live
+            .read()
+            .iter()
+            .map(|l| l.rows.load(Ordering::Relaxed))
+            .sum()
     }
 
-    /// Returns once the backlog is under its limit, adding the time
-    /// waited to `throttled` as it passes (so it shows while it lasts).
-    async fn room(&self, throttled: &prometheus::Counter) {
-        let t = Instant::now();
-        let mut last = t;
-        let mut warned = false;
-        while self.is_full() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            let now = Instant::now();
-            throttled.inc_by((now - last).as_secs_f64());
-            last = now;
-            if !warned && t.elapsed() > super::STALLED_AFTER {
-                warned = true;
-                tracing::warn!(
-                    backlog = self.backlog.load(Ordering::Relaxed),
-                    "history journal full: acks wait for compaction"
-                );
-            }
-        }
+    /// Whether the backlog has reached its limit.
+    fn is_full(&self) -> bool {
+        self.backlog() >= self.limit.load(Ordering::Relaxed)
     }
 
     fn path(&self, seq: u64) -> PathBuf {
@@ -184,17 +175,20 @@ impl Journal {
             .map_err(|e| HistoryError::Storage(format!("{}: {e}", self.dir.display())))?;
         let len = segment::MAGIC.len() as u64;
         let committed = Arc::new(AtomicU64::new(len));
+        let counted = Arc::new(AtomicU64::new(0));
         let mut live = self.live.write();
         live.retain(|l| l.seq != seq);
         live.push(Live {
             seq,
             committed: Arc::clone(&committed),
+            rows: Arc::clone(&counted),
         });
         Ok(Open {
             seq,
             file,
             len,
             committed,
+            counted,
             rows: 0,
             opened: Instant::now(),
             buf: Vec::new(),
@@ -256,17 +250,15 @@ impl Journal {
 /// Moves segment `seq` (read up to `committed` bytes) into `history.db` in
 /// one transaction (each device's index pages are written once per
 /// segment, however many of its records the segment holds), then deletes
-/// it. Returns how many records it moved (0 for a legacy segment: those
-/// are only ever leftovers, compacted before the writer starts).
+/// it.
 pub(super) fn compact(
     conn: &mut Connection,
     journal: &Journal,
     seq: u64,
     committed: u64,
-) -> Result<usize, HistoryError> {
+) -> Result<(), HistoryError> {
     if journal.legacy_path(seq).exists() {
-        compact_legacy(conn, journal, seq)?;
-        return Ok(0);
+        return compact_legacy(conn, journal, seq);
     }
     let rows = journal.read(seq, committed)?;
     if !rows.is_empty() {
@@ -300,7 +292,7 @@ pub(super) fn compact(
         tx.commit()?;
     }
     journal.remove(seq);
-    Ok(rows.len())
+    Ok(())
 }
 
 /// `INSERT OR IGNORE`s `rows` into `positions`, [`CHUNK`] rows per
@@ -394,12 +386,7 @@ pub(super) struct Compactor {
 }
 
 impl Compactor {
-    fn compact(
-        &self,
-        conn: &mut Connection,
-        seq: u64,
-        committed: u64,
-    ) -> Result<usize, HistoryError> {
+    fn compact(&self, conn: &mut Connection, seq: u64, committed: u64) -> Result<(), HistoryError> {
         if self.faults.fail_compactions.load(Ordering::Relaxed) {
             return Err(HistoryError::Storage(
                 "database or disk is full (injected)".into(),
@@ -409,9 +396,8 @@ impl Compactor {
     }
 
     /// Records `r` in `/health` and the healthy gauge.
-    fn report(&self, r: &Result<usize, HistoryError>) {
-        self.health
-            .set_compaction(&r.as_ref().map(|_| ()).map_err(Clone::clone));
+    fn report(&self, r: &Result<(), HistoryError>) {
+        self.health.set_compaction(r);
         self.metrics
             .healthy
             .set(i64::from(self.health.is_healthy()));
@@ -432,7 +418,7 @@ pub(super) fn run_compactor(
         match job {
             Job::Compact { seq, committed } => {
                 let mut wait = Duration::from_millis(100);
-                let rows = loop {
+                loop {
                     let r = c.compact(&mut conn, seq, committed);
                     // Counted before health reports it: whoever sees the
                     // one sees the other.
@@ -440,23 +426,14 @@ pub(super) fn run_compactor(
                         metrics.compaction_errors.inc();
                     }
                     c.report(&r);
-                    let e = match r {
-                        Ok(rows) => break rows,
-                        Err(e) => e,
-                    };
+                    let Err(e) = r else { break };
                     tracing::error!(error = %e, segment = seq, "history compaction failed; retrying");
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(5));
-                };
+                }
                 metrics
                     .journal_records
-                    .sub(i64::try_from(rows).unwrap_or(0));
-                let _ = c
-                    .journal
-                    .backlog
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                        Some(b.saturating_sub(rows as u64))
-                    });
+                    .set(i64::try_from(c.journal.backlog()).unwrap_or(i64::MAX));
             }
             Job::Flush(done) => {
                 let _ = done.send(Ok(()));
@@ -473,6 +450,8 @@ pub(super) struct Open {
     len: u64,
     /// `len`, published to readers.
     committed: Arc<AtomicU64>,
+    /// `rows`, published to the backlog bound.
+    counted: Arc<AtomicU64>,
     rows: usize,
     opened: Instant,
     /// The frame being written, reused between commits.
@@ -491,6 +470,7 @@ impl Open {
         self.len += self.buf.len() as u64;
         self.committed.store(self.len, Ordering::Release);
         self.rows += rows.len();
+        self.counted.fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -642,11 +622,12 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 return;
             };
             segments = Some(s);
-            w.journal.room(&w.metrics.throttled_seconds).await;
+            wait_for_compaction(&w).await;
         }
         let Some(mut s) = segments.take() else { return };
         // Segments from here on are not queued for compaction yet.
         let unqueued_from = s.open.as_ref().map_or(s.next, |o| o.seq);
+        let next_before = s.next;
         let faults = Arc::clone(&w.faults);
         let seal = !flushes.is_empty();
         let started = Instant::now();
@@ -680,6 +661,9 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 w.metrics.errors.inc();
                 w.health.set(&e);
                 w.metrics.healthy.set(0);
+                // Numbered past every orphan: none is reused while the
+                // compactor may still be deleting it.
+                let next = w.journal.next_seq().max(next_before);
                 let orphans: Vec<Sealed> = w
                     .journal
                     .live
@@ -695,7 +679,7 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                     send_sealed(&w, Some(o));
                 }
                 segments = Some(Segments {
-                    next: w.journal.next_seq(),
+                    next,
                     journal: Arc::clone(&w.journal),
                     open: None,
                 });
@@ -713,8 +697,9 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
             match &result {
                 Ok(()) => {
                     w.metrics.records.inc_by(n as u64);
-                    w.metrics.journal_records.add(i64::try_from(n).unwrap_or(0));
-                    w.journal.backlog.fetch_add(n as u64, Ordering::Relaxed);
+                    w.metrics
+                        .journal_records
+                        .set(i64::try_from(w.journal.backlog()).unwrap_or(i64::MAX));
                 }
                 Err(e) => {
                     w.metrics.errors.inc();
@@ -738,6 +723,35 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
     if let Some(mut s) = segments {
         if let Ok(sealed) = tokio::task::spawn_blocking(move || s.seal()).await {
             send_sealed(&w, sealed);
+        }
+    }
+}
+
+/// Waits while the journal holds its bound of records not yet compacted,
+/// counting the wait in `throttled_seconds` as it passes and, past
+/// [`STALLED_AFTER`](super::STALLED_AFTER), reporting it in `/health` (a
+/// compactor that is failing or cannot keep up): no acks meanwhile.
+async fn wait_for_compaction(w: &Writer) {
+    let t = Instant::now();
+    let mut last = t;
+    let mut reported = Duration::ZERO;
+    while w.journal.is_full() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let now = Instant::now();
+        w.metrics
+            .throttled_seconds
+            .inc_by((now - last).as_secs_f64());
+        last = now;
+        let waited = now - t;
+        if waited >= reported + super::STALLED_AFTER {
+            reported = waited;
+            w.health.set_throttled(waited);
+            w.metrics.healthy.set(0);
+            tracing::warn!(
+                seconds = waited.as_secs(),
+                backlog = w.journal.backlog(),
+                "history journal full: acks wait for compaction"
+            );
         }
     }
 }

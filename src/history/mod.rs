@@ -80,11 +80,13 @@ pub struct StorageHealth {
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
     /// Journal segments cannot be moved into `history.db`: acks go on (the
-    /// records are on disk in the journal) but the journal only grows.
+    /// records are on disk in the journal) until the journal holds
+    /// `history.max_journal_records`.
     compaction_failing: AtomicBool,
     compaction_error: Mutex<Option<String>>,
-    /// A commit has been running for longer than [`STALLED_AFTER`] (a disk
-    /// that hangs, a database locked too long): nothing is acked meanwhile.
+    /// A commit has been running, or waiting for a full journal's
+    /// compaction, for longer than [`STALLED_AFTER`] (a disk that hangs, a
+    /// database locked too long): nothing is acked meanwhile.
     stalled: AtomicBool,
     stall_error: Mutex<Option<String>>,
 }
@@ -119,6 +121,14 @@ impl StorageHealth {
         let e = HistoryError::Storage(format!(
             "a commit has not completed for {} s; nothing is acked meanwhile",
             running.as_secs()
+        ));
+        record(&self.stalled, &self.stall_error, &Err(e), "");
+    }
+    /// Commits have waited `waited` for the compactor (journal full).
+    fn set_throttled(&self, waited: Duration) {
+        let e = HistoryError::Storage(format!(
+            "acks have waited {} s for journal compaction (history.max_journal_records reached)",
+            waited.as_secs()
         ));
         record(&self.stalled, &self.stall_error, &Err(e), "");
     }
