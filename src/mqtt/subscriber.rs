@@ -123,10 +123,14 @@ pub async fn run(
                 if r > 0 {
                     tracing::error!(broker = %b.name, refused = r, "the broker refused a subscription; its topics are not received");
                 }
-                if awaiting == 0 && refused == 0 {
-                    m.subscribed.set(1);
+                // Re-evaluated on every SUBACK: a refusal arriving after the
+                // count was reached (requests queued before a reconnect are
+                // sent again) still clears it.
+                let all = awaiting == 0 && refused == 0;
+                if all && m.subscribed.get() == 0 {
                     tracing::info!(broker = %b.name, subscriptions = subs.len(), "mqtt subscribed");
                 }
+                m.subscribed.set(i64::from(all));
             }
             Ok(Incoming::Other) => {}
             Err(e) => {
