@@ -323,6 +323,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         history: history.clone(),
         ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
         limits: config.limits.clone(),
+        bounded_creation: tokio::sync::Mutex::new(()),
     })));
     let http_stop = stop.clone();
     tracker.spawn(async move {

@@ -1752,6 +1752,33 @@ async fn users_and_open_permissions_per_company_are_bounded() {
             Some(new_user),
         );
         assert_eq!(st, 409, "and now it is full");
+        // Concurrent requests cannot pass the limit together.
+        let (st, _) = call(
+            w.http,
+            "POST",
+            "/api/v1/admin/companies",
+            Some(ADMIN),
+            Some(json!({"id": "7777", "name": "New Co"})),
+        );
+        assert_eq!(st, 201);
+        let burst: Vec<_> = (0..6)
+            .map(|i| {
+                let http = w.http;
+                std::thread::spawn(move || {
+                    call(
+                        http,
+                        "POST",
+                        "/api/v1/admin/companies/7777/users",
+                        Some(ADMIN),
+                        Some(json!({"name": format!("u{i}"), "role": "user"})),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        let mut statuses: Vec<u16> = burst.into_iter().map(|t| t.join().unwrap()).collect();
+        statuses.sort();
+        assert_eq!(statuses, [201, 201, 409, 409, 409, 409]);
 
         let grant = |name: &str, from: Option<i64>| {
             let mut g = json!({"name": name, "recipient_company_id": "0815", "device_ids": [D1]});

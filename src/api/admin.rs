@@ -58,7 +58,7 @@ async fn make_user(
     if !s.dir.company_exists(company) {
         return Err(ApiError::NotFound(format!("company {company}")));
     }
-    // Checked before the write: concurrent creations may each pass it once.
+    let bounded = s.bounded_creation.lock().await;
     let max = s.limits.max_users_per_company;
     if s.dir.users_in(company) >= max {
         return Err(ApiError::Conflict(format!(
@@ -68,6 +68,7 @@ async fn make_user(
     let now = now_ms();
     let user = s.store.create_user(company, &u.name, u.role, now).await?;
     s.dir.add_user(user.clone());
+    drop(bounded);
     let key = new_api_key();
     let hash = key_hash(&key);
     let key_id = s.store.create_api_key(user.id, hash, now).await?;

@@ -66,6 +66,10 @@ pub struct ApiShared {
     pub ingest: ProtocolMetrics,
     /// Users per company and open permissions per provider (`[limits]`).
     pub limits: crate::config::Limits,
+    /// Held from a bounded creation's count to its entry in the directory,
+    /// so concurrent requests cannot pass a limit together (user creation
+    /// and grants are rare; one lock for all companies is enough).
+    pub bounded_creation: tokio::sync::Mutex<()>,
 }
 
 /// The OpenAPI document's frame; every route adds itself through

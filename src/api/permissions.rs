@@ -147,7 +147,7 @@ pub async fn create(
         }
     }
     let now = now_ms();
-    // Checked before the write: concurrent grants may each pass it once.
+    let bounded = s.bounded_creation.lock().await;
     let max = s.limits.max_open_permissions;
     let open = s
         .dir
@@ -198,6 +198,7 @@ pub async fn create(
         })
         .await?;
     s.dir.put_permission(p.clone());
+    drop(bounded);
     let mut e = log_entry(&p, who, &caller.client, "grant", "api");
     e.detail = Some(format!(
         "devices: {}",
