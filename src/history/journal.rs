@@ -80,6 +80,10 @@ pub struct Journal {
     /// read lock across a whole query so the compactor cannot delete a
     /// segment between their two reads.
     pub(super) live: RwLock<Vec<Live>>,
+    /// The sum of the live segments' `rows`: raised by each commit, lowered
+    /// by exactly a segment's count when it leaves `live`, so it cannot
+    /// drift, and the writer reads it without taking the lock queries hold.
+    backlog: Arc<AtomicU64>,
     /// [`MAX_BACKLOG`] unless configured (`history.max_journal_records`).
     limit: AtomicU64,
 }
@@ -115,6 +119,7 @@ impl Journal {
         Ok(Self {
             dir,
             live: RwLock::new(live),
+            backlog: Arc::new(AtomicU64::new(0)),
             limit: AtomicU64::new(MAX_BACKLOG),
         })
     }
@@ -125,14 +130,24 @@ impl Journal {
     }
 
     /// Records committed to live segments: acked, not yet compacted.
-    /// Summed from the segments themselves (a handful), so it cannot drift
-    /// from what is on disk however a segment leaves.
     pub fn backlog(&self) -> u64 {
-        self.live
-            .read()
-            .iter()
-            .map(|l| l.rows.load(Ordering::Relaxed))
-            .sum()
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Takes segment `seq` out of `live`, and its records out of the backlog.
+    fn unlist(&self, live: &mut Vec<Live>, seq: u64) {
+        live.retain(|l| {
+            let gone = l.seq == seq;
+            if gone {
+                let rows = l.rows.load(Ordering::Relaxed);
+                let _ = self
+                    .backlog
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        Some(b.saturating_sub(rows))
+                    });
+            }
+            !gone
+        });
     }
 
     /// Whether the backlog has reached its limit.
@@ -177,7 +192,7 @@ impl Journal {
         let committed = Arc::new(AtomicU64::new(len));
         let counted = Arc::new(AtomicU64::new(0));
         let mut live = self.live.write();
-        live.retain(|l| l.seq != seq);
+        self.unlist(&mut live, seq);
         live.push(Live {
             seq,
             committed: Arc::clone(&committed),
@@ -189,6 +204,7 @@ impl Journal {
             len,
             committed,
             counted,
+            backlog: Arc::clone(&self.backlog),
             rows: 0,
             opened: Instant::now(),
             buf: Vec::new(),
@@ -197,7 +213,7 @@ impl Journal {
 
     /// Deletes a compacted segment.
     fn remove(&self, seq: u64) {
-        self.live.write().retain(|l| l.seq != seq);
+        self.unlist(&mut self.live.write(), seq);
         let _ = std::fs::remove_file(self.path(seq));
         let legacy = self.legacy_path(seq);
         for suffix in ["", "-wal", "-shm"] {
@@ -452,6 +468,8 @@ pub(super) struct Open {
     committed: Arc<AtomicU64>,
     /// `rows`, published to the backlog bound.
     counted: Arc<AtomicU64>,
+    /// The journal's backlog, raised with `counted`.
+    backlog: Arc<AtomicU64>,
     rows: usize,
     opened: Instant,
     /// The frame being written, reused between commits.
@@ -470,7 +488,10 @@ impl Open {
         self.len += self.buf.len() as u64;
         self.committed.store(self.len, Ordering::Release);
         self.rows += rows.len();
+        // The segment's count first: `unlist` subtracts it once the segment
+        // leaves, which cannot happen while it is being written.
         self.counted.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.backlog.fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -795,6 +816,41 @@ mod tests {
             protocol: "teltonika".into(),
             attributes: String::new(),
         }
+    }
+
+    /// The backlog is what live segments hold: raised per commit, lowered
+    /// by a segment's whole count when it goes (a failed write counts
+    /// nothing), and never below zero.
+    #[test]
+    fn the_backlog_follows_the_live_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(dir.path()).unwrap());
+        journal.set_limit(3);
+        let mut segs = Segments {
+            journal: Arc::clone(&journal),
+            open: None,
+            next: 1,
+        };
+        let faults = Faults::default();
+        let two = [stored("a", 1, 50.0), stored("b", 1, 50.0)];
+        let (r, sealed) = segs.append(&two, &faults, true);
+        assert!(r.is_ok());
+        let first = sealed.expect("sealed on request");
+        let (r, _) = segs.append(&[stored("a", 2, 50.0)], &faults, false);
+        assert!(r.is_ok());
+        assert_eq!(journal.backlog(), 3);
+        assert!(journal.is_full());
+        faults.fail_commits.store(true, Ordering::Relaxed);
+        let (r, _) = segs.append(&[stored("a", 3, 50.0)], &faults, false);
+        assert!(r.is_err());
+        assert_eq!(journal.backlog(), 3, "a failed commit adds nothing");
+        journal.remove(first.seq);
+        assert_eq!(journal.backlog(), 1);
+        assert!(!journal.is_full());
+        journal.remove(first.seq);
+        assert_eq!(journal.backlog(), 1, "a segment leaves once");
+        journal.remove(2);
+        assert_eq!(journal.backlog(), 0);
     }
 
     #[test]
