@@ -205,7 +205,6 @@ impl Journal {
             committed,
             counted,
             backlog: Arc::clone(&self.backlog),
-            rows: 0,
             opened: Instant::now(),
             buf: Vec::new(),
         })
@@ -466,17 +465,21 @@ pub(super) struct Open {
     len: u64,
     /// `len`, published to readers.
     committed: Arc<AtomicU64>,
-    /// `rows`, published to the backlog bound.
+    /// Records committed to it, shared with its `Live` entry (the backlog
+    /// bound reads it there).
     counted: Arc<AtomicU64>,
     /// The journal's backlog, raised with `counted`.
     backlog: Arc<AtomicU64>,
-    rows: usize,
     opened: Instant,
     /// The frame being written, reused between commits.
     buf: Vec<u8>,
 }
 
 impl Open {
+    fn rows(&self) -> u64 {
+        self.counted.load(Ordering::Relaxed)
+    }
+
     /// Appends `rows` as one frame and syncs it.
     fn write(&mut self, rows: &[StoredRow]) -> Result<(), HistoryError> {
         self.buf.clear();
@@ -487,7 +490,6 @@ impl Open {
             .map_err(|e| HistoryError::Storage(format!("journal segment {}: {e}", self.seq)))?;
         self.len += self.buf.len() as u64;
         self.committed.store(self.len, Ordering::Release);
-        self.rows += rows.len();
         // The segment's count first: `unlist` subtracts it once the segment
         // leaves, which cannot happen while it is being written.
         self.counted.fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -554,7 +556,7 @@ impl Segments {
         let due = self
             .open
             .as_ref()
-            .is_some_and(|o| o.rows >= SEGMENT_ROWS || o.opened.elapsed() >= SEGMENT_AGE);
+            .is_some_and(|o| o.rows() >= SEGMENT_ROWS as u64 || o.opened.elapsed() >= SEGMENT_AGE);
         if due {
             self.seal()
         } else {
@@ -565,7 +567,7 @@ impl Segments {
     /// Takes the open segment if it holds records; the next append opens
     /// a new one.
     fn seal(&mut self) -> Option<Sealed> {
-        if self.open.as_ref().is_some_and(|o| o.rows > 0) {
+        if self.open.as_ref().is_some_and(|o| o.rows() > 0) {
             self.take()
         } else {
             None
