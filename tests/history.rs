@@ -35,19 +35,29 @@ async fn retention_purges_in_batches_and_a_restart_never_shows_a_purged_fix() {
     let gw = start(&config).await;
     let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
     let t0 = 1_764_158_400_000i64;
-    tokio::task::spawn_blocking(move || {
-        let mut s = connect(tcp);
-        let p = codec8_packet(&[
-            (t0, 52.5, 13.4, 60, 90),
-            (t0 + 1000, 52.6, 13.5, 61, 91),
-            (t0 + 2000, 52.7, 13.6, 62, 92),
-        ]);
-        assert_eq!(send(&mut s, &p, Duration::from_secs(5)), Some(3));
-    })
-    .await
-    .unwrap();
-    assert_eq!(gw.history.count().await.unwrap(), 3);
-    // Everything received before a minute from now goes, two rows a batch.
+    // Two packets, each stored before the next is sent (a count waits for
+    // compaction), so the history holds them as two chunks.
+    let packets = [
+        codec8_packet(&[(t0, 52.5, 13.4, 60, 90), (t0 + 1000, 52.6, 13.5, 61, 91)]),
+        codec8_packet(&[(t0 + 2000, 52.7, 13.6, 62, 92)]),
+    ];
+    let mut s = tokio::task::spawn_blocking(move || connect(tcp))
+        .await
+        .unwrap();
+    for (p, (records, stored)) in packets.into_iter().zip([(2, 2), (1, 3)]) {
+        let (back, acked) = tokio::task::spawn_blocking(move || {
+            let n = send(&mut s, &p, Duration::from_secs(5));
+            (s, n)
+        })
+        .await
+        .unwrap();
+        s = back;
+        assert_eq!(acked, Some(records));
+        assert_eq!(gw.history.count().await.unwrap(), stored);
+    }
+    drop(s);
+    // Everything received before a minute from now goes, oldest chunks
+    // first, whole chunks of about two records a batch.
     let cutoff = chrono::Utc::now().timestamp_millis() + 60_000;
     assert_eq!(gw.history.purge(cutoff, 2).await.unwrap(), 2);
     assert_eq!(gw.history.purge(cutoff, 2).await.unwrap(), 1);
@@ -759,33 +769,45 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
     let metrics = trackgate::metrics::Metrics::new();
     let history = History::open(&data, metrics.history.clone()).unwrap();
     history.flush().await.unwrap();
-    drop(history);
-    let db = rusqlite::Connection::open_with_flags(
-        data.join("history.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    // Every device's whole history, page by page, as the API reads it.
     let mut stored = std::collections::HashMap::new();
-    let mut st = db
-        .prepare("SELECT device_id, fix_ms, lat, lon FROM positions")
-        .unwrap();
-    let rows = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, f64>(2)?,
-                r.get::<_, f64>(3)?,
-            ))
-        })
-        .unwrap();
-    for r in rows {
-        let (d, t, lat, lon) = r.unwrap();
-        assert!(
-            stored.insert((d, t), (lat, lon)).is_none(),
-            "a record stored twice"
-        );
+    let devices: std::collections::BTreeSet<u64> =
+        report.acked_records.iter().map(|r| r.0).collect();
+    for imei in devices {
+        let mut after = None;
+        loop {
+            let page = history
+                .range(trackgate::history::Range {
+                    device: DeviceId::new(&format!("{imei:015}")).unwrap(),
+                    from_ms: i64::MIN,
+                    to_ms: i64::MAX,
+                    limit: 500,
+                    after,
+                })
+                .await
+                .unwrap();
+            for p in &page.positions {
+                let key = (
+                    p.device_id.as_str().to_string(),
+                    p.fix_time.timestamp_millis(),
+                );
+                assert!(
+                    stored.insert(key, (p.lat, p.lon)).is_none(),
+                    "a record stored twice"
+                );
+            }
+            after = page.next;
+            if after.is_none() {
+                break;
+            }
+        }
     }
+    assert_eq!(
+        history.count().await.unwrap(),
+        i64::try_from(stored.len()).unwrap(),
+        "no record stored for a device that did not send it"
+    );
+    drop(history);
     for (imei, t, lat, lon) in &report.acked_records {
         let got = stored.get(&(format!("{imei:015}"), *t));
         let (slat, slon) =

@@ -31,8 +31,8 @@ impl Embedded {
         let store = Arc::new(SqliteHistory::open(data_dir)?);
         let journal = Arc::new(Journal::open(data_dir)?);
         let mut conn = store.writer()?;
-        // Room for every page one compaction dirties (index leaves of
-        // ~65k devices), so none spills to the WAL twice.
+        // Room for every page one compaction dirties (the chunks and index
+        // entries of up to ~65k devices), so none spills to the WAL twice.
         conn.pragma_update(None, "cache_size", -131_072)?;
         for seq in journal.leftovers() {
             journal::compact(&mut conn, &journal, seq, u64::MAX)?;

@@ -8,8 +8,8 @@
 //! `write` of one checksummed frame and one `fdatasync`, no B-tree, no WAL,
 //! no checkpoint. A segment is sealed after [`SEGMENT_ROWS`] records or
 //! [`SEGMENT_AGE`]; the compactor then moves it into `history.db` (one
-//! transaction, each device's index pages written once per segment instead
-//! of once per commit) and deletes it. Queries merge the live segments with
+//! transaction, each device's records written as chunks once per segment
+//! instead of once per commit) and deletes it. Queries merge the live segments with
 //! `history.db`, reading a segment only up to its last completed commit.
 //!
 //! Crash safety: a record is acked once its frame is on disk. At start-up
@@ -18,7 +18,7 @@
 //! acked). A failed write or fsync seals the segment at its last good frame
 //! and the next commit starts a new file, so no good frame ever follows a
 //! bad one. A crash between a compaction's commit and the file's deletion
-//! only repeats an `INSERT OR IGNORE`, which stores nothing twice. Segments
+//! only repeats a compaction, whose duplicate check stores nothing twice. Segments
 //! of the earlier SQLite format (`<seq>.db`) are still compacted at start.
 
 use std::io::Write;
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use rusqlite::{Connection, Statement};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::segment;
@@ -47,8 +47,6 @@ pub const SEGMENT_AGE: Duration = Duration::from_secs(2);
 /// scan and the next start-up's compaction without limit. About 8 full
 /// segments: a burst of several seconds at full rate is absorbed.
 pub const MAX_BACKLOG: u64 = 8 * SEGMENT_ROWS as u64;
-/// Rows bound per multi-row `INSERT` (12 parameters each).
-const CHUNK: usize = 16;
 
 /// A legacy (SQLite) segment's one table: `history.db`'s `positions`
 /// columns, no index.
@@ -57,10 +55,6 @@ const ROW_COLUMNS: &str = "id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, \
     lon REAL NOT NULL, altitude_m REAL NOT NULL, speed_kmh REAL NOT NULL, \
     course_deg REAL NOT NULL, satellites INTEGER, valid INTEGER NOT NULL, \
     protocol TEXT NOT NULL, attributes TEXT NOT NULL";
-
-const INSERT_HEAD: &str = "INSERT OR IGNORE INTO positions (device_id, fix_ms, received_ms, \
-    lat, lon, altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) VALUES ";
-const ROW_PARAMS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?)";
 
 /// A segment not yet compacted, and how far it may be read: the end of its
 /// last completed commit (`u64::MAX` for a leftover: its intact part).
@@ -263,9 +257,8 @@ impl Journal {
 }
 
 /// Moves segment `seq` (read up to `committed` bytes) into `history.db` in
-/// one transaction (each device's index pages are written once per
-/// segment, however many of its records the segment holds), then deletes
-/// it.
+/// one transaction (each device's records as a few chunks, however many it
+/// sent), then deletes it.
 pub(super) fn compact(
     conn: &mut Connection,
     journal: &Journal,
@@ -278,69 +271,12 @@ pub(super) fn compact(
     let rows = journal.read(seq, committed)?;
     if !rows.is_empty() {
         let tx = conn.transaction()?;
-        insert(&tx, &rows)?;
-        // Each device's newest fix in this segment; `latest` moves only
-        // forward in fix time.
-        let mut newest: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-        // A fix stamped too far ahead of its receipt is stored but never
-        // the device's latest (see `Position::is_from_the_future`).
-        let ahead = crate::model::MAX_FIX_AHEAD_MS;
-        for r in rows
-            .iter()
-            .filter(|r| r.fix_ms <= r.received_ms.saturating_add(ahead))
-        {
-            let e = newest.entry(r.device_id.as_str()).or_insert(r.fix_ms);
-            *e = (*e).max(r.fix_ms);
-        }
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO latest (device_id, position_id, fix_ms) \
-                 SELECT ?1, (SELECT MAX(p.id) FROM positions p WHERE p.device_id = ?1 AND p.fix_ms = ?2), ?2 \
-                 WHERE true \
-                 ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id, \
-                 fix_ms = excluded.fix_ms WHERE excluded.fix_ms > latest.fix_ms",
-            )?;
-            for (device, fix_ms) in newest {
-                st.execute(rusqlite::params![device, fix_ms])?;
-            }
-        }
+        super::sqlite::store(&tx, rows)?;
         tx.commit()?;
     }
     journal.remove(seq);
     Ok(())
 }
-
-/// `INSERT OR IGNORE`s `rows` into `positions`, [`CHUNK`] rows per
-/// statement (one statement per row spends most of its time in the VM's
-/// per-statement set-up).
-fn insert(tx: &rusqlite::Transaction<'_>, rows: &[StoredRow]) -> Result<(), HistoryError> {
-    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let many = MANY.get_or_init(|| format!("{INSERT_HEAD}{}", vec![ROW_PARAMS; CHUNK].join(",")));
-    let mut chunks = rows.chunks_exact(CHUNK);
-    if chunks.len() > 0 {
-        let mut st = tx.prepare_cached(many)?;
-        for chunk in &mut chunks {
-            for (i, r) in chunk.iter().enumerate() {
-                bind(&mut st, i * 12, r)?;
-            }
-            st.raw_execute()?;
-        }
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut st = tx.prepare_cached(&format!("{INSERT_HEAD}{ROW_PARAMS}"))?;
-        for r in rest {
-            bind(&mut st, 0, r)?;
-            st.raw_execute()?;
-        }
-    }
-    Ok(())
-}
-
-const _: () = assert!(
-    crate::model::MAX_FIX_AHEAD_MS == 90_000_000,
-    "compact_legacy spells it out"
-);
 
 /// Compacts a segment written by an earlier version (a SQLite file).
 fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<(), HistoryError> {
@@ -355,24 +291,16 @@ fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS seg.rows ({ROW_COLUMNS})"
         ))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO main.positions (device_id, fix_ms, received_ms, lat, lon, \
-             altitude_m, speed_kmh, course_deg, satellites, valid, protocol, attributes) \
-             SELECT device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, course_deg, \
-             satellites, valid, protocol, attributes FROM seg.rows",
-            [],
-        )?;
-        tx.execute(
-            "INSERT INTO main.latest (device_id, position_id, fix_ms) \
-             SELECT j.device_id, \
-                    (SELECT MAX(p.id) FROM main.positions p WHERE p.device_id = j.device_id AND p.fix_ms = j.m), \
-                    j.m \
-             FROM (SELECT device_id, MAX(fix_ms) AS m FROM seg.rows \
-                   WHERE fix_ms <= received_ms + 90000000 GROUP BY device_id) j WHERE true \
-             ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id, \
-             fix_ms = excluded.fix_ms WHERE excluded.fix_ms > latest.fix_ms",
-            [],
-        )?;
+        let rows = {
+            let mut st = tx.prepare(
+                "SELECT id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
+                 course_deg, satellites, valid, protocol, attributes FROM seg.rows",
+            )?;
+            let rows = st.query_map([], super::sqlite::row)?;
+            rows.map(|r| r.map(|(_, row)| row))
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        super::sqlite::store(&tx, rows)?;
         tx.commit()?;
         Ok(())
     })();
@@ -581,21 +509,6 @@ impl Segments {
             committed: o.len,
         })
     }
-}
-
-fn bind(st: &mut Statement<'_>, base: usize, r: &StoredRow) -> rusqlite::Result<()> {
-    st.raw_bind_parameter(base + 1, &r.device_id)?;
-    st.raw_bind_parameter(base + 2, r.fix_ms)?;
-    st.raw_bind_parameter(base + 3, r.received_ms)?;
-    st.raw_bind_parameter(base + 4, r.lat)?;
-    st.raw_bind_parameter(base + 5, r.lon)?;
-    st.raw_bind_parameter(base + 6, r.altitude_m)?;
-    st.raw_bind_parameter(base + 7, r.speed_kmh)?;
-    st.raw_bind_parameter(base + 8, r.course_deg)?;
-    st.raw_bind_parameter(base + 9, r.satellites)?;
-    st.raw_bind_parameter(base + 10, r.valid)?;
-    st.raw_bind_parameter(base + 11, &r.protocol)?;
-    st.raw_bind_parameter(base + 12, &r.attributes)
 }
 
 /// Everything the writer task needs besides its queue.

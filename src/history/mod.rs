@@ -10,10 +10,11 @@
 //! embedded.rs the default backend: writer task, journal, compactor
 //! postgres.rs the shared backend for several gateway nodes
 //! rows.rs     Position ⇄ the stored row (attributes as JSON text)
-//! segment.rs  the journal's file format: checksummed frames of rows
+//! segment.rs  checksummed frames of rows: journal segments, history chunks
 //! journal.rs  the ingest journal: segments the writer fsyncs before acks,
 //!             compacted into history.db by device
-//! sqlite.rs   the SQLite history file: schema, queries, purge
+//! sqlite.rs   the SQLite history file: chunks of one device's records,
+//!             schema, queries, purge
 //! ```
 //!
 //! The writer's queue is bounded: when storage is slow or failing, senders
@@ -357,8 +358,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn range(&self, range: Range) -> Result<Page, HistoryError>;
     /// The latest stored position of every device (start-up rebuild).
     async fn latest_all(&self) -> Result<Vec<Position>, HistoryError>;
-    /// Deletes up to `batch` positions received before `before_ms`, oldest
-    /// first; returns how many went.
+    /// Deletes about `batch` positions received before `before_ms`, oldest
+    /// first (the embedded store deletes whole chunks of one device's
+    /// records, so a batch may end past `batch`); returns how many went.
     async fn purge(&self, before_ms: i64, batch: usize) -> Result<usize, HistoryError>;
     /// Returns once everything appended before is where [`purge`] and
     /// [`count`] see it.
@@ -452,8 +454,8 @@ impl History {
         self.backend.latest_all().await
     }
 
-    /// Deletes up to `batch` positions received before `before_ms`; returns
-    /// how many went. Small batches keep each write transaction short.
+    /// Deletes about `batch` positions received before `before_ms` (see
+    /// [`Backend::purge`]); returns how many went. Small batches keep each write transaction short.
     pub async fn purge(&self, before_ms: i64, batch: usize) -> Result<usize, HistoryError> {
         self.backend.purge(before_ms, batch).await
     }

@@ -23,7 +23,7 @@ use super::StoredRow;
 pub const MAGIC: &[u8; 8] = b"TGJRNL01";
 
 /// Appends one frame holding `rows` to `out`.
-pub fn encode_frame(rows: &[StoredRow], out: &mut Vec<u8>) {
+pub fn encode_frame<'a>(rows: impl IntoIterator<Item = &'a StoredRow>, out: &mut Vec<u8>) {
     put_frame(out, |out| {
         for r in rows {
             put_str16(out, &r.device_id);
@@ -61,6 +61,18 @@ pub fn decode(bytes: &[u8]) -> (Vec<StoredRow>, usize) {
         parsed
     });
     (rows, MAGIC.len() + intact)
+}
+
+/// The rows of one chunk of `history.db` (one frame, no magic): `None`
+/// unless the whole of `bytes` is one intact frame.
+pub fn decode_chunk(bytes: &[u8]) -> Option<Vec<StoredRow>> {
+    let mut rows = Vec::new();
+    let mut frames = 0;
+    let intact = read_frames(bytes, |payload| {
+        frames += 1;
+        decode_rows(payload, &mut rows)
+    });
+    (intact == bytes.len() && frames == 1).then_some(rows)
 }
 
 fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
@@ -122,7 +134,7 @@ mod tests {
     fn file(frames: &[&[StoredRow]]) -> Vec<u8> {
         let mut b = MAGIC.to_vec();
         for f in frames {
-            encode_frame(f, &mut b);
+            encode_frame(*f, &mut b);
         }
         b
     }
@@ -165,6 +177,22 @@ mod tests {
         // No magic: nothing.
         assert_eq!(decode(b"TGJRNL0"), (Vec::new(), 0));
         assert_eq!(decode(&whole[1..]), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn a_chunk_is_exactly_one_intact_frame() {
+        let a = [row("a", 1, Some(7), ""), row("a", 2, None, "{}")];
+        let mut chunk = Vec::new();
+        encode_frame(&a, &mut chunk);
+        assert_eq!(decode_chunk(&chunk), Some(a.to_vec()));
+        assert_eq!(decode_chunk(&chunk[..chunk.len() - 1]), None);
+        let mut two = chunk.clone();
+        encode_frame(&a[..1], &mut two);
+        assert_eq!(decode_chunk(&two), None, "a second frame is not a chunk");
+        let mut bad = chunk.clone();
+        bad[9] ^= 1;
+        assert_eq!(decode_chunk(&bad), None);
+        assert_eq!(decode_chunk(b""), None);
     }
 
     #[test]
