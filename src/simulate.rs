@@ -47,6 +47,10 @@ pub struct SimOptions {
     /// what they still hold and stop.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Seconds after `--duration` that devices go on resending what was
+    /// not acked before they give up (what is left is reported unacked).
+    #[arg(long, default_value_t = DRAIN_FOR.as_secs_f64())]
+    pub drain: f64,
     /// First device number (IMEI); device i gets this plus i.
     #[arg(long, default_value_t = 350_000_000_000_000)]
     pub imei_base: u64,
@@ -194,9 +198,12 @@ impl Plan {
                 "--rate must be in 0.001..=10000 packets/s",
             ));
         }
-        if !within(opts.duration, 0.0, 1e7) || !within(opts.ack_timeout, 0.01, 3600.0) {
+        if !within(opts.duration, 0.0, 1e7)
+            || !within(opts.drain, 0.0, 1e7)
+            || !within(opts.ack_timeout, 0.01, 3600.0)
+        {
             return Err(SimError::Invalid(
-                "--duration must be in 0..=1e7 s and --ack-timeout in 0.01..=3600 s",
+                "--duration and --drain must be in 0..=1e7 s, --ack-timeout in 0.01..=3600 s",
             ));
         }
         let last = u64::try_from(opts.devices - 1)
@@ -260,7 +267,17 @@ struct Totals {
     acked_records: Vec<(u64, i64, f64, f64)>,
 }
 
-/// Runs the simulation until `duration` has passed (then drains) or `stop`.
+/// How long, by default, devices go on sending their unacked records after
+/// `duration`: a gateway that stays away does not keep the simulation
+/// running for ever.
+pub const DRAIN_FOR: Duration = Duration::from_secs(60);
+/// A device whose connection attempt failed waits this long (at most its
+/// ack timeout) before the next, as trackers do, rather than hammering a
+/// gateway that is down.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs the simulation until `duration` has passed (then drains, for at
+/// most `drain` seconds) or `stop`.
 pub async fn run(plan: Plan, stop: CancellationToken) -> SimReport {
     let totals = Arc::new(Mutex::new(Totals::default()));
     let started = Instant::now();
@@ -390,9 +407,11 @@ async fn device(
     let (mut generated, mut acked, mut resent, mut reconnects) = (0u64, 0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
     let mut acked_records = Vec::new();
+    let drain_until = generate_until + Duration::from_secs_f64(o.drain);
+    let mut retry_at = Instant::now();
     loop {
         let generating = Instant::now() < generate_until && !stop.is_cancelled();
-        if !generating && buffer.is_empty() {
+        if !generating && (buffer.is_empty() || Instant::now() >= drain_until) {
             break;
         }
         if stop.is_cancelled() {
@@ -411,10 +430,14 @@ async fn device(
             }
         }
         if conn.is_none() {
+            if Instant::now() < retry_at {
+                continue;
+            }
             match connect(plan.target, side, number, ack_timeout).await {
                 Some(c) => conn = Some(c),
                 None => {
                     reconnects += 1;
+                    retry_at = Instant::now() + RECONNECT_PAUSE.min(ack_timeout);
                     continue;
                 }
             }
@@ -613,6 +636,7 @@ mod tests {
             records,
             duration: 1.0,
             imei_base: 350_000_000_000_000,
+            drain: 60.0,
             ack_timeout: 1.0,
             out: None,
         };
@@ -627,7 +651,10 @@ mod tests {
         assert!(e(opts("teltonika", 0)).starts_with("need --devices > 0"));
         let mut o = opts("teltonika", 1);
         o.ack_timeout = f64::INFINITY;
-        assert!(e(o).starts_with("--duration must be"));
+        assert!(e(o).starts_with("--duration and --drain must be"));
+        let mut o = opts("teltonika", 1);
+        o.drain = -1.0;
+        assert!(e(o).starts_with("--duration and --drain must be"));
         let mut o = opts("teltonika", 1);
         o.rate = f64::NAN;
         assert!(e(o).starts_with("--rate must be"));
@@ -678,6 +705,7 @@ mod tests {
             records: 2,
             duration: 0.3,
             imei_base: 350_000_000_000_000,
+            drain: 60.0,
             ack_timeout: 2.0,
             out: None,
         })
@@ -694,6 +722,44 @@ mod tests {
         assert_eq!(report.unacked, report.generated);
         assert!(report.reconnects >= 2, "{}", report.summary());
         server.abort();
+    }
+
+    /// A gateway that is down: the devices keep generating for the
+    /// duration, retry about once a second each, and give up after the
+    /// drain with everything reported unacked.
+    #[tokio::test]
+    async fn devices_give_up_on_a_gateway_that_stays_away() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let plan = Plan::new(SimOptions {
+            protocol: "teltonika".into(),
+            target: Some(closed),
+            devices: 5,
+            rate: 50.0,
+            records: 1,
+            duration: 1.0,
+            imei_base: 350_000_000_000_000,
+            drain: 1.0,
+            ack_timeout: 5.0,
+            out: None,
+        })
+        .unwrap();
+        let started = Instant::now();
+        let report = run(plan, CancellationToken::new()).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(report.acked, 0);
+        assert!(report.generated >= 5 * 40, "{}", report.summary());
+        assert_eq!(report.unacked, report.generated);
+        // One attempt at the start and about one a second after: not one
+        // per packet (50 a second each).
+        assert!(
+            (5..=5 * 4).contains(&report.reconnects),
+            "{}",
+            report.summary()
+        );
     }
 
     proptest::proptest! {
