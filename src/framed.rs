@@ -28,7 +28,7 @@ pub fn put_frame(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
 /// is short, too long, fails its CRC or that `each` rejects (`None`).
 /// Returns the length of the intact part: everything after it was never
 /// acknowledged.
-pub fn read_frames(bytes: &[u8], mut each: impl FnMut(&[u8]) -> Option<()>) -> usize {
+pub fn read_frames<'a>(bytes: &'a [u8], mut each: impl FnMut(&'a [u8]) -> Option<()>) -> usize {
     let mut pos = 0;
     while let Some(head) = bytes.get(pos..pos + 8) {
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
@@ -81,8 +81,13 @@ pub mod fields {
 
     /// A string prefixed by its u16 length.
     pub fn take_str16(p: &mut &[u8]) -> Option<String> {
+        take_str16_ref(p).map(str::to_string)
+    }
+
+    /// [`take_str16`], borrowing.
+    pub fn take_str16_ref<'a>(p: &mut &'a [u8]) -> Option<&'a str> {
         let len = usize::from(u16::from_le_bytes(take(p)?));
-        let s = std::str::from_utf8(p.get(..len)?).ok()?.to_string();
+        let s = std::str::from_utf8(p.get(..len)?).ok()?;
         *p = &p[len..];
         Some(s)
     }

@@ -48,6 +48,8 @@ pub struct HistoryMetrics {
     pub journal_records: IntGauge,
     /// Failed compactions (retried; their records stay in the journal).
     pub compaction_errors: IntCounter,
+    /// Time to move one journal segment into `history.db`, commit included.
+    pub compaction_seconds: Histogram,
     /// Time commits waited for the compactor (journal at its limit).
     pub throttled_seconds: prometheus::Counter,
 }
@@ -246,6 +248,10 @@ impl Metrics {
                 "trackgate_history_compaction_errors_total",
                 "Journal compactions that failed (retried; nothing acked is lost)",
             )),
+            compaction_seconds: commit_histogram(
+                "trackgate_history_compaction_seconds",
+                "Time to move one journal segment into the indexed history (a full segment holds 65,536 records)",
+            ),
             throttled_seconds: must(prometheus::Counter::new(
                 "trackgate_history_throttled_seconds_total",
                 "Time history commits (and so acks) waited because the journal held history.max_journal_records not yet compacted",
@@ -277,6 +283,7 @@ impl Metrics {
             Box::new(history.healthy.clone()),
             Box::new(history.journal_records.clone()),
             Box::new(history.compaction_errors.clone()),
+            Box::new(history.compaction_seconds.clone()),
             Box::new(history.throttled_seconds.clone()),
             Box::new(access_log.entries.clone()),
             Box::new(access_log.errors.clone()),

@@ -719,6 +719,7 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
         records: 1,
         duration: 4.0,
         imei_base: 351_000_000_000_000,
+        drain: 60.0,
         ack_timeout: 1.0,
         out: None,
     };
@@ -830,6 +831,7 @@ fn sim_options(protocol: &str, target: std::net::SocketAddr, records: usize) -> 
         records,
         duration: 1.0,
         imei_base: 352_000_000_000_000,
+        drain: 60.0,
         // Generous: sibling tests load the disk, and a resend after a slow
         // ack would count as a reconnect.
         ack_timeout: 10.0,

@@ -218,14 +218,19 @@ impl Journal {
 
     /// The rows of segment `seq`, read up to `committed` bytes.
     fn read(&self, seq: u64, committed: u64) -> Result<Vec<StoredRow>, HistoryError> {
+        Ok(segment::decode(&self.read_bytes(seq, committed)?).0)
+    }
+
+    /// Segment `seq`'s first `committed` bytes (none once it is gone).
+    fn read_bytes(&self, seq: u64, committed: u64) -> Result<Vec<u8>, HistoryError> {
         let path = self.path(seq);
-        let bytes = match std::fs::read(&path) {
+        let mut bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(HistoryError::Storage(format!("{}: {e}", path.display()))),
         };
-        let end = usize::try_from(committed).map_or(bytes.len(), |c| c.min(bytes.len()));
-        Ok(segment::decode(&bytes[..end]).0)
+        bytes.truncate(usize::try_from(committed).unwrap_or(usize::MAX));
+        Ok(bytes)
     }
 
     /// Rows of `q`'s device and range in live segment `l`, in key order, at
@@ -268,10 +273,11 @@ pub(super) fn compact(
     if journal.legacy_path(seq).exists() {
         return compact_legacy(conn, journal, seq);
     }
-    let rows = journal.read(seq, committed)?;
+    let bytes = journal.read_bytes(seq, committed)?;
+    let rows = segment::decode_refs(&bytes).0;
     if !rows.is_empty() {
         let tx = conn.transaction()?;
-        super::sqlite::store(&tx, rows)?;
+        super::sqlite::store(&tx, &rows)?;
         tx.commit()?;
     }
     journal.remove(seq);
@@ -300,7 +306,7 @@ fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<
             rows.map(|r| r.map(|(_, row)| row))
                 .collect::<rusqlite::Result<Vec<_>>>()?
         };
-        super::sqlite::store(&tx, rows)?;
+        super::sqlite::store_owned(&tx, &rows)?;
         tx.commit()?;
         Ok(())
     })();
@@ -362,7 +368,13 @@ pub(super) fn run_compactor(
             Job::Compact { seq, committed } => {
                 let mut wait = Duration::from_millis(100);
                 loop {
+                    let started = Instant::now();
                     let r = c.compact(&mut conn, seq, committed);
+                    if r.is_ok() {
+                        metrics
+                            .compaction_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                    }
                     // Counted before health reports it: whoever sees the
                     // one sees the other.
                     if r.is_err() {

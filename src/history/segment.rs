@@ -14,7 +14,7 @@
 //!
 //! Integers and floats little-endian; strings UTF-8.
 
-use crate::framed::fields::{put_str16, take, take_i64, take_str16};
+use crate::framed::fields::{put_str16, take, take_i64, take_str16_ref as take_str16};
 use crate::framed::{put_frame, read_frames};
 
 use super::StoredRow;
@@ -43,40 +43,106 @@ pub fn encode_frame<'a>(rows: impl IntoIterator<Item = &'a StoredRow>, out: &mut
     });
 }
 
+/// One row of a frame, borrowed from the bytes it was read from: no
+/// allocation, and its own encoding, which a chunk copies as it is (the
+/// compactor neither builds nor re-encodes a [`StoredRow`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub device_id: &'a str,
+    pub fix_ms: i64,
+    pub received_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+    altitude_m: f64,
+    speed_kmh: f64,
+    course_deg: f64,
+    satellites: Option<i64>,
+    valid: bool,
+    protocol: &'a str,
+    attributes: &'a str,
+    /// The row's encoding.
+    pub bytes: &'a [u8],
+}
+
+impl RowRef<'_> {
+    pub fn to_row(self) -> StoredRow {
+        StoredRow {
+            device_id: self.device_id.to_string(),
+            fix_ms: self.fix_ms,
+            received_ms: self.received_ms,
+            lat: self.lat,
+            lon: self.lon,
+            altitude_m: self.altitude_m,
+            speed_kmh: self.speed_kmh,
+            course_deg: self.course_deg,
+            satellites: self.satellites,
+            valid: self.valid,
+            protocol: self.protocol.to_string(),
+            attributes: self.attributes.to_string(),
+        }
+    }
+}
+
+/// Appends one frame of rows already encoded (as [`RowRef::bytes`]).
+pub fn encode_frame_of<'a>(rows: impl IntoIterator<Item = &'a RowRef<'a>>, out: &mut Vec<u8>) {
+    put_frame(out, |out| {
+        for r in rows {
+            out.extend_from_slice(r.bytes);
+        }
+    });
+}
+
 /// Every row of every intact frame of a segment file's bytes, in order,
 /// and the length of the intact part. Reading stops at the first frame
 /// that is short, too long, fails its CRC or does not parse: everything
 /// after it was never acknowledged.
 pub fn decode(bytes: &[u8]) -> (Vec<StoredRow>, usize) {
-    let mut rows = Vec::new();
+    let (rows, intact) = decode_refs(bytes);
+    (rows.into_iter().map(RowRef::to_row).collect(), intact)
+}
+
+/// [`decode`], borrowing.
+pub fn decode_refs(bytes: &[u8]) -> (Vec<RowRef<'_>>, usize) {
     let Some(body) = bytes.strip_prefix(MAGIC.as_slice()) else {
-        return (rows, 0);
+        return (Vec::new(), 0);
     };
-    let intact = read_frames(body, |payload| {
-        let before = rows.len();
-        let parsed = decode_rows(payload, &mut rows);
-        if parsed.is_none() {
-            rows.truncate(before);
-        }
-        parsed
-    });
+    let (rows, _, intact) = read_rows(body);
     (rows, MAGIC.len() + intact)
 }
 
 /// The rows of one chunk of `history.db` (one frame, no magic): `None`
 /// unless the whole of `bytes` is one intact frame.
 pub fn decode_chunk(bytes: &[u8]) -> Option<Vec<StoredRow>> {
-    let mut rows = Vec::new();
-    let mut frames = 0;
-    let intact = read_frames(bytes, |payload| {
-        frames += 1;
-        decode_rows(payload, &mut rows)
-    });
+    chunk_refs(bytes).map(|rows| rows.into_iter().map(RowRef::to_row).collect())
+}
+
+/// [`decode_chunk`], borrowing.
+pub fn chunk_refs(bytes: &[u8]) -> Option<Vec<RowRef<'_>>> {
+    let (rows, frames, intact) = read_rows(bytes);
     (intact == bytes.len() && frames == 1).then_some(rows)
 }
 
-fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
+/// The rows of frames (no magic) up to the first bad one, how many frames
+/// were intact, and their length.
+pub fn read_rows(bytes: &[u8]) -> (Vec<RowRef<'_>>, usize, usize) {
+    let mut rows = Vec::new();
+    let mut frames = 0;
+    let intact = read_frames(bytes, |payload| {
+        let before = rows.len();
+        let parsed = decode_rows(payload, &mut rows);
+        if parsed.is_none() {
+            rows.truncate(before);
+        } else {
+            frames += 1;
+        }
+        parsed
+    });
+    (rows, frames, intact)
+}
+
+fn decode_rows<'a>(mut p: &'a [u8], out: &mut Vec<RowRef<'a>>) -> Option<()> {
     while !p.is_empty() {
+        let start = p;
         let device_id = take_str16(&mut p)?;
         let fix_ms = take_i64(&mut p)?;
         let received_ms = take_i64(&mut p)?;
@@ -89,9 +155,9 @@ fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
         let [valid] = take::<1>(&mut p)?;
         let protocol = take_str16(&mut p)?;
         let alen = u32::from_le_bytes(take(&mut p)?) as usize;
-        let attributes = std::str::from_utf8(p.get(..alen)?).ok()?.to_string();
+        let attributes = std::str::from_utf8(p.get(..alen)?).ok()?;
         p = &p[alen..];
-        out.push(StoredRow {
+        out.push(RowRef {
             device_id,
             fix_ms,
             received_ms,
@@ -104,6 +170,7 @@ fn decode_rows(mut p: &[u8], out: &mut Vec<StoredRow>) -> Option<()> {
             valid: valid == 1,
             protocol,
             attributes,
+            bytes: &start[..start.len() - p.len()],
         });
     }
     Some(())

@@ -19,14 +19,14 @@
 //! each device's newest record itself, so a start-up reads one row per
 //! device instead of scanning the history.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, Statement, Transaction};
 
 use super::journal::Journal;
-use super::segment;
+use super::segment::{self, RowRef};
 use super::{page_from_rows, HistoryError, Page, Range, StoredRow};
 use crate::model::Position;
 
@@ -73,10 +73,18 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Rust(into_chunks),
 ];
 
-/// Version 2: rows become chunks, `latest` holds the record itself.
+/// Version 2: rows become chunks, `latest` holds the record itself. The
+/// new `latest` is filled as the rows are stored, as a compaction does.
 fn into_chunks(tx: &Transaction<'_>) -> Result<(), HistoryError> {
     tx.execute_batch(
         "
+    DROP TABLE latest;
+    CREATE TABLE latest (
+        device_id   TEXT PRIMARY KEY,
+        fix_ms      INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        row         BLOB    NOT NULL
+    ) WITHOUT ROWID;
     CREATE TABLE chunks (
         id              INTEGER PRIMARY KEY,
         device_id       TEXT    NOT NULL,
@@ -87,53 +95,29 @@ fn into_chunks(tx: &Transaction<'_>) -> Result<(), HistoryError> {
         rows            BLOB    NOT NULL
     );
     CREATE INDEX chunks_device_fix ON chunks (device_id, first_fix_ms, last_fix_ms);
-    CREATE TABLE latest_rows (
-        device_id   TEXT PRIMARY KEY,
-        fix_ms      INTEGER NOT NULL,
-        received_ms INTEGER NOT NULL,
-        row         BLOB    NOT NULL
-    ) WITHOUT ROWID;
 ",
     )?;
     {
         let mut read = tx.prepare(&format!(
             "SELECT {COLUMNS} FROM positions ORDER BY device_id, fix_ms, lat, lon"
         ))?;
-        let mut insert = tx.prepare(INSERT_CHUNK)?;
         let mut rows = read.query([])?;
-        let mut device: Vec<StoredRow> = Vec::new();
-        let mut buf = Vec::new();
+        let mut batch: Vec<StoredRow> = Vec::new();
         while let Some(r) = rows.next()? {
-            let r = row(r)?.1;
-            if device.first().is_some_and(|d| d.device_id != r.device_id) {
-                write_chunks(&mut insert, &device, &mut buf)?;
-                device.clear();
+            batch.push(row(r)?.1);
+            if batch.len() == MIGRATION_BATCH {
+                store_owned(tx, &batch)?;
+                batch.clear();
             }
-            device.push(r);
         }
-        write_chunks(&mut insert, &device, &mut buf)?;
+        store_owned(tx, &batch)?;
     }
-    {
-        let cols = COLUMNS
-            .split(", ")
-            .map(|col| format!("p.{}", col.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut read = tx.prepare(&format!(
-            "SELECT {cols} FROM latest l JOIN positions p ON p.id = l.position_id"
-        ))?;
-        let mut upsert = tx.prepare(UPSERT_LATEST.replace("latest", "latest_rows").as_str())?;
-        let mut rows = read.query([])?;
-        let mut buf = Vec::new();
-        while let Some(r) = rows.next()? {
-            put_latest(&mut upsert, &row(r)?.1, &mut buf)?;
-        }
-    }
-    tx.execute_batch(
-        "DROP TABLE latest; DROP TABLE positions; ALTER TABLE latest_rows RENAME TO latest;",
-    )?;
+    tx.execute_batch("DROP TABLE positions;")?;
     Ok(())
 }
+
+/// Version-1 rows moved into chunks per transaction step.
+const MIGRATION_BATCH: usize = 65_536;
 
 const COLUMNS: &str = "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
                        course_deg, satellites, valid, protocol, attributes";
@@ -302,9 +286,17 @@ impl SqliteHistory {
 /// Stores `rows` (any devices, any order, possibly resent) in `tx`: each
 /// device's records not stored yet, as chunks, and its `latest` moved
 /// forward. One overlap lookup per device, however many records it sent.
-pub(super) fn store(tx: &Transaction<'_>, mut rows: Vec<StoredRow>) -> Result<(), HistoryError> {
-    rows.sort_by(|a, b| a.device_id.cmp(&b.device_id).then_with(|| key_order(a, b)));
-    rows.dedup_by(|a, b| a.device_id == b.device_id && key_order(a, b).is_eq());
+pub(super) fn store(tx: &Transaction<'_>, rows: &[RowRef<'_>]) -> Result<(), HistoryError> {
+    // Grouped by device, then each (small, mostly ordered) group sorted:
+    // sorting the whole segment by device id spent a quarter of the
+    // compactor in string compares and moves.
+    let mut by_device: HashMap<&str, Vec<&RowRef<'_>>> = HashMap::new();
+    for r in rows {
+        by_device.entry(r.device_id).or_default().push(r);
+    }
+    let mut devices: Vec<(&str, Vec<&RowRef<'_>>)> = by_device.into_iter().collect();
+    // In device order, so the index is written front to back.
+    devices.sort_unstable_by_key(|d| d.0);
     let mut insert = tx.prepare_cached(INSERT_CHUNK)?;
     let mut overlapping = tx.prepare_cached(OVERLAPPING)?;
     let mut upsert = tx.prepare_cached(UPSERT_LATEST)?;
@@ -312,21 +304,17 @@ pub(super) fn store(tx: &Transaction<'_>, mut rows: Vec<StoredRow>) -> Result<()
     // A fix stamped too far ahead of its receipt is stored but never the
     // device's latest (see `Position::is_from_the_future`).
     let ahead = crate::model::MAX_FIX_AHEAD_MS;
-    for device in rows.chunk_by(|a, b| a.device_id == b.device_id) {
-        let (Some(first), Some(last)) = (device.first(), device.last()) else {
+    for (_, mut device) in devices {
+        device.sort_by(key_order);
+        device.dedup_by(|a, b| key_order(a, b).is_eq());
+        let (Some(&first), Some(&last)) = (device.first(), device.last()) else {
             continue;
         };
         let stored = stored_keys(&mut overlapping, first, last.fix_ms)?;
-        if stored.is_empty() {
-            write_chunks(&mut insert, device, &mut buf)?;
-        } else {
-            let fresh: Vec<StoredRow> = device
-                .iter()
-                .filter(|r| !stored.contains(&key(r)))
-                .cloned()
-                .collect();
-            write_chunks(&mut insert, &fresh, &mut buf)?;
+        if !stored.is_empty() {
+            device.retain(|r| !stored.contains(&key(r)));
         }
+        write_chunks(&mut insert, &device, &mut buf)?;
         if let Some(newest) = device
             .iter()
             .rev()
@@ -338,6 +326,15 @@ pub(super) fn store(tx: &Transaction<'_>, mut rows: Vec<StoredRow>) -> Result<()
     Ok(())
 }
 
+/// [`store`] for rows read from an older schema or segment format.
+pub(super) fn store_owned(tx: &Transaction<'_>, rows: &[StoredRow]) -> Result<(), HistoryError> {
+    let mut bytes = Vec::new();
+    for part in rows.chunks(CHUNK_ROWS) {
+        segment::encode_frame(part, &mut bytes);
+    }
+    store(tx, &segment::read_rows(&bytes).0)
+}
+
 /// A device's chunks that may hold a fix in `[from, to]`.
 const OVERLAPPING: &str = "SELECT rows FROM chunks WHERE device_id = ?1 \
     AND first_fix_ms >= ?2 AND first_fix_ms <= ?3 AND last_fix_ms >= ?4";
@@ -346,7 +343,7 @@ const OVERLAPPING: &str = "SELECT rows FROM chunks WHERE device_id = ?1 \
 /// `to`.
 fn stored_keys(
     overlapping: &mut Statement<'_>,
-    first: &StoredRow,
+    first: &RowRef<'_>,
     to: i64,
 ) -> Result<HashSet<(i64, u64, u64)>, HistoryError> {
     let from = first.fix_ms;
@@ -358,20 +355,23 @@ fn stored_keys(
     ])?;
     let mut keys = HashSet::new();
     while let Some(r) = rows.next()? {
-        keys.extend(decode(r.get_ref(0)?)?.iter().map(key));
+        let blob = r.get_ref(0)?.as_blob().ok();
+        let stored = blob.and_then(segment::chunk_refs).ok_or_else(corrupt)?;
+        keys.extend(stored.iter().map(key));
     }
     Ok(keys)
 }
 
 /// The unique key as a hashable value, -0.0 and 0.0 alike.
-fn key(r: &StoredRow) -> (i64, u64, u64) {
-    (r.fix_ms, (r.lat + 0.0).to_bits(), (r.lon + 0.0).to_bits())
+fn key(r: &impl Keyed) -> (i64, u64, u64) {
+    let (fix, lat, lon) = r.key();
+    (fix, (lat + 0.0).to_bits(), (lon + 0.0).to_bits())
 }
 
 /// Writes one device's `rows` (in key order, none stored yet) as chunks.
 fn write_chunks(
     insert: &mut Statement<'_>,
-    rows: &[StoredRow],
+    rows: &[&RowRef<'_>],
     buf: &mut Vec<u8>,
 ) -> Result<(), HistoryError> {
     let mut rest = rows;
@@ -383,7 +383,7 @@ fn write_chunks(
             .count();
         let (chunk, after) = rest.split_at(len);
         buf.clear();
-        segment::encode_frame(chunk, buf);
+        segment::encode_frame_of(chunk.iter().copied(), buf);
         let last = chunk.last().map_or(first.fix_ms, |r| r.fix_ms);
         let received = chunk.iter().map(|r| r.received_ms).max().unwrap_or(0);
         insert.execute(params![
@@ -401,11 +401,11 @@ fn write_chunks(
 
 fn put_latest(
     upsert: &mut Statement<'_>,
-    r: &StoredRow,
+    r: &RowRef<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<(), HistoryError> {
     buf.clear();
-    segment::encode_frame(std::iter::once(r), buf);
+    segment::encode_frame_of([r], buf);
     upsert.execute(params![r.device_id, r.fix_ms, r.received_ms, &buf[..]])?;
     Ok(())
 }
@@ -415,7 +415,11 @@ fn decode(v: rusqlite::types::ValueRef<'_>) -> Result<Vec<StoredRow>, HistoryErr
     v.as_blob()
         .ok()
         .and_then(segment::decode_chunk)
-        .ok_or_else(|| HistoryError::Storage("history.db: a chunk fails its checksum".into()))
+        .ok_or_else(corrupt)
+}
+
+fn corrupt() -> HistoryError {
+    HistoryError::Storage("history.db: a chunk fails its checksum".into())
 }
 
 /// The first `q.limit + 1` stored rows of `q`, in key order. Chunks come
@@ -461,14 +465,37 @@ fn page_rows(c: &Connection, q: &Range) -> Result<Vec<StoredRow>, HistoryError> 
     Ok(out)
 }
 
-/// Order by the unique key (device aside): fix time, then coordinates,
-/// with -0.0 equal to 0.0 as SQLite compares them.
-pub(super) fn key_order(a: &StoredRow, b: &StoredRow) -> std::cmp::Ordering {
+/// A record's unique key (device aside): fix time and coordinates.
+pub(super) trait Keyed {
+    fn key(&self) -> (i64, f64, f64);
+}
+
+impl Keyed for StoredRow {
+    fn key(&self) -> (i64, f64, f64) {
+        (self.fix_ms, self.lat, self.lon)
+    }
+}
+
+impl Keyed for RowRef<'_> {
+    fn key(&self) -> (i64, f64, f64) {
+        (self.fix_ms, self.lat, self.lon)
+    }
+}
+
+impl<T: Keyed> Keyed for &T {
+    fn key(&self) -> (i64, f64, f64) {
+        (*self).key()
+    }
+}
+
+/// Order by the unique key: fix time, then coordinates, with -0.0 equal
+/// to 0.0.
+pub(super) fn key_order<T: Keyed>(a: &T, b: &T) -> std::cmp::Ordering {
     let z = |x: f64| x + 0.0;
-    a.fix_ms
-        .cmp(&b.fix_ms)
-        .then(z(a.lat).total_cmp(&z(b.lat)))
-        .then(z(a.lon).total_cmp(&z(b.lon)))
+    let (a, b) = (a.key(), b.key());
+    a.0.cmp(&b.0)
+        .then(z(a.1).total_cmp(&z(b.1)))
+        .then(z(a.2).total_cmp(&z(b.2)))
 }
 
 pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
@@ -520,7 +547,7 @@ mod tests {
     fn put(store: &SqliteHistory, rows: Vec<StoredRow>) {
         let mut c = store.writer().unwrap();
         let tx = c.transaction().unwrap();
-        super::store(&tx, rows).unwrap();
+        super::store_owned(&tx, &rows).unwrap();
         tx.commit().unwrap();
     }
 
