@@ -727,23 +727,7 @@ fn send_sealed(w: &Writer, sealed: Option<Sealed>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn stored(device: &str, fix_ms: i64, lat: f64) -> StoredRow {
-        StoredRow {
-            device_id: device.into(),
-            fix_ms,
-            received_ms: fix_ms + 5,
-            lat,
-            lon: 10.0,
-            altitude_m: 1.0,
-            speed_kmh: 2.0,
-            course_deg: 3.0,
-            satellites: Some(7),
-            valid: true,
-            protocol: "teltonika".into(),
-            attributes: String::new(),
-        }
-    }
+    use crate::history::rows::test_row as stored;
 
     /// The backlog is what live segments hold: raised per commit, lowered
     /// by a segment's whole count when it goes (a failed write counts

@@ -102,6 +102,26 @@ fn attributes(json: &str) -> Attributes {
     out
 }
 
+/// A plain row of `device` for tests: fix time and latitude vary, the rest
+/// is fixed (received 1 ms after the fix).
+#[cfg(test)]
+pub(super) fn test_row(device: &str, fix_ms: i64, lat: f64) -> StoredRow {
+    StoredRow {
+        device_id: device.into(),
+        fix_ms,
+        received_ms: fix_ms + 1,
+        lat,
+        lon: 10.0,
+        altitude_m: 1.0,
+        speed_kmh: 2.0,
+        course_deg: 3.0,
+        satellites: Some(7),
+        valid: true,
+        protocol: "teltonika".into(),
+        attributes: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

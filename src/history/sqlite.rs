@@ -522,27 +522,11 @@ pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, StoredRow)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::history::rows::test_row as rec;
     use crate::history::Cursor;
     use crate::model::DeviceId;
 
     const DEV: &str = "356307042441013";
-
-    fn rec(device: &str, fix_ms: i64, lat: f64) -> StoredRow {
-        StoredRow {
-            device_id: device.into(),
-            fix_ms,
-            received_ms: fix_ms + 1,
-            lat,
-            lon: 10.0,
-            altitude_m: 1.0,
-            speed_kmh: 2.0,
-            course_deg: 3.0,
-            satellites: Some(7),
-            valid: true,
-            protocol: "teltonika".into(),
-            attributes: String::new(),
-        }
-    }
 
     fn put(store: &SqliteHistory, rows: Vec<StoredRow>) {
         let mut c = store.writer().unwrap();
