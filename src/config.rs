@@ -74,6 +74,14 @@ pub struct Limits {
     /// (revoked and expired ones stay for their logs and do not count).
     #[serde(default = "default_tenant_limit")]
     pub max_open_permissions: usize,
+    /// Permissions one provider may have granted in all, revoked and
+    /// expired ones included (they stay, with their access logs).
+    #[serde(default = "default_permissions_per_company")]
+    pub max_permissions_per_company: usize,
+}
+
+fn default_permissions_per_company() -> usize {
+    1_000_000
 }
 
 fn default_max_journal_records() -> u64 {
@@ -206,6 +214,7 @@ impl Default for Config {
                 max_frame_bytes: 65_536,
                 max_users_per_company: default_tenant_limit(),
                 max_open_permissions: default_tenant_limit(),
+                max_permissions_per_company: default_permissions_per_company(),
             },
             engine: EngineConfig {
                 index_interval_ms: 250,
@@ -316,6 +325,10 @@ impl Config {
         positive(
             "limits.max_open_permissions",
             self.limits.max_open_permissions as u64,
+        )?;
+        positive(
+            "limits.max_permissions_per_company",
+            self.limits.max_permissions_per_company as u64,
         )?;
         positive("engine.index_interval_ms", self.engine.index_interval_ms)?;
         positive(

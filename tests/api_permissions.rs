@@ -1695,9 +1695,10 @@ async fn spatial_answers_through_the_index_for_big_fleets_and_directly_for_small
     gw.shutdown().await;
 }
 
-/// A company's users and a provider's open permissions are bounded
-/// (`[limits]`): one more is a 409 that names the limit, and a revoked
-/// permission frees its place.
+/// A company's users, a provider's open permissions and all it ever
+/// granted are bounded (`[limits]`): one more is a 409 that names the
+/// limit; a revoked permission frees an open place, not a place in the
+/// total.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_and_open_permissions_per_company_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -1706,6 +1707,7 @@ async fn users_and_open_permissions_per_company_are_bounded() {
     c.ingest.accept_unregistered_devices = false;
     c.limits.max_users_per_company = 2;
     c.limits.max_open_permissions = 2;
+    c.limits.max_permissions_per_company = 4;
     let gw = start(&c).await;
     let http = gw.http;
     let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
@@ -1831,6 +1833,37 @@ async fn users_and_open_permissions_per_company_are_bounded() {
             .collect();
         names.sort();
         assert_eq!(names, ["Load 1", "Load 2, next week", "Load 3"]);
+        // Revoked ones still count towards the total ever granted.
+        let revoke = |p: &Value| {
+            let (st, _) = call(
+                w.http,
+                "DELETE",
+                &format!("/api/v1/permissions/{}", p["id"]),
+                Some(&w.carrier),
+                None,
+            );
+            assert_eq!(st, 204);
+        };
+        let third = v["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Load 3")
+            .unwrap()
+            .clone();
+        revoke(&third);
+        let (st, fourth) = grant("Load 4", None);
+        assert_eq!(st, 201, "{fourth}");
+        revoke(&fourth);
+        let (st, v) = grant("Load 5", None);
+        assert_eq!(st, 409, "four granted in all, one open: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_permissions_per_company"),
+            "{v}"
+        );
     })
     .await
     .unwrap();

@@ -240,6 +240,19 @@ impl Directory {
 
     /// The permissions `company` grants or receives that match `pred`,
     /// by id.
+    /// How many of `company`'s permissions (either side) match `pred`,
+    /// without cloning them.
+    pub fn count_permissions_of(&self, company: &str, pred: impl Fn(&Permission) -> bool) -> usize {
+        let all = self.permissions.read();
+        all.by_company
+            .get(company)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| all.by_id.get(id))
+            .filter(|p| pred(p))
+            .count()
+    }
+
     pub fn permissions_of(
         &self,
         company: &str,

@@ -99,7 +99,7 @@ pub struct Grant {
     valid_until: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin"), (status = 409, description = "the provider holds limits.max_open_permissions open permissions already")))]
+#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin"), (status = 409, description = "the provider holds limits.max_open_permissions open permissions, or has granted limits.max_permissions_per_company in all")))]
 pub async fn create(
     caller: Caller,
     State(s): State<ApiState>,
@@ -149,19 +149,27 @@ pub async fn create(
     let now = now_ms();
     let bounded = s.bounded_creation.lock().await;
     let max = s.limits.max_open_permissions;
-    let open = s
-        .dir
-        .permissions_of(&who.company_id, |p| {
-            p.provider_company_id == who.company_id
-                && matches!(
-                    state(p, now),
-                    policy::PermissionState::Active | policy::PermissionState::Scheduled
-                )
-        })
-        .len();
+    let open = s.dir.count_permissions_of(&who.company_id, |p| {
+        p.provider_company_id == who.company_id
+            && matches!(
+                state(p, now),
+                policy::PermissionState::Active | policy::PermissionState::Scheduled
+            )
+    });
     if open >= max {
         return Err(ApiError::Conflict(format!(
             "your company holds {max} open permissions, the most allowed (limits.max_open_permissions); revoke one first"
+        )));
+    }
+    // Revoked and expired permissions stay (their access logs are the
+    // provider's record), so grant-and-revoke cannot grow storage for ever.
+    let max = s.limits.max_permissions_per_company;
+    let granted = s
+        .dir
+        .count_permissions_of(&who.company_id, |p| p.provider_company_id == who.company_id);
+    if granted >= max {
+        return Err(ApiError::Conflict(format!(
+            "your company has granted {max} permissions in all, revoked and expired ones included, the most allowed (limits.max_permissions_per_company)"
         )));
     }
     let from = g
