@@ -356,8 +356,16 @@ fn stored_keys(
     let mut keys = HashSet::new();
     while let Some(r) = rows.next()? {
         let blob = r.get_ref(0)?.as_blob().ok();
-        let stored = blob.and_then(segment::chunk_refs).ok_or_else(corrupt)?;
-        keys.extend(stored.iter().map(key));
+        match blob.and_then(segment::chunk_refs) {
+            Some(stored) => keys.extend(stored.iter().map(key)),
+            // A damaged chunk must not stop every device's compaction (and
+            // so, once the journal is full, every ack): at worst a resend
+            // is stored twice. Queries of it fail with the reason.
+            None => tracing::error!(
+                device = first.device_id,
+                "history.db: a chunk fails its checksum; duplicates of it are not detected"
+            ),
+        }
     }
     Ok(keys)
 }
@@ -415,11 +423,7 @@ fn decode(v: rusqlite::types::ValueRef<'_>) -> Result<Vec<StoredRow>, HistoryErr
     v.as_blob()
         .ok()
         .and_then(segment::decode_chunk)
-        .ok_or_else(corrupt)
-}
-
-fn corrupt() -> HistoryError {
-    HistoryError::Storage("history.db: a chunk fails its checksum".into())
+        .ok_or_else(|| HistoryError::Storage("history.db: a chunk fails its checksum".into()))
 }
 
 /// The first `q.limit + 1` stored rows of `q`, in key order. Chunks come
@@ -659,6 +663,37 @@ mod tests {
             .map(|p| p.device_id.as_str().to_string())
             .collect();
         assert_eq!(latest, vec![DEV.to_string()]);
+    }
+
+    #[test]
+    fn a_damaged_chunk_fails_its_queries_not_the_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteHistory::open(dir.path()).unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        put(&store, vec![rec(DEV, 1_000, 50.0), rec(DEV, 2_000, 50.0)]);
+        let c = store.writer().unwrap();
+        // One bit flipped in the stored records.
+        let mut blob: Vec<u8> = c
+            .query_row("SELECT rows FROM chunks", [], |r| r.get(0))
+            .unwrap();
+        let last = blob.len() - 1;
+        blob[last] ^= 1;
+        c.execute("UPDATE chunks SET rows = ?1", [&blob]).unwrap();
+        // Storing more of that device still works.
+        put(&store, vec![rec(DEV, 1_500, 50.0)]);
+        assert_eq!(store.count().unwrap(), 3);
+        let q = |from| Range {
+            device: DeviceId::new(DEV).unwrap(),
+            from_ms: from,
+            to_ms: i64::MAX,
+            limit: 10,
+            after: None,
+        };
+        let e = store.range(&q(0), &journal).unwrap_err().to_string();
+        assert!(e.contains("checksum"), "{e}");
+        // A range that does not touch it is answered.
+        let p = store.range(&q(100_000), &journal).unwrap();
+        assert!(p.positions.is_empty());
     }
 
     #[test]
