@@ -240,36 +240,38 @@ impl Directory {
 
     /// The permissions `company` grants or receives that match `pred`,
     /// by id.
-    /// How many of `company`'s permissions (either side) match `pred`,
-    /// without cloning them.
-    pub fn count_permissions_of(&self, company: &str, pred: impl Fn(&Permission) -> bool) -> usize {
-        let all = self.permissions.read();
-        all.by_company
-            .get(company)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| all.by_id.get(id))
-            .filter(|p| pred(p))
-            .count()
-    }
-
     pub fn permissions_of(
         &self,
         company: &str,
         pred: impl Fn(&Permission) -> bool,
     ) -> Vec<Arc<Permission>> {
+        let mut v: Vec<Arc<Permission>> =
+            self.with_permissions_of(company, |all| all.filter(|p| pred(p)).cloned().collect());
+        v.sort_by_key(|p| p.id);
+        v
+    }
+
+    /// How many of `company`'s permissions (either side) match `pred`,
+    /// without cloning them.
+    pub fn count_permissions_of(&self, company: &str, pred: impl Fn(&Permission) -> bool) -> usize {
+        self.with_permissions_of(company, |all| all.filter(|p| pred(p)).count())
+    }
+
+    /// `f` over the permissions `company` grants or receives, under the
+    /// read lock.
+    fn with_permissions_of<T>(
+        &self,
+        company: &str,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Arc<Permission>>) -> T,
+    ) -> T {
         let all = self.permissions.read();
-        let mut v: Vec<Arc<Permission>> = all
+        let mut it = all
             .by_company
             .get(company)
             .into_iter()
             .flatten()
-            .filter_map(|id| all.by_id.get(id))
-            .filter(|p| pred(p))
-            .cloned()
-            .collect();
-        v.sort_by_key(|p| p.id);
-        v
+            .filter_map(|id| all.by_id.get(id));
+        f(&mut it)
     }
 }
 
