@@ -298,10 +298,7 @@ fn compact_legacy(conn: &mut Connection, journal: &Journal, seq: u64) -> Result<
             "CREATE TABLE IF NOT EXISTS seg.rows ({ROW_COLUMNS})"
         ))?;
         let rows = {
-            let mut st = tx.prepare(
-                "SELECT id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
-                 course_deg, satellites, valid, protocol, attributes FROM seg.rows",
-            )?;
+            let mut st = tx.prepare(&format!("SELECT {} FROM seg.rows", super::sqlite::COLUMNS))?;
             let rows = st.query_map([], super::sqlite::row)?;
             rows.map(|r| r.map(|(_, row)| row))
                 .collect::<rusqlite::Result<Vec<_>>>()?
