@@ -724,7 +724,9 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
         out: None,
     };
     let sim = tokio::spawn(trackgate::simulate::run(
-        trackgate::simulate::Plan::new(opts).unwrap(),
+        trackgate::simulate::Plan::new(opts)
+            .unwrap()
+            .keeping_acked(),
         tokio_util::sync::CancellationToken::new(),
     ));
     // Killed once every device is connected and reporting, however long
@@ -855,7 +857,9 @@ async fn every_simulated_protocol_is_acked_and_stored_exactly_once() {
             .device_side()
             .unwrap();
         let records = side.max_records().min(3);
-        let plan = trackgate::simulate::Plan::new(sim_options(protocol, target, records)).unwrap();
+        let plan = trackgate::simulate::Plan::new(sim_options(protocol, target, records))
+            .unwrap()
+            .keeping_acked();
         let report =
             trackgate::simulate::run(plan, tokio_util::sync::CancellationToken::new()).await;
         println!("{protocol}: {}", report.summary());
