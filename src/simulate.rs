@@ -748,33 +748,33 @@ mod tests {
         server.abort();
     }
 
+    /// A Teltonika server's part for one device: every login and every
+    /// record accepted, until the device hangs up.
+    async fn accept_everything(mut s: TcpStream) -> std::io::Result<()> {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await?;
+        let mut imei = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut imei).await?;
+        s.write_all(&[1]).await?;
+        loop {
+            let mut head = [0u8; 8];
+            s.read_exact(&mut head).await?;
+            let n = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+            let mut body = vec![0u8; n as usize + 4];
+            s.read_exact(&mut body).await?;
+            s.write_all(&u32::from(body[1]).to_be_bytes()).await?;
+        }
+    }
+
     /// The acked records are listed when asked for (the crash test checks
     /// them) or written with `--out`, and not gathered otherwise.
     #[tokio::test]
     async fn acked_records_are_kept_only_when_asked_for() {
-        use tokio::io::AsyncReadExt;
-        // A Teltonika server that accepts every login and every record.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut len = [0u8; 2];
-                    s.read_exact(&mut len).await?;
-                    let mut imei = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    s.read_exact(&mut imei).await?;
-                    s.write_all(&[1]).await?;
-                    loop {
-                        let mut head = [0u8; 8];
-                        s.read_exact(&mut head).await?;
-                        let n = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-                        let mut body = vec![0u8; n as usize + 4];
-                        s.read_exact(&mut body).await?;
-                        s.write_all(&u32::from(body[1]).to_be_bytes()).await?;
-                    }
-                    #[allow(unreachable_code)]
-                    Ok::<(), std::io::Error>(())
-                });
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(accept_everything(s));
             }
         });
         let dir = tempfile::tempdir().unwrap();

@@ -121,7 +121,7 @@ const MIGRATION_BATCH: usize = 65_536;
 
 pub(super) const COLUMNS: &str =
     "id, device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh, \
-                       course_deg, satellites, valid, protocol, attributes";
+     course_deg, satellites, valid, protocol, attributes";
 
 const INSERT_CHUNK: &str = "INSERT INTO chunks \
     (device_id, first_fix_ms, last_fix_ms, max_received_ms, n, rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
