@@ -23,7 +23,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::segment;
-use super::{gather, Gathered, Request};
+use super::{gather_until, Gathered, Request};
 use super::{Faults, HistoryError, Range, StorageHealth, StoredRow};
 
 /// Records after which a segment is sealed and handed to the compactor.
@@ -554,11 +554,7 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 continue;
             }
         };
-        let Gathered {
-            appends: mut batch,
-            flushes,
-            records: n,
-        } = gather(first, &mut rx).await;
+        let deadline = Instant::now() + super::GATHER;
         if w.journal.is_full() {
             // The backlog may be all in the open segment, which only this
             // task can hand to the compactor.
@@ -574,35 +570,66 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
         let unqueued_from = s.open.as_ref().map_or(s.next, |o| o.seq);
         let next_before = s.next;
         let faults = Arc::clone(&w.faults);
-        let seal = !flushes.is_empty();
-        let started = Instant::now();
-        let commit = async {
-            while faults.stall_commits.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        let gathered = Arc::new(AtomicUsize::new(0));
+        let commit = {
+            let gathered = Arc::clone(&gathered);
+            async move {
+                while faults.stall_commits.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                // The queue goes along to the commit thread, which gathers
+                // (see `gather_until`) and hands it back.
+                tokio::task::spawn_blocking(move || {
+                    let mut g = gather_until(first, &mut rx, deadline);
+                    gathered.store(g.records, Ordering::Relaxed);
+                    let rows: Vec<StoredRow> = g
+                        .appends
+                        .iter_mut()
+                        .flat_map(|(r, _)| r.drain(..))
+                        .collect();
+                    let seal = !g.flushes.is_empty();
+                    let started = Instant::now();
+                    // A panic in the commit must not take the queue with it.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let (result, sealed) = if rows.is_empty() {
+                            (Ok(()), s.seal())
+                        } else {
+                            s.append(&rows, &faults, seal)
+                        };
+                        (s, result, sealed)
+                    }));
+                    (rx, g, outcome, started.elapsed())
+                })
+                .await
             }
-            tokio::task::spawn_blocking(move || {
-                let rows: Vec<StoredRow> =
-                    batch.iter_mut().flat_map(|(r, _)| r.drain(..)).collect();
-                let (result, sealed) = if rows.is_empty() {
-                    (Ok(()), s.seal())
-                } else {
-                    s.append(&rows, &faults, seal)
-                };
-                (s, result, sealed, batch)
-            })
-            .await
         };
-        let joined = super::watch(commit, &w.health, &w.metrics, n).await;
-        let (s, result, sealed, batch) = match joined {
+        let joined = super::watch(commit, &w.health, &w.metrics, &gathered).await;
+        let Ok((back, g, outcome, took)) = joined else {
+            // Only a runtime shutting down cancels a blocking task.
+            tracing::error!("history commit task cancelled; the writer stops");
+            return;
+        };
+        rx = back;
+        let Gathered {
+            appends: batch,
+            flushes,
+            records: n,
+        } = g;
+        let (s, result, sealed) = match outcome {
             Ok(v) => v,
-            Err(e) => {
-                // The commit task panicked: its waiters are dropped (their
+            Err(panic) => {
+                // The commit panicked: its waiters are dropped (their
                 // devices are not acked and resend) and the writer goes on
                 // with a new segment. The one it was writing is compacted up
                 // to its last completed commit (its acked records), so its
                 // backlog does not hold acks back for good.
-                tracing::error!(error = %e, records = n, "history commit task failed; those records are not acked");
-                let e = Err(HistoryError::Storage(format!("commit task failed: {e}")));
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(error = %why, records = n, "history commit panicked; those records are not acked");
+                let e = Err(HistoryError::Storage(format!("commit task failed: {why}")));
                 w.metrics.errors.inc();
                 w.health.set(&e);
                 w.metrics.healthy.set(0);
@@ -628,6 +655,7 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                     journal: Arc::clone(&w.journal),
                     open: None,
                 });
+                drop(batch);
                 for done in flushes {
                     let _ = done.send(e.clone());
                 }
@@ -636,9 +664,7 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
         };
         segments = Some(s);
         if n > 0 {
-            w.metrics
-                .commit_seconds
-                .observe(started.elapsed().as_secs_f64());
+            w.metrics.commit_seconds.observe(took.as_secs_f64());
             match &result {
                 Ok(()) => {
                     w.metrics.records.inc_by(n as u64);

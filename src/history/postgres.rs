@@ -223,7 +223,8 @@ async fn commit(
             "database or disk is full (injected)".into(),
         ))
     } else {
-        super::watch(insert(pool, &rows), health, metrics, rows.len()).await
+        let n = std::sync::atomic::AtomicUsize::new(rows.len());
+        super::watch(insert(pool, &rows), health, metrics, &n).await
     };
     metrics
         .commit_seconds
