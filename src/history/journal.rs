@@ -603,7 +603,10 @@ pub(super) async fn run_writer(w: Writer, mut rx: mpsc::Receiver<Request>) {
                 .await
             }
         };
-        let joined = super::watch(commit, &w.health, &w.metrics, &gathered).await;
+        let joined = super::watch(commit, &w.health, &w.metrics, || {
+            gathered.load(Ordering::Relaxed)
+        })
+        .await;
         let Ok((back, g, outcome, took)) = joined else {
             // Only a runtime shutting down cancels a blocking task.
             tracing::error!("history commit task cancelled; the writer stops");

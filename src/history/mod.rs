@@ -287,19 +287,19 @@ fn gather_until(
 ) -> Gathered {
     let mut g = Gathered::new();
     let mut slept = false;
-    let mut next = first;
-    while !g.add(next) {
+    let mut next = Some(first);
+    while let Some(r) = next {
+        if g.add(r) {
+            break;
+        }
         next = match rx.try_recv() {
-            Ok(r) => r,
+            Ok(r) => Some(r),
             Err(tokio::sync::mpsc::error::TryRecvError::Empty) if !slept => {
                 slept = true;
                 std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
-                match rx.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => break,
-                }
+                rx.try_recv().ok()
             }
-            Err(_) => break,
+            Err(_) => None,
         };
     }
     g
@@ -344,14 +344,14 @@ fn record(
     }
 }
 
-/// Awaits `commit` (of `records` records, as far as known); each time it
-/// has run for another [`STALLED_AFTER`] it is reported as stalled, until
-/// it ends and its result is recorded by the caller.
+/// Awaits `commit` (of `records()` records, as far as known); each time
+/// it has run for another [`STALLED_AFTER`] it is reported as stalled,
+/// until it ends and its result is recorded by the caller.
 async fn watch<T>(
     commit: impl std::future::Future<Output = T>,
     health: &StorageHealth,
     metrics: &crate::metrics::HistoryMetrics,
-    records: &std::sync::atomic::AtomicUsize,
+    records: impl Fn() -> usize,
 ) -> T {
     let started = std::time::Instant::now();
     tokio::pin!(commit);
@@ -363,7 +363,7 @@ async fn watch<T>(
                 metrics.healthy.set(0);
                 tracing::error!(
                     seconds = started.elapsed().as_secs(),
-                    records = records.load(Ordering::Relaxed),
+                    records = records(),
                     "history commit has not completed; devices are not acked meanwhile"
                 );
             }

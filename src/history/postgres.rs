@@ -223,8 +223,7 @@ async fn commit(
             "database or disk is full (injected)".into(),
         ))
     } else {
-        let n = std::sync::atomic::AtomicUsize::new(rows.len());
-        super::watch(insert(pool, &rows), health, metrics, &n).await
+        super::watch(insert(pool, &rows), health, metrics, || rows.len()).await
     };
     metrics
         .commit_seconds
