@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::journal::{self, Journal};
-use super::{Backend, Done, Faults, HistoryError, Page, Range, Request, StorageHealth, StoredRow};
+use super::{Backend, Done, Encoded, Faults, HistoryError, Page, Range, Request, StorageHealth};
 use super::{SqliteHistory, QUEUE};
 use crate::model::Position;
 
@@ -79,7 +79,7 @@ impl Embedded {
 
 #[async_trait::async_trait]
 impl Backend for Embedded {
-    async fn append(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError> {
+    async fn append(&self, rows: Encoded) -> Result<(), HistoryError> {
         self.request(|done| Request::Append {
             rows,
             done: Some(done),
@@ -87,7 +87,7 @@ impl Backend for Embedded {
         .await
     }
 
-    async fn append_detached(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError> {
+    async fn append_detached(&self, rows: Encoded) -> Result<(), HistoryError> {
         self.tx
             .send(Request::Append { rows, done: None })
             .await

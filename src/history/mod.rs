@@ -38,6 +38,7 @@ pub use embedded::Embedded;
 pub use journal::{SEGMENT_AGE, SEGMENT_ROWS};
 pub use postgres::Postgres;
 pub use rows::{protocol_name, StoredRow};
+pub use segment::Encoded;
 pub use sqlite::SqliteHistory;
 
 use crate::model::{DeviceId, Position};
@@ -210,39 +211,32 @@ type Done = tokio::sync::oneshot::Sender<Result<(), HistoryError>>;
 /// What a backend's writer is asked to do.
 enum Request {
     /// Store `rows`; answer on `done` (if any) once they are durable.
-    Append {
-        rows: Vec<StoredRow>,
-        done: Option<Done>,
-    },
+    Append { rows: Encoded, done: Option<Done> },
     /// Answer once everything appended before is where queries, purges and
     /// counts see it.
     Flush(Done),
 }
 
 /// What one group commit takes.
+#[derive(Default)]
 struct Gathered {
-    /// Each append's rows and its waiter, in arrival order.
-    appends: Vec<(Vec<StoredRow>, Option<Done>)>,
+    /// Each append's rows, in arrival order.
+    rows: Vec<Encoded>,
+    /// The appends' waiters (a detached append has none).
+    waiters: Vec<Done>,
     flushes: Vec<Done>,
     records: usize,
 }
 
 impl Gathered {
-    fn new() -> Self {
-        Self {
-            appends: Vec::new(),
-            flushes: Vec::new(),
-            records: 0,
-        }
-    }
-
     /// Adds `r`; true once the batch is complete: [`MAX_BATCH`] records, or
     /// a flush (nothing after it joins).
     fn add(&mut self, r: Request) -> bool {
         match r {
             Request::Append { rows, done } => {
                 self.records += rows.len();
-                self.appends.push((rows, done));
+                self.rows.push(rows);
+                self.waiters.extend(done);
             }
             Request::Flush(done) => self.flushes.push(done),
         }
@@ -254,7 +248,7 @@ impl Gathered {
 /// [`MAX_BATCH`] records; a flush ends the batch (nothing after it joins).
 async fn gather(first: Request, rx: &mut tokio::sync::mpsc::Receiver<Request>) -> Gathered {
     use tokio::sync::mpsc::error::TryRecvError;
-    let mut g = Gathered::new();
+    let mut g = Gathered::default();
     let deadline = tokio::time::Instant::now() + GATHER;
     let mut next = Some(first);
     while let Some(r) = next {
@@ -285,7 +279,7 @@ fn gather_until(
     rx: &mut tokio::sync::mpsc::Receiver<Request>,
     deadline: std::time::Instant,
 ) -> Gathered {
-    let mut g = Gathered::new();
+    let mut g = Gathered::default();
     let mut slept = false;
     let mut next = Some(first);
     while let Some(r) = next {
@@ -395,9 +389,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Stores `rows` and returns once they are durable (group commit). A
     /// row already stored (same device, fix time and coordinates) is not
     /// stored again and still counts as committed.
-    async fn append(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError>;
+    async fn append(&self, rows: Encoded) -> Result<(), HistoryError>;
     /// Queues `rows` without waiting for the commit (`ack = "received"`).
-    async fn append_detached(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError>;
+    async fn append_detached(&self, rows: Encoded) -> Result<(), HistoryError>;
     /// One page of `range`, oldest first.
     async fn range(&self, range: Range) -> Result<Page, HistoryError>;
     /// The latest stored position of every device (start-up rebuild).
@@ -478,14 +472,14 @@ impl History {
         if positions.is_empty() {
             return Ok(());
         }
-        let rows = positions.iter().map(StoredRow::from_position).collect();
-        self.backend.append(rows).await
+        self.backend.append(Encoded::positions(positions)).await
     }
 
     /// Queues `positions` without waiting for the commit (`ack = "received"`).
     pub async fn append_detached(&self, positions: &[Position]) -> Result<(), HistoryError> {
-        let rows = positions.iter().map(StoredRow::from_position).collect();
-        self.backend.append_detached(rows).await
+        self.backend
+            .append_detached(Encoded::positions(positions))
+            .await
     }
 
     /// One page of `range`, oldest first.
@@ -573,7 +567,7 @@ mod tests {
     fn append(records: usize) -> Request {
         let row = rows::test_row("356307042441013", 0, 1.0);
         Request::Append {
-            rows: vec![row; records],
+            rows: segment::Encoded::rows(&vec![row; records]),
             done: None,
         }
     }
@@ -594,7 +588,7 @@ mod tests {
         let started = Instant::now();
         let g = gather_until(append(1), &mut rx, started + Duration::from_millis(200));
         assert!(started.elapsed() >= Duration::from_millis(200));
-        assert_eq!((g.appends.len(), g.records), (3, 6));
+        assert_eq!((g.rows.len(), g.records), (3, 6));
         sender.join().unwrap();
         assert_eq!(gather_until(append(0), &mut rx, Instant::now()).records, 4);
 

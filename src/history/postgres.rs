@@ -19,7 +19,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{gather, Done, Gathered, Request, StoredRow, QUEUE};
+use super::segment::RowRef;
+use super::{gather, Done, Encoded, Gathered, Request, StoredRow, QUEUE};
 use super::{page_from_rows, Backend, Faults, HistoryError, Page, Range, StorageHealth};
 use crate::model::Position;
 
@@ -172,15 +173,12 @@ async fn run_writer(
             return;
         };
         let Gathered {
-            appends, flushes, ..
+            rows,
+            waiters,
+            flushes,
+            records,
         } = gather(first, &mut rx).await;
-        let mut rows = Vec::new();
-        let mut waiters = Vec::new();
-        for (mut r, done) in appends {
-            rows.append(&mut r);
-            waiters.extend(done);
-        }
-        if !rows.is_empty() {
+        if records > 0 {
             let (pool, metrics, health, faults) = (
                 pool.clone(),
                 metrics.clone(),
@@ -208,19 +206,31 @@ async fn run_writer(
 /// Commits one batch and answers its waiters.
 async fn commit(
     pool: &PgPool,
-    mut rows: Vec<StoredRow>,
+    parts: Vec<Encoded>,
     waiters: Vec<Done>,
     metrics: &crate::metrics::HistoryMetrics,
     health: &StorageHealth,
     faults: &Faults,
 ) {
+    let mut rows = Vec::with_capacity(parts.iter().map(Encoded::len).sum());
+    let mut undecodable = false;
+    for p in &parts {
+        match p.refs() {
+            Some(r) => rows.extend(r),
+            None => undecodable = true,
+        }
+    }
     // Concurrent batches take their index locks in one order: a record
     // resent into two batches at once must not deadlock them.
-    rows.sort_by(|a, b| (a.device_id.as_str(), a.fix_ms).cmp(&(b.device_id.as_str(), b.fix_ms)));
+    rows.sort_by(|a, b| (a.device_id, a.fix_ms).cmp(&(b.device_id, b.fix_ms)));
     let started = Instant::now();
     let result = if faults.fail_commits.load(Ordering::Relaxed) {
         Err(HistoryError::Storage(
             "database or disk is full (injected)".into(),
+        ))
+    } else if undecodable {
+        Err(HistoryError::Storage(
+            "a batch of rows did not decode".into(),
         ))
     } else {
         super::watch(insert(pool, &rows), health, metrics, || rows.len()).await
@@ -242,14 +252,10 @@ async fn commit(
     }
 }
 
-async fn insert(pool: &PgPool, rows: &[StoredRow]) -> Result<(), HistoryError> {
-    let col = |f: fn(&StoredRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+async fn insert(pool: &PgPool, rows: &[RowRef<'_>]) -> Result<(), HistoryError> {
+    let col = |f: fn(&RowRef<'_>) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     sqlx::query(INSERT)
-        .bind(
-            rows.iter()
-                .map(|r| r.device_id.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(rows.iter().map(|r| r.device_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.fix_ms).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.received_ms).collect::<Vec<_>>())
         .bind(col(|r| r.lat))
@@ -263,12 +269,8 @@ async fn insert(pool: &PgPool, rows: &[StoredRow]) -> Result<(), HistoryError> {
                 .collect::<Vec<_>>(),
         )
         .bind(rows.iter().map(|r| r.valid).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.protocol.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.attributes.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(rows.iter().map(|r| r.protocol).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.attributes).collect::<Vec<_>>())
         .execute(pool)
         .await?;
     Ok(())
@@ -293,7 +295,7 @@ fn stored(r: &sqlx::postgres::PgRow) -> Result<StoredRow, sqlx::Error> {
 
 #[async_trait::async_trait]
 impl Backend for Postgres {
-    async fn append(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError> {
+    async fn append(&self, rows: Encoded) -> Result<(), HistoryError> {
         let (done, wait) = oneshot::channel();
         self.request(Request::Append {
             rows,
@@ -303,7 +305,7 @@ impl Backend for Postgres {
         wait.await.map_err(|_| HistoryError::Stopped)?
     }
 
-    async fn append_detached(&self, rows: Vec<StoredRow>) -> Result<(), HistoryError> {
+    async fn append_detached(&self, rows: Encoded) -> Result<(), HistoryError> {
         self.request(Request::Append { rows, done: None }).await
     }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{AttrKey, AttrValue, Attributes, DeviceId, Position};
 
-/// One history row, built in the caller's task so the writer only writes.
+/// One history row as read back (appends travel as [`super::Encoded`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRow {
     pub device_id: String,
@@ -23,27 +23,6 @@ pub struct StoredRow {
 }
 
 impl StoredRow {
-    pub fn from_position(p: &Position) -> Self {
-        Self {
-            device_id: p.device_id.as_str().to_string(),
-            fix_ms: p.fix_time.timestamp_millis(),
-            received_ms: p.received_time.timestamp_millis(),
-            lat: p.lat,
-            lon: p.lon,
-            altitude_m: p.altitude_m,
-            speed_kmh: p.speed_kmh,
-            course_deg: p.course_deg,
-            satellites: p.satellites.map(i64::from),
-            valid: p.valid,
-            protocol: p.protocol.to_string(),
-            attributes: if p.attributes.is_empty() {
-                String::new()
-            } else {
-                serde_json::to_string(&p.attributes).unwrap_or_default()
-            },
-        }
-    }
-
     /// Back to a position; `None` for a row whose device id no longer
     /// validates (never written by this version).
     pub fn into_position(self) -> Option<Position> {
@@ -149,7 +128,10 @@ mod tests {
             protocol: "teltonika",
             attributes,
         };
-        let back = StoredRow::from_position(&p).into_position().unwrap();
+        let encoded = super::super::Encoded::positions(std::slice::from_ref(&p));
+        let rows = encoded.refs().unwrap();
+        assert_eq!(rows.len(), 1);
+        let back = rows[0].to_row().into_position().unwrap();
         assert_eq!(back.device_id, p.device_id);
         assert_eq!(
             (back.fix_time, back.received_time),
