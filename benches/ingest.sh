@@ -8,6 +8,7 @@
 #   DEVICES=5000 RATE=20 RECORDS=10 benches/ingest.sh
 #   BIN=/tmp/trackgate-before benches/ingest.sh   # an earlier build
 #   PROTOCOL=jt808 RECORDS=10 benches/ingest.sh    # gt06, ruptela, jt808 devices
+#   CPU=1 DEVICES=10000 RATE=12 DURATION=15 benches/ingest.sh  # + cores used by each side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-1000} RATE=${RATE:-50} RECORDS=${RECORDS:-1} DURATION=${DURATION:-10}
@@ -15,6 +16,7 @@ PROTOCOL=${PROTOCOL:-teltonika}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # BIN=path/to/trackgate measures another build (e.g. before a change).
 if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=target/release/trackgate; fi
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }  # user + system CPU, clock ticks
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run() { # $1: label, $2: "true" (history) or "false" (baseline)
@@ -28,7 +30,19 @@ run() { # $1: label, $2: "true" (history) or "false" (baseline)
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   printf '%-9s ' "$1"
   "$BIN" simulate --protocol "$PROTOCOL" --target "127.0.0.1:$port" --devices "$DEVICES" --rate "$RATE" \
-    --records "$RECORDS" --duration "$DURATION" --ack-timeout 10 | tail -1
+    --records "$RECORDS" --duration "$DURATION" --ack-timeout 10 > "$dir/sim.out" &
+  local sim=$! cpu=""
+  if [ -n "${CPU:-}" ] && [ "$DURATION" -ge 8 ]; then
+    # CPU of each process from second 3 to 2 s before the end (the
+    # devices connect before, drain after).
+    sleep 3; local g0 s0 t0 g1 s1 t1
+    g0=$(ticks $pid); s0=$(ticks $sim); t0=$(date +%s.%N)
+    sleep $((DURATION - 5))
+    g1=$(ticks $pid); s1=$(ticks $sim); t1=$(date +%s.%N)
+    cpu=$(python3 -c "t=($t1-$t0)*$(getconf CLK_TCK); print(f'; gateway {($g1-$g0)/t:.2f} cores, simulator {($s1-$s0)/t:.2f} cores')")
+  fi
+  wait $sim
+  echo "$(tail -1 "$dir/sim.out")$cpu"
   kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"
 }
 
