@@ -13,7 +13,7 @@ use nom_teltonika::encoder::{
     encode_avl_datagram, encode_avl_frame, AvlRecordFields, DatagramHeaderFields,
 };
 use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, ImeiView, Priority};
-use support::{http_get, metric, start, test_config};
+use support::{http_get, metric, metrics_when, start, test_config};
 use trackgate::model::DeviceId;
 use trackgate::protocol::Transport;
 
@@ -383,6 +383,89 @@ async fn udp_datagram_gets_the_exact_ack() {
     .unwrap();
     let p = gw.engine.get(&DeviceId::new(IMEI).unwrap()).unwrap();
     assert_eq!(p.fix_time.timestamp_millis(), 1_700_000_003_000);
+    gw.shutdown().await;
+}
+
+/// A datagram waits for its commit without holding the socket: while
+/// storage hangs, another device's datagram is still received and an
+/// oversize one still counted; once storage answers, each device gets its
+/// own exact ack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_datagrams_wait_for_their_commits_without_holding_the_socket() {
+    const OTHER: &str = "356307042441099";
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.limits.max_frame_bytes = 1024;
+    let gw = start(&config).await;
+    let (addr, http) = (gw.addr("teltonika", Transport::Udp).unwrap(), gw.http);
+    let faults = gw.history.faults.clone();
+    faults
+        .stall_commits
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let datagram = |imei: &'static str, packet_id: u16, n: usize| {
+        let header = DatagramHeaderFields {
+            packet_id,
+            avl_packet_id: 0x07,
+            imei: ImeiView::try_from(imei).unwrap(),
+        };
+        encode_avl_datagram(header, AvlCodec::Codec8, &records(n, 1_700_000_000_000)).unwrap()
+    };
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let socket = || {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            s
+        };
+        let (a, b, c) = (socket(), socket(), socket());
+        a.send_to(&datagram(IMEI, 0x0a0a, 2), addr).unwrap();
+        b.send_to(&datagram(OTHER, 0x0b0b, 3), addr).unwrap();
+        c.send_to(&[0u8; 2000], addr).unwrap();
+        let l = "protocol=\"teltonika\"";
+        let text = metrics_when(http, |t| metric(t, "trackgate_frames_total", l) >= 3.0);
+        assert_eq!(
+            metric(&text, "trackgate_frames_total", l),
+            3.0,
+            "every datagram received while the first commit hangs"
+        );
+        assert_eq!(
+            metric(
+                &text,
+                "trackgate_decode_errors_total",
+                "kind=\"frame_too_large\",protocol=\"teltonika\""
+            ),
+            1.0
+        );
+        let mut buf = [0u8; 64];
+        assert!(a.recv_from(&mut buf).is_err(), "no ack before the commit");
+        (a, b)
+    })
+    .await
+    .unwrap();
+    faults
+        .stall_commits
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = [0u8; 64];
+        for (s, ack) in [
+            (a, [0x00, 0x05, 0x0a, 0x0a, 0x01, 0x07, 0x02]),
+            (b, [0x00, 0x05, 0x0b, 0x0b, 0x01, 0x07, 0x03]),
+        ] {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let (n, _) = s.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], ack);
+        }
+    })
+    .await
+    .unwrap();
+    for device in [IMEI, OTHER] {
+        let p = gw.engine.get(&DeviceId::new(device).unwrap()).unwrap();
+        assert_eq!(
+            p.fix_time.timestamp_millis(),
+            1_700_000_000_000 + 1000 * if device == IMEI { 1 } else { 2 }
+        );
+    }
+    assert_eq!(gw.history.count().await.unwrap(), 5);
     gw.shutdown().await;
 }
 

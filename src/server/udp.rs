@@ -1,18 +1,29 @@
-//! UDP: one task per socket. Each datagram is one frame; sessions are kept
-//! per peer address (some protocols log in once) and expire when idle. The
-//! peer table is bounded by `max_connections`.
+//! UDP: one receiving task per socket. Each datagram is one frame;
+//! sessions are kept per peer address (some protocols log in once) and
+//! expire when idle. The peer table is bounded by `max_udp_peers`.
+//!
+//! A datagram carrying positions is acked only after its commit (a
+//! millisecond or more with durable history), so it is judged and answered
+//! by a task of its own: the socket goes on receiving for every other
+//! device meanwhile. Up to [`IN_FLIGHT`] such datagrams wait at once; past
+//! that the receiving task waits too, and the kernel's buffer, then the
+//! devices' resends, take the excess — memory stays bounded.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
 
 use super::ListenerCtx;
 use crate::protocol::{DecodeContext, Session, SessionConfig, Transport};
 
 /// Largest datagram read; UDP payloads cannot be larger.
 const MAX_DATAGRAM: usize = 65_535;
+/// Datagrams per socket waiting for their positions' commit at once.
+const IN_FLIGHT: usize = 4096;
 
 struct Peer {
     session: Box<dyn Session>,
@@ -21,6 +32,8 @@ struct Peer {
 
 /// Serves datagrams on `socket` until the stop token fires.
 pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
+    let (socket, ctx) = (Arc::new(socket), Arc::new(ctx));
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let protocol = ctx.protocol.name();
     let config = SessionConfig {
         transport: Transport::Udp,
@@ -75,6 +88,22 @@ pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
         entry.last_seen = started;
         let decoded = entry.session.decode(datagram, &DecodeContext::now());
         let reply = match decoded {
+            Ok(mut d) if !d.positions.is_empty() => {
+                let permit = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    p = Arc::clone(&in_flight).acquire_owned() => p,
+                };
+                let Ok(permit) = permit else { break };
+                let (socket, ctx) = (Arc::clone(&socket), Arc::clone(&ctx));
+                ctx.shared.tracker.clone().spawn(async move {
+                    let outcome = ctx.judge(&mut d).await;
+                    let reply = d.reply.for_verdict(outcome.verdict);
+                    send(&socket, &ctx, reply.map(|r| &r[..]), peer, started).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            // No positions (a login, a keepalive): nothing to wait for.
             Ok(mut d) => {
                 let outcome = ctx.judge(&mut d).await;
                 d.reply.for_verdict(outcome.verdict).cloned()
@@ -85,14 +114,24 @@ pub async fn serve_udp(socket: UdpSocket, ctx: ListenerCtx) {
                 rejected.reply
             }
         };
-        if let Some(bytes) = reply {
-            if let Err(e) = socket.send_to(&bytes, peer).await {
-                tracing::debug!(protocol, %peer, error = %e, "udp send failed");
-            } else {
-                ctx.metrics
-                    .ack_latency
-                    .observe(started.elapsed().as_secs_f64());
-            }
-        }
+        send(&socket, &ctx, reply.as_deref(), peer, started).await;
+    }
+}
+
+/// Sends `reply` (if any) to `peer`, timing the ack from `started`.
+async fn send(
+    socket: &UdpSocket,
+    ctx: &ListenerCtx,
+    reply: Option<&[u8]>,
+    peer: SocketAddr,
+    started: Instant,
+) {
+    let Some(bytes) = reply else { return };
+    if let Err(e) = socket.send_to(bytes, peer).await {
+        tracing::debug!(protocol = ctx.protocol.name(), %peer, error = %e, "udp send failed");
+    } else {
+        ctx.metrics
+            .ack_latency
+            .observe(started.elapsed().as_secs_f64());
     }
 }
