@@ -174,6 +174,38 @@ impl Running {
 }
 
 /// Binds every listener in `config` and starts serving.
+/// Raises the soft limit on open files to the hard one: every device
+/// connection is a descriptor, and the usual soft limit of 1024 would turn
+/// devices away near a thousand connections whatever
+/// `limits.max_connections` says. Warns when even the hard limit is below
+/// what the configuration allows.
+fn raise_open_file_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            let wanted = rustix::process::Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, wanted) {
+                Ok(()) => limit = getrlimit(Resource::Nofile),
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+            }
+        }
+        // Some for the data files, listeners and HTTP clients besides devices.
+        let needed = max_connections as u64 + 256;
+        if let Some(have) = limit.current.filter(|&n| n < needed) {
+            tracing::warn!(
+                open_files = have,
+                max_connections,
+                "the open-file limit is below limits.max_connections; raise it (ulimit -n, LimitNOFILE=) or lower max_connections"
+            );
+        }
+    }
+}
+
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let metrics = Metrics::new();
     let engine = Arc::new(Engine::new());
@@ -232,6 +264,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         &stop,
         &tracker,
     )?;
+    raise_open_file_limit(config.limits.max_connections);
     let shared = Shared {
         pipeline: Arc::clone(&pipeline),
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),

@@ -245,8 +245,27 @@ async fn a_thousand_devices_connected_at_once() {
     const N: usize = 1_000;
     const T0: u64 = 1_700_000_000_000;
     let imei = |i: usize| format!("35630704{i:07}");
+    // The usual soft open-file limit: 1,000 devices and their 1,000 client
+    // sockets in this one process need twice that, so this test also
+    // checks that the gateway raises the limit at start.
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let hard = getrlimit(Resource::Nofile).maximum;
+    assert!(
+        hard.is_none_or(|h| h >= 2 * N as u64 + 100),
+        "hard limit {hard:?}"
+    );
+    let soft = Rlimit {
+        current: Some(1024),
+        maximum: hard,
+    };
+    setrlimit(Resource::Nofile, soft).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&test_config(dir.path())).await;
+    assert_eq!(
+        getrlimit(Resource::Nofile).current,
+        hard,
+        "raised to the hard limit"
+    );
     let addr = gw.addr("teltonika", Transport::Tcp).unwrap();
 
     // Every device connects and logs in before any sends data, so all
