@@ -1,5 +1,5 @@
 //! A small device-side encoder for tests: builds the packets a Teltonika
-//! device sends (codec 8 and 8E records, TCP packets, UDP datagrams).
+//! device sends (codec 8, 8E and 16 records, TCP packets, UDP datagrams).
 
 // Test code: a panic is a failed test, and sizes here are tiny.
 #![allow(clippy::panic, clippy::arithmetic_side_effects)]
@@ -8,6 +8,7 @@ use crate::protocol::checksum::crc16_ibm;
 
 pub(super) const C8: u8 = 0x08;
 pub(super) const C8E: u8 = 0x8E;
+pub(super) const C16: u8 = 0x10;
 
 /// One AVL record as a device fills it in.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,8 @@ pub(super) struct Record {
     pub satellites: u8,
     pub speed: u16,
     pub event: u16,
+    /// Codec 16 only: why the record was generated.
+    pub generation: u8,
     pub io1: Vec<(u16, u8)>,
     pub io2: Vec<(u16, u16)>,
     pub io4: Vec<(u16, u32)>,
@@ -29,19 +32,29 @@ pub(super) struct Record {
     pub nx: Vec<(u16, Vec<u8>)>,
 }
 
-/// Writes a count or id: one byte in codec 8, two in 8E.
-fn var(out: &mut Vec<u8>, codec: u8, v: u16) {
-    if codec == C8E {
+/// Writes a count or id: two bytes if `wide`, else one.
+fn var(out: &mut Vec<u8>, wide: bool, v: u16) {
+    if wide {
         out.extend_from_slice(&v.to_be_bytes());
     } else {
-        out.push(u8::try_from(v).expect("codec 8 value fits one byte"));
+        out.push(u8::try_from(v).expect("a narrow value fits one byte"));
     }
 }
 
+/// IO ids (and the event id) are two bytes in codecs 8E and 16.
+fn wide_id(codec: u8) -> bool {
+    codec != C8
+}
+
+/// Counts are two bytes in codec 8E only.
+fn wide_count(codec: u8) -> bool {
+    codec == C8E
+}
+
 fn group<const N: usize>(out: &mut Vec<u8>, codec: u8, items: &[(u16, [u8; N])]) {
-    var(out, codec, items.len() as u16);
+    var(out, wide_count(codec), items.len() as u16);
     for (id, value) in items {
-        var(out, codec, *id);
+        var(out, wide_id(codec), *id);
         out.extend_from_slice(value);
     }
 }
@@ -55,10 +68,13 @@ fn record(out: &mut Vec<u8>, codec: u8, r: &Record) {
     out.extend_from_slice(&r.course.to_be_bytes());
     out.push(r.satellites);
     out.extend_from_slice(&r.speed.to_be_bytes());
-    var(out, codec, r.event);
+    var(out, wide_id(codec), r.event);
+    if codec == C16 {
+        out.push(r.generation);
+    }
     // Devices count the NX elements in the total too.
     let total = r.io1.len() + r.io2.len() + r.io4.len() + r.io8.len() + r.nx.len();
-    var(out, codec, total as u16);
+    var(out, wide_count(codec), total as u16);
     let io1: Vec<_> = r.io1.iter().map(|(id, v)| (*id, v.to_be_bytes())).collect();
     let io2: Vec<_> = r.io2.iter().map(|(id, v)| (*id, v.to_be_bytes())).collect();
     let io4: Vec<_> = r.io4.iter().map(|(id, v)| (*id, v.to_be_bytes())).collect();

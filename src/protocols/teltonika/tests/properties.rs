@@ -1,4 +1,4 @@
-//! Property tests: random valid codec 8 / 8E packets decode to exactly the
+//! Property tests: random valid codec 8 / 8E / 16 packets decode to exactly the
 //! values encoded, over TCP and UDP, with the exact reply; our test encoder
 //! agrees byte for byte with nom-teltonika's; arbitrary bytes never panic.
 
@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::model::{AttrKey, AttrValue};
 use crate::protocol::MessageKind;
-use encode::{Record, C8, C8E};
+use encode::{Record, C16, C8, C8E};
 
 fn ids(codec: u8) -> BoxedStrategy<u16> {
     if codec == C8 {
@@ -28,6 +28,7 @@ fn record(codec: u8) -> impl Strategy<Value = Record> {
         any::<u8>(),
         any::<u16>(),
         ids(codec),
+        any::<u8>(),
     );
     let nx = if codec == C8E {
         prop::collection::vec(
@@ -47,7 +48,7 @@ fn record(codec: u8) -> impl Strategy<Value = Record> {
     );
     (head, io).prop_map(
         |(
-            (millis, priority, lon, lat, altitude, course, satellites, speed, event),
+            (millis, priority, lon, lat, altitude, course, satellites, speed, event, generation),
             (io1, io2, io4, io8, nx),
         )| Record {
             millis,
@@ -59,6 +60,7 @@ fn record(codec: u8) -> impl Strategy<Value = Record> {
             satellites,
             speed,
             event,
+            generation,
             io1,
             io2,
             io4,
@@ -69,7 +71,7 @@ fn record(codec: u8) -> impl Strategy<Value = Record> {
 }
 
 fn packet() -> impl Strategy<Value = (u8, Vec<Record>)> {
-    prop_oneof![Just(C8), Just(C8E)]
+    prop_oneof![Just(C8), Just(C8E), Just(C16)]
         .prop_flat_map(|codec| (Just(codec), prop::collection::vec(record(codec), 0..6)))
 }
 
@@ -92,7 +94,12 @@ fn expected_io(r: &Record) -> Vec<(AttrKey, AttrValue)> {
     out
 }
 
-fn check_records(d: &Decoded, records: &[Record], device: &DeviceId) -> Result<(), TestCaseError> {
+fn check_records(
+    d: &Decoded,
+    codec: u8,
+    records: &[Record],
+    device: &DeviceId,
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(d.kind, MessageKind::Data);
     prop_assert_eq!(d.positions.len(), records.len());
     prop_assert!(d.reports.is_empty());
@@ -115,6 +122,11 @@ fn check_records(d: &Decoded, records: &[Record], device: &DeviceId) -> Result<(
         prop_assert_eq!(
             p.attributes.get("event_io"),
             Some(&AttrValue::Int(i64::from(r.event)))
+        );
+        let generation = AttrValue::Int(i64::from(r.generation));
+        prop_assert_eq!(
+            p.attributes.get("generation_type"),
+            (codec == C16).then_some(&generation)
         );
         let io: Vec<_> = p
             .attributes
@@ -140,7 +152,7 @@ proptest! {
         let cut = s.frame(&mut buf).unwrap().unwrap();
         prop_assert_eq!(cut.as_ref(), frame.as_slice());
         let d = s.decode(&cut, &ctx()).unwrap();
-        check_records(&d, &records, &imei())?;
+        check_records(&d, codec, &records, &imei())?;
         let count = records.len() as u32;
         prop_assert_eq!(d.reply.accept.as_deref(), Some(&count.to_be_bytes()[..]));
         prop_assert_eq!(d.reply.refuse.as_deref(), None);
@@ -158,7 +170,7 @@ proptest! {
         let d = session(Transport::Udp).decode(&datagram, &ctx()).unwrap();
         let id = DeviceId::new(&device).unwrap();
         prop_assert_eq!(d.device.as_ref(), Some(&id));
-        check_records(&d, &records, &id)?;
+        check_records(&d, codec, &records, &id)?;
         let [hi, lo] = packet_id.to_be_bytes();
         let expected = [0x00, 0x05, hi, lo, 0x01, avl_packet_id, records.len() as u8];
         prop_assert_eq!(d.reply.accept.as_deref(), Some(&expected[..]));
@@ -170,6 +182,7 @@ proptest! {
         use nom_teltonika::protocol::{AvlCodec, AvlTimestamp, GpsElement, IoId, Priority};
         let (codec, mut records) = packet;
         prop_assume!(!records.is_empty(), "nom-teltonika encodes no empty packet");
+        prop_assume!(codec != C16, "nom-teltonika encodes codecs 8 and 8E only");
         for r in &mut records {
             r.priority %= 3;
         }
