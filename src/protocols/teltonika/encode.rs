@@ -93,6 +93,20 @@ fn record(out: &mut Vec<u8>, codec: u8, r: &Record) {
     }
 }
 
+/// A command response's data field: codec 12, or codec 13 with `seconds`
+/// (its own timestamp); one record of `kind` holding `payload`.
+pub(super) fn response(kind: u8, payload: &[u8], seconds: Option<u32>) -> Vec<u8> {
+    let mut out = vec![if seconds.is_some() { 0x0D } else { 0x0C }, 1, kind];
+    let size = payload.len() + if seconds.is_some() { 4 } else { 0 };
+    out.extend_from_slice(&(size as u32).to_be_bytes());
+    if let Some(t) = seconds {
+        out.extend_from_slice(&t.to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out.push(1);
+    out
+}
+
 /// The data field: codec, count, records, count.
 pub(super) fn data(codec: u8, records: &[Record]) -> Vec<u8> {
     let mut out = vec![codec, records.len() as u8];

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::model::{AttrKey, AttrValue};
-use crate::protocol::MessageKind;
+use crate::protocol::{MessageKind, Reply};
+use chrono::DateTime;
 use encode::{Record, C16, C8, C8E};
 
 fn ids(codec: u8) -> BoxedStrategy<u16> {
@@ -156,6 +157,35 @@ proptest! {
         let count = records.len() as u32;
         prop_assert_eq!(d.reply.accept.as_deref(), Some(&count.to_be_bytes()[..]));
         prop_assert_eq!(d.reply.refuse.as_deref(), None);
+    }
+
+    #[test]
+    fn generated_command_responses_are_reports_and_never_acked(
+        payload in prop_oneof![
+            "[ -~]{0,80}".prop_map(String::into_bytes),
+            prop::collection::vec(any::<u8>(), 0..80),
+        ],
+        seconds in prop::option::of(0u32..=u32::MAX),
+    ) {
+        prop_assume!(!payload.starts_with(b"GTSL"), "a driver id is its own test");
+        let frame = encode::tcp_packet(&encode::response(0x06, &payload, seconds));
+        let d = logged_in().decode(&frame, &ctx()).unwrap();
+        prop_assert_eq!(d.kind, MessageKind::CommandResponse);
+        prop_assert_eq!(&d.reply, &Reply::NONE);
+        prop_assert!(d.positions.is_empty());
+        prop_assert_eq!(d.reports.len(), 1);
+        let r = &d.reports[0];
+        prop_assert_eq!(&r.device_id, &imei());
+        let time = seconds.map_or(ctx().received, |t| {
+            DateTime::from_timestamp(i64::from(t), 0).unwrap()
+        });
+        prop_assert_eq!(r.time, time);
+        prop_assert_eq!(r.attributes.get("response_type"), Some(&AttrValue::Int(6)));
+        let text = match std::str::from_utf8(&payload) {
+            Ok(t) if t.bytes().all(|b| matches!(b, b' '..=b'~' | b'\r' | b'\n')) => t.trim().to_string(),
+            _ => hex::encode(&payload),
+        };
+        prop_assert_eq!(r.attributes.get("result"), Some(&AttrValue::Text(text)));
     }
 
     #[test]
