@@ -13,7 +13,8 @@ pub enum DecodeCmdError {
     UnknownProtocol(String, String),
     #[error("{0} does not run over {1}")]
     Transport(String, Transport),
-    #[error("input line {line}: invalid hex: {source}")]
+    /// `line`: the HEX argument's number, or stdin's line.
+    #[error("hex input {line} (argument or stdin line): invalid hex: {source}")]
     Hex {
         line: usize,
         source: hex::FromHexError,
@@ -229,7 +230,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string().starts_with("input line 1: invalid hex"),
+            e.to_string()
+                .starts_with("hex input 1 (argument or stdin line): invalid hex"),
             "{e}"
         );
         let mut huge = std::io::repeat(b'0').take(MAX_INPUT + 10);
