@@ -407,8 +407,8 @@ async fn udp_datagram_gets_the_exact_ack() {
 
 /// A datagram waits for its commit without holding the socket: while
 /// storage hangs, another device's datagram is still received and an
-/// oversize one still counted; once storage answers, each device gets its
-/// own exact ack.
+/// oversize and a garbage one are still counted (and never answered); once
+/// storage answers, each device gets its own exact ack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_datagrams_wait_for_their_commits_without_holding_the_socket() {
     const OTHER: &str = "356307042441099";
@@ -440,23 +440,28 @@ async fn udp_datagrams_wait_for_their_commits_without_holding_the_socket() {
         a.send_to(&datagram(IMEI, 0x0a0a, 2), addr).unwrap();
         b.send_to(&datagram(OTHER, 0x0b0b, 3), addr).unwrap();
         c.send_to(&[0u8; 2000], addr).unwrap();
+        c.send_to(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], addr).unwrap();
         let l = "protocol=\"teltonika\"";
-        let text = metrics_when(http, |t| metric(t, "trackgate_frames_total", l) >= 3.0);
+        let text = metrics_when(http, |t| metric(t, "trackgate_frames_total", l) >= 4.0);
         assert_eq!(
             metric(&text, "trackgate_frames_total", l),
-            3.0,
+            4.0,
             "every datagram received while the first commit hangs"
         );
-        assert_eq!(
-            metric(
-                &text,
-                "trackgate_decode_errors_total",
-                "kind=\"frame_too_large\",protocol=\"teltonika\""
-            ),
-            1.0
-        );
+        for kind in ["frame_too_large", "length"] {
+            let labels = format!("kind=\"{kind}\",{l}");
+            assert_eq!(
+                metric(&text, "trackgate_decode_errors_total", &labels),
+                1.0,
+                "{kind}"
+            );
+        }
         let mut buf = [0u8; 64];
         assert!(a.recv_from(&mut buf).is_err(), "no ack before the commit");
+        assert!(
+            c.recv_from(&mut buf).is_err(),
+            "no answer to a bad datagram"
+        );
         (a, b)
     })
     .await
