@@ -42,7 +42,9 @@ impl AccessLog {
     pub fn spawn(store: Arc<dyn Store>, metrics: AccessLogMetrics) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
         let dropped = metrics.dropped.clone();
-        crate::dedicated::spawn("access-log", writer(store, rx, metrics))?;
+        let (release, released) = mpsc::unbounded_channel();
+        tokio::spawn(relay(released));
+        crate::dedicated::spawn("access-log", writer(store, rx, release, metrics))?;
         Ok(Self { tx, dropped })
     }
 
@@ -87,7 +89,27 @@ impl AccessLog {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, metrics: AccessLogMetrics) {
+/// One commit's answers, released together.
+type Answers = Vec<(Done, Result<Vec<i64>, LogError>)>;
+type Done = oneshot::Sender<Result<Vec<i64>, LogError>>;
+
+/// Releases each commit's waiters from a runtime task. Woken from the
+/// writer's own thread, every waiting request went through tokio's shared
+/// inject queue; released from a worker, they go to its run queue.
+async fn relay(mut released: mpsc::UnboundedReceiver<Answers>) {
+    while let Some(answers) = released.recv().await {
+        for (done, result) in answers {
+            let _ = done.send(result);
+        }
+    }
+}
+
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Request>,
+    release: mpsc::UnboundedSender<Answers>,
+    metrics: AccessLogMetrics,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let mut n = batch[0].entries.len();
@@ -113,21 +135,30 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, metrics:
             None => store.append_log(all).await,
         };
         metrics.commit_seconds.observe(t.elapsed().as_secs_f64());
-        match result {
+        let answers: Answers = match result {
             Ok(ids) => {
                 metrics.entries.inc_by(count);
                 let mut ids = ids.into_iter();
-                for (r, len) in batch.into_iter().zip(lens) {
-                    let mine: Vec<i64> = ids.by_ref().take(len).collect();
-                    let _ = r.done.send(Ok(mine));
-                }
+                batch
+                    .into_iter()
+                    .zip(lens)
+                    .map(|(r, len)| (r.done, Ok(ids.by_ref().take(len).collect())))
+                    .collect()
             }
             Err(e) => {
                 metrics.errors.inc();
                 tracing::error!(error = %e, "access log commit failed; reads are refused until it recovers");
-                for r in batch {
-                    let _ = r.done.send(Err(LogError::Store(e.to_string())));
-                }
+                let e = LogError::Store(e.to_string());
+                batch
+                    .into_iter()
+                    .map(|r| (r.done, Err(e.clone())))
+                    .collect()
+            }
+        };
+        if let Err(mpsc::error::SendError(answers)) = release.send(answers) {
+            // The runtime is gone: answer from here.
+            for (done, result) in answers {
+                let _ = done.send(result);
             }
         }
     }
