@@ -173,7 +173,6 @@ impl Running {
     }
 }
 
-/// Binds every listener in `config` and starts serving.
 /// Raises the soft limit on open files to the hard one: every device
 /// connection is a descriptor, and the usual soft limit of 1024 would turn
 /// devices away near a thousand connections whatever
@@ -206,6 +205,7 @@ fn raise_open_file_limit(max_connections: usize) {
     }
 }
 
+/// Binds every listener in `config` and starts serving.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let metrics = Metrics::new();
     let engine = Arc::new(Engine::new());

@@ -27,8 +27,11 @@ pub enum LogError {
 
 struct Request {
     entries: Vec<LogEntry>,
-    done: oneshot::Sender<Result<Vec<i64>, LogError>>,
+    done: Done,
 }
+
+/// Where a request's entry ids (or the commit's error) are answered.
+type Done = oneshot::Sender<Result<Vec<i64>, LogError>>;
 
 /// Handle to the writer task.
 #[derive(Clone)]
@@ -91,7 +94,6 @@ impl AccessLog {
 
 /// One commit's answers, released together.
 type Answers = Vec<(Done, Result<Vec<i64>, LogError>)>;
-type Done = oneshot::Sender<Result<Vec<i64>, LogError>>;
 
 /// Releases each commit's waiters from a runtime task. Woken from the
 /// writer's own thread, every waiting request went through tokio's shared
