@@ -100,9 +100,39 @@ echo "== paced $RATE/s: owner's read (not logged)"
 own=$(paced -H "Authorization: Bearer $carrier" "http://$HTTP/api/v1/devices/$D1/position")
 echo "$own" | summary
 echo "== paced $RATE/s: recipient's read (logged)"
+waits() { curl -sf "http://$HTTP/metrics" | grep -E '^trackgate_access_log_(wait|commit)_seconds_bucket' > "$1"; }
+waits "$dir/waits.before"
 rec=$(paced -H "Authorization: Bearer $shipper" "http://$HTTP/api/v1/devices/$D1/position")
+waits "$dir/waits.after"
 echo "$rec" | summary
 echo "p99 added by the access log at $RATE/s: $(python3 -c "print(round($(echo "$rec" | p99) - $(echo "$own" | p99), 2))") ms"
+# The same, as the gateway measures it: each logged read's wait for its
+# entry's commit (queue, write, fsync, release), from the difference of
+# two scrapes of trackgate_access_log_wait_seconds around the paced run,
+# quantiles interpolated within buckets as PromQL's histogram_quantile does.
+python3 - "$dir/waits.before" "$dir/waits.after" <<'PY'
+import re, sys
+def read(path):
+    out = {}
+    for line in open(path):
+        m = re.search(r'^(\w+)_bucket\{le="([^"]+)"\} (\S+)', line)
+        out.setdefault(m.group(1), {})[float(m.group(2))] = float(m.group(3))
+    return out
+before, after = read(sys.argv[1]), read(sys.argv[2])
+def quantile(name, q):
+    a, b = after[name], before.get(name, {})
+    buckets = sorted((le, a[le] - b.get(le, 0)) for le in a)
+    rank, lower, below = q * buckets[-1][1], 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            if le == float("inf"):
+                return lower * 1e3
+            return (lower + (le - lower) * (rank - below) / max(n - below, 1)) * 1e3
+        lower, below = le, n
+wait, commit = "trackgate_access_log_wait_seconds", "trackgate_access_log_commit_seconds"
+print("the log's wait per read, gateway-side: p50 %.2f ms, p99 %.2f ms; its commits (write + fsync): p50 %.2f ms, p99 %.2f ms"
+      % (quantile(wait, 0.5), quantile(wait, 0.99), quantile(commit, 0.5), quantile(commit, 0.99)))
+PY
 
 # Committed entries, from the metrics: a run writes more than one download
 # of the log may carry (1,000,000 entries).

@@ -592,6 +592,11 @@ async fn grant_read_shipment_number_log_excel_revoke() {
             events.len()
         );
         assert!(metric(&text, "trackgate_access_log_commit_seconds_count", "") >= 1.0);
+        // Every awaited append (reads, downloads) timed its wait for the
+        // commit; detached security entries are not waited for.
+        let waits = metric(&text, "trackgate_access_log_wait_seconds_count", "");
+        assert!(waits >= 1.0 && waits <= committed, "{waits} waits");
+        assert!(metric(&text, "trackgate_access_log_wait_seconds_sum", "") > 0.0);
         assert_eq!(
             metric(&text, "trackgate_access_log_commit_errors_total", ""),
             0.0

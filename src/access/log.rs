@@ -38,6 +38,7 @@ type Done = oneshot::Sender<Result<Vec<i64>, LogError>>;
 pub struct AccessLog {
     tx: mpsc::Sender<Request>,
     dropped: prometheus::IntCounter,
+    wait_seconds: prometheus::Histogram,
 }
 
 impl AccessLog {
@@ -45,10 +46,15 @@ impl AccessLog {
     pub fn spawn(store: Arc<dyn Store>, metrics: AccessLogMetrics) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
         let dropped = metrics.dropped.clone();
+        let wait_seconds = metrics.wait_seconds.clone();
         let (release, released) = mpsc::unbounded_channel();
         tokio::spawn(relay(released));
         crate::dedicated::spawn("access-log", writer(store, rx, release, metrics))?;
-        Ok(Self { tx, dropped })
+        Ok(Self {
+            tx,
+            dropped,
+            wait_seconds,
+        })
     }
 
     /// Appends `entries` durably; returns their ids once committed.
@@ -56,12 +62,15 @@ impl AccessLog {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let t = Instant::now();
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Request { entries, done })
             .await
             .map_err(|_| LogError::Stopped)?;
-        wait.await.map_err(|_| LogError::Stopped)?
+        let committed = wait.await.map_err(|_| LogError::Stopped)?;
+        self.wait_seconds.observe(t.elapsed().as_secs_f64());
+        committed
     }
 
     /// Queues an entry without waiting for its commit (denied attempts:
@@ -175,9 +184,11 @@ mod tests {
     #[tokio::test]
     async fn detached_entries_never_queue_without_bound() {
         let (tx, mut rx) = mpsc::channel(2);
+        let metrics = AccessLogMetrics::detached();
         let log = AccessLog {
             tx,
-            dropped: AccessLogMetrics::detached().dropped,
+            dropped: metrics.dropped,
+            wait_seconds: metrics.wait_seconds,
         };
         for n in 0..5 {
             log.append_detached(LogEntry {
