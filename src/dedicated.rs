@@ -30,6 +30,30 @@ where
         .map(drop)
 }
 
+/// Lowers the calling thread's CPU priority (nice +10; on Linux a
+/// thread's own), for deferred work: the history's and the access log's
+/// compactors. When the cores are busy, the connections, reads and commits
+/// that devices and partners wait on go first (history ack p99 at 50k
+/// records/s: 17.4 against 20.7 ms, means of nine alternated runs; the
+/// access log's wait per read at 30k reads/s: p99 2.3–3.2 against 3.5–4.9
+/// ms, three alternated pairs). Each caller bounds how far its work may be
+/// put off (the history's journal bound, the access log's `MAX_SEALED`).
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        // Relative to the process's own nice value, which may be set already.
+        let lowered =
+            getpriority_process(None).and_then(|n| setpriority_process(None, (n + NICE).min(19)));
+        if let Err(e) = lowered {
+            tracing::warn!(error = %e, "cannot lower a compactor's priority");
+        }
+    }
+}
+
+/// How much [`lower_priority`] raises a thread's nice value.
+const NICE: i32 = 10;
+
 /// Asks the scheduler for a short time slice for the calling thread
 /// (Linux 6.12+, EEVDF: `sched_setattr` with `sched_runtime` on a normal
 /// thread, no privilege needed). A commit loop runs for microseconds at a

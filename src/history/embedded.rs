@@ -48,7 +48,7 @@ impl Embedded {
             std::thread::Builder::new()
                 .name("history-compactor".into())
                 .spawn(move || {
-                    yield_to_acks();
+                    crate::dedicated::lower_priority();
                     journal::run_compactor(conn, compactor, job_rx)
                 })
                 .map_err(|e| HistoryError::Storage(format!("compactor thread: {e}")))?;
@@ -128,28 +128,6 @@ impl Backend for Embedded {
         self.journal.set_limit(records);
     }
 }
-
-/// Lowers the calling thread's CPU priority (nice +10; on Linux a
-/// thread's own). Compaction is deferred work: when the cores are busy, the
-/// connections and commits that devices wait on go first (ack p99 at 50k
-/// records/s on two cores: 17.4 against 20.7 ms, means of nine alternated
-/// runs; single runs are noisier than that). The journal's backlog bound
-/// keeps compaction from being put off for good.
-fn yield_to_acks() {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::process::{getpriority_process, setpriority_process};
-        // Relative to the process's own nice value, which may be set already.
-        let lowered = getpriority_process(None)
-            .and_then(|n| setpriority_process(None, (n + COMPACTOR_NICE).min(19)));
-        if let Err(e) = lowered {
-            tracing::warn!(error = %e, "cannot lower the compactor's priority");
-        }
-    }
-}
-
-/// How much the compactor thread's nice value is raised.
-const COMPACTOR_NICE: i32 = 10;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, HistoryError> + Send + 'static,

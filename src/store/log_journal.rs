@@ -22,7 +22,10 @@
 //! [`COMPACT_EVERY`] (one transaction for everything since its last run);
 //! readers of the log compact first, so they see every committed entry. A
 //! segment is sealed when full (or left for a spare) and deleted once
-//! compacted.
+//! compacted. The compactor thread runs at a lower priority (its bursts
+//! delayed the reads waiting on commits); should it fall
+//! [`MAX_SEALED`] segments behind, the writer compacts before its next
+//! commit, at its own priority, so the backlog on disk stays bounded.
 //!
 //! Crash safety: at start-up every leftover segment is compacted, up to its
 //! first torn or corrupt frame (a commit that never completed, so never
@@ -67,6 +70,9 @@ pub const SEGMENT_BYTES: u64 = 32 << 20;
 /// inserts on one core and a commit whose fsync the log's own commits
 /// queue behind; smaller bursts stall the reads sharing the machine less.
 pub const COMPACT_EVERY: Duration = Duration::from_millis(200);
+/// Sealed segments not yet compacted (~110k entries each) past which the
+/// writer compacts them itself before committing more.
+pub const MAX_SEALED: usize = 4;
 /// Compactions between two WAL checkpoints (one a second).
 const CHECKPOINT_EVERY: u32 = 5;
 /// The next segment, zero-filled and synced ahead of time by the compactor.
@@ -209,6 +215,9 @@ pub struct LogJournal {
     spare_ready: AtomicBool,
     /// The writer has appended (only then is a spare worth its disk).
     used: AtomicBool,
+    /// Tests stop the compactor thread's runs with it.
+    #[cfg(test)]
+    paused: AtomicBool,
     /// Held open for its advisory lock.
     _lock: Option<std::fs::File>,
 }
@@ -274,6 +283,8 @@ impl LogJournal {
         let journal = Self {
             spare_ready: AtomicBool::new(owner && dir.join(SPARE).exists()),
             used: AtomicBool::new(false),
+            #[cfg(test)]
+            paused: AtomicBool::new(false),
             dir,
             live: Mutex::new(live),
             compactor,
@@ -409,6 +420,11 @@ impl LogJournal {
             Ok(self.go_live(seq, path.clone(), file, true))
         })();
         Some(taken)
+    }
+
+    /// Sealed segments still waiting for the compactor.
+    fn sealed(&self) -> usize {
+        self.live.lock().iter().filter(|l| l.sealed).count()
     }
 
     fn set_committed(&self, seq: u64, committed: u64, sealed: bool) {
@@ -563,6 +579,7 @@ impl LogJournal {
         std::thread::Builder::new()
             .name("access-log-compact".into())
             .spawn(move || {
+                crate::dedicated::lower_priority();
                 let mut run = 0u32;
                 loop {
                     std::thread::sleep(COMPACT_EVERY);
@@ -580,6 +597,10 @@ impl LogJournal {
     /// One run of the compactor thread: compact, now and then checkpoint,
     /// and have a spare segment ready once the log is in use.
     fn housekeeping(&self, checkpoint: bool) {
+        #[cfg(test)]
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
         if let Err(e) = self.compact() {
             tracing::warn!(error = %e, "access-log compaction failed; retrying");
         }
@@ -690,6 +711,13 @@ impl LogWriter {
             ));
         }
         self.journal.used.store(true, Ordering::Relaxed);
+        if self.journal.sealed() >= MAX_SEALED {
+            // The compactor thread is starved (it yields to reads): catch
+            // up here, which also holds back the reads that outran it.
+            if let Err(e) = self.journal.compact() {
+                tracing::warn!(error = %e, "access-log compaction by the writer failed");
+            }
+        }
         let mut open = match self.open.take() {
             // Leave a growing segment as soon as a preallocated one is ready.
             Some(o) if !o.preallocated && o.dirty == 0 => {
@@ -1014,6 +1042,42 @@ mod on_disk {
         let left = segment_files(dir.path());
         assert_eq!(left.len(), 1, "the sealed one is gone: {left:?}");
         assert!(!left[0].ends_with(format!("{first:016}.log")));
+        verify(&all).unwrap();
+    }
+
+    /// A starved compactor (here: paused) leaves at most `MAX_SEALED`
+    /// sealed segments behind: the writer then compacts them itself, and
+    /// every entry is stored once, in chain order.
+    #[tokio::test]
+    async fn the_writer_compacts_when_the_compactor_falls_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let journal = std::sync::Arc::clone(&store.log.lock().journal);
+        journal.paused.store(true, Ordering::Relaxed);
+        let mut peak = 0;
+        for n in 0..MAX_SEALED + 3 {
+            // 20 MiB each: every append seals the segment before it.
+            let mut e = read(1);
+            e[0].detail = Some(n.to_string().repeat(20 << 20));
+            assert_eq!(store.append_log(e).await.unwrap(), [n as i64 + 1]);
+            peak = peak.max(journal.sealed());
+        }
+        assert_eq!(peak, MAX_SEALED, "sealed segments waiting at most");
+        assert!(
+            segment_files(dir.path()).len() < MAX_SEALED + 3,
+            "compacted segments deleted"
+        );
+        let stored: i64 = journal
+            .compactor
+            .as_ref()
+            .unwrap()
+            .lock()
+            .conn
+            .query_row("SELECT count(*) FROM access_log", [], |r| r.get(0))
+            .unwrap();
+        assert!(stored >= MAX_SEALED as i64, "{stored} stored by the writer");
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.len(), MAX_SEALED + 3);
         verify(&all).unwrap();
     }
 
