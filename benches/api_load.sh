@@ -4,6 +4,7 @@
 #
 #   bash benches/api_load.sh            # 15 s per endpoint
 #   DURATION=30s bash benches/api_load.sh
+#   PACED_ONLY=1 bash benches/api_load.sh   # the paced 30k/s runs only
 #
 # Needs wrk (Debian package `wrk`), oha (`cargo install oha --locked`, for
 # the fixed-rate run), curl and python3. Starts the release
@@ -58,6 +59,8 @@ s.sendall(struct.pack(">H", len(imei)) + imei); assert s.recv(1) == b"\x01"
 s.sendall(frame); assert s.recv(4) == b"\0\0\0\1", "record acked"
 PY
 
+# PACED_ONLY=1 skips the closed-loop wrk runs (the paced ones alone).
+if [ -z "${PACED_ONLY:-}" ]; then
 run() { wrk -t2 -c64 -d"$DURATION" --latency "$@"; }
 # The gateway's CPU time (user + system, in clock ticks): CPU per request is
 # steadier than requests/s on a shared machine.
@@ -78,6 +81,7 @@ echo "gateway CPU per request: /health $(per_request "$t0" "$t1" "$nb") us, logg
 b=$(echo "$base" | awk '/Requests\/sec/ {print $2}')
 r=$(echo "$read" | awk '/Requests\/sec/ {print $2}')
 echo "ratio logged reads / health: $(python3 -c "print(round($r / $b, 2))")"
+fi
 
 # Paced: 30k reads/s offered at a fixed rate (open loop, latency counted
 # from each request's scheduled start, so a stall is not hidden) over
