@@ -193,6 +193,8 @@ struct Live {
     seq: u64,
     committed: u64,
     sealed: bool,
+    /// Kept as evidence: it reads back shorter than was committed.
+    kept: bool,
 }
 
 /// The compactor's side: its connection and how far each live segment has
@@ -262,6 +264,7 @@ impl LogJournal {
                 seq,
                 committed: u64::MAX,
                 sealed: true,
+                kept: false,
             })
             .collect();
         let compactor = if owner {
@@ -356,6 +359,7 @@ impl LogJournal {
             seq,
             committed: len,
             sealed: false,
+            kept: false,
         });
         Open {
             seq,
@@ -422,9 +426,14 @@ impl LogJournal {
         Some(taken)
     }
 
-    /// Sealed segments still waiting for the compactor.
+    /// Sealed segments still waiting for the compactor (not those kept as
+    /// evidence, which no compaction removes).
     fn sealed(&self) -> usize {
-        self.live.lock().iter().filter(|l| l.sealed).count()
+        self.live
+            .lock()
+            .iter()
+            .filter(|l| l.sealed && !l.kept)
+            .count()
     }
 
     fn set_committed(&self, seq: u64, committed: u64, sealed: bool) {
@@ -500,6 +509,9 @@ impl LogJournal {
                     "access-log segment unreadable past its last good frame; kept"
                 );
                 c.done.insert(seq, to);
+                if let Some(l) = self.live.lock().iter_mut().find(|l| l.seq == seq) {
+                    l.kept = true;
+                }
             } else if l.sealed {
                 // Stored up to its last intact frame (a leftover: nothing
                 // after it was ever answered).
@@ -564,6 +576,7 @@ impl LogJournal {
                 seq,
                 committed: u64::MAX,
                 sealed: true,
+                kept: false,
             };
             out.extend(
                 self.read_segment(&whole, MAGIC.len() as u64, &mut Vec::new())?
@@ -1095,6 +1108,8 @@ mod on_disk {
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
         // Not deleted: it is evidence that something acknowledged is gone.
         assert_eq!(segment_files(dir.path()).len(), 2);
+        // Nor backlog that would make the writer compact before each commit.
+        assert_eq!(store.log.lock().journal.sealed(), 0);
     }
 
     /// Waits for the compactor to zero-fill the spare segment.
