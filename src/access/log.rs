@@ -37,24 +37,17 @@ type Done = oneshot::Sender<Result<Vec<i64>, LogError>>;
 #[derive(Clone)]
 pub struct AccessLog {
     tx: mpsc::Sender<Request>,
-    dropped: prometheus::IntCounter,
-    wait_seconds: prometheus::Histogram,
+    metrics: AccessLogMetrics,
 }
 
 impl AccessLog {
     /// Starts the writer on `store`. It stops when every handle is dropped.
     pub fn spawn(store: Arc<dyn Store>, metrics: AccessLogMetrics) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        let dropped = metrics.dropped.clone();
-        let wait_seconds = metrics.wait_seconds.clone();
         let (release, released) = mpsc::unbounded_channel();
         tokio::spawn(relay(released));
-        crate::dedicated::spawn("access-log", writer(store, rx, release, metrics))?;
-        Ok(Self {
-            tx,
-            dropped,
-            wait_seconds,
-        })
+        crate::dedicated::spawn("access-log", writer(store, rx, release, metrics.clone()))?;
+        Ok(Self { tx, metrics })
     }
 
     /// Appends `entries` durably; returns their ids once committed.
@@ -69,7 +62,7 @@ impl AccessLog {
             .await
             .map_err(|_| LogError::Stopped)?;
         let committed = wait.await.map_err(|_| LogError::Stopped)?;
-        self.wait_seconds.observe(t.elapsed().as_secs_f64());
+        self.metrics.wait_seconds.observe(t.elapsed().as_secs_f64());
         committed
     }
 
@@ -84,8 +77,8 @@ impl AccessLog {
             done,
         };
         if self.tx.try_send(request).is_err() {
-            self.dropped.inc();
-            let n = self.dropped.get();
+            self.metrics.dropped.inc();
+            let n = self.metrics.dropped.get();
             if n == 1 || n % 1000 == 0 {
                 tracing::warn!(
                     dropped = n,
@@ -97,7 +90,7 @@ impl AccessLog {
 
     /// Security log entries dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.get()
+        self.metrics.dropped.get()
     }
 }
 
@@ -109,9 +102,13 @@ type Answers = Vec<(Done, Result<Vec<i64>, LogError>)>;
 /// inject queue; released from a worker, they go to its run queue.
 async fn relay(mut released: mpsc::UnboundedReceiver<Answers>) {
     while let Some(answers) = released.recv().await {
-        for (done, result) in answers {
-            let _ = done.send(result);
-        }
+        answer(answers);
+    }
+}
+
+fn answer(answers: Answers) {
+    for (done, result) in answers {
+        let _ = done.send(result);
     }
 }
 
@@ -168,9 +165,7 @@ async fn writer(
         };
         if let Err(mpsc::error::SendError(answers)) = release.send(answers) {
             // The runtime is gone: answer from here.
-            for (done, result) in answers {
-                let _ = done.send(result);
-            }
+            answer(answers);
         }
     }
 }
@@ -184,11 +179,9 @@ mod tests {
     #[tokio::test]
     async fn detached_entries_never_queue_without_bound() {
         let (tx, mut rx) = mpsc::channel(2);
-        let metrics = AccessLogMetrics::detached();
         let log = AccessLog {
             tx,
-            dropped: metrics.dropped,
-            wait_seconds: metrics.wait_seconds,
+            metrics: AccessLogMetrics::detached(),
         };
         for n in 0..5 {
             log.append_detached(LogEntry {
