@@ -8,6 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+pub mod partners;
+
 use trackgate::app::{self, Running};
 use trackgate::config::Config;
 
