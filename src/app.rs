@@ -135,7 +135,7 @@ impl Running {
     /// Human-readable list of what listens where.
     pub fn listing(&self) -> String {
         let mut s = format!(
-            "  http        {}  (/health, /metrics, /api/v1)\n",
+            "  http        {}  (/health, /metrics, /api/v1, web app /app/)\n",
             self.http
         );
         for b in &self.bound {
@@ -357,7 +357,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
         limits: config.limits.clone(),
         bounded_creation: tokio::sync::Mutex::new(()),
-    })));
+        sessions: Default::default(),
+    })))
+    .merge(crate::web::router());
     let http_stop = stop.clone();
     tracker.spawn(async move {
         let served = axum::serve(

@@ -8,6 +8,8 @@
 //! - [`protocols`]: one folder per tracker protocol.
 //! - [`engine`]: latest position per device and the spatial index.
 //! - [`server`]: sockets, sessions, limits, HTTP.
+//! - [`access`], [`api`], [`web`]: permissions, the access log, the REST
+//!   API and the web app on top of it.
 //! - [`config`], [`cli`], [`app`], [`metrics`]: wiring.
 
 pub mod access;
@@ -28,3 +30,4 @@ pub mod protocols;
 pub mod server;
 pub mod simulate;
 pub mod store;
+pub mod web;

@@ -104,7 +104,13 @@ impl Directory {
     }
 
     pub fn authenticate(&self, key: &str) -> Option<Principal> {
-        self.keys.get(&key_hash(key)).map(|p| p.clone())
+        self.authenticate_hash(&key_hash(key))
+    }
+
+    /// The holder of the key with this hash, while the key is valid (a web
+    /// session keeps the hash, so revoking the key ends the session too).
+    pub fn authenticate_hash(&self, hash: &[u8; 32]) -> Option<Principal> {
+        self.keys.get(hash).map(|p| p.clone())
     }
 
     pub fn add_key(&self, key_id: i64, user_id: i64, hash: [u8; 32]) {
@@ -140,6 +146,10 @@ impl Directory {
 
     pub fn add_company(&self, id: &str, name: &str) {
         self.companies.insert(id.to_string(), name.to_string());
+    }
+
+    pub fn company_name(&self, id: &str) -> Option<String> {
+        self.companies.get(id).map(|n| n.clone())
     }
 
     pub fn company_exists(&self, id: &str) -> bool {

@@ -1,6 +1,6 @@
-//! Authentication extractors: `Caller` (a company user's API key) and
-//! `Operator` (the admin token). Keys are compared by SHA-256 hash; the
-//! plain key is never stored.
+//! Authentication extractors: `Caller` (a company user's API key, or the
+//! web app's session cookie) and `Operator` (the admin token). Keys are
+//! compared by SHA-256 hash; the plain key is never stored.
 
 use std::net::SocketAddr;
 
@@ -30,6 +30,8 @@ fn bearer(parts: &Parts) -> Option<&str> {
 pub struct Client {
     pub addr: Option<String>,
     pub user_agent: Option<String>,
+    /// The access log's channel: `api` with a key, `app` with a session.
+    pub channel: &'static str,
 }
 
 /// An authenticated company user.
@@ -49,8 +51,9 @@ impl Caller {
     }
 }
 
-fn client(parts: &Parts) -> Client {
+fn client(parts: &Parts, channel: &'static str) -> Client {
     Client {
+        channel,
         addr: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -67,13 +70,34 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let who = state.dir.authenticate(key).ok_or(ApiError::Unauthorized)?;
+        let (who, channel) = company_user(parts, state).ok_or(ApiError::Unauthorized)?;
         Ok(Caller {
             who,
-            client: client(parts),
+            client: client(parts, channel),
         })
     }
+}
+
+/// The company user behind the request and its channel. A bearer key
+/// decides alone when present (a wrong one is not rescued by a cookie).
+fn company_user(parts: &Parts, state: &ApiState) -> Option<(Principal, &'static str)> {
+    if let Some(key) = bearer(parts) {
+        return state.dir.authenticate(key).map(|p| (p, "api"));
+    }
+    let token = super::session::token(parts)?;
+    // SameSite=Strict keeps other sites out, but not other ports of this
+    // host (the same "site"): a browser names where a request came from.
+    let from_elsewhere = parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v != "same-origin" && v != "none");
+    if from_elsewhere {
+        return None;
+    }
+    state
+        .sessions
+        .principal(&state.dir, token, super::now_ms())
+        .map(|p| (p, "app"))
 }
 
 /// Anyone with a valid key: a company user's API key or the admin token
@@ -84,8 +108,8 @@ impl FromRequestParts<ApiState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        if key_hash(key) == state.admin_token_hash || state.dir.authenticate(key).is_some() {
+        let admin = bearer(parts).is_some_and(|key| key_hash(key) == state.admin_token_hash);
+        if admin || company_user(parts, state).is_some() {
             Ok(Authenticated)
         } else {
             Err(ApiError::Unauthorized)

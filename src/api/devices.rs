@@ -57,7 +57,7 @@ pub(super) fn read_entry(
     else {
         return None;
     };
-    let mut e = log_entry(permission, &caller.who, &caller.client, "read", "api");
+    let mut e = log_entry(permission, &caller.who, &caller.client, "read");
     e.device_id = Some(permit.device.device_id.clone());
     e.device_name = Some(permit.device.name.clone());
     e.query = Some(query.to_string());

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// errors) goes to the operator's log, not to the client.
     #[error("storage is unavailable; try again later")]
     Unavailable(String),
+    /// A bounded table is full (e.g. web sessions); retry later.
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("internal error")]
     Internal(String),
 }
@@ -38,7 +41,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,6 +55,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::TooLarge => "too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::Busy(_) => "busy",
             Self::Internal(_) => "internal",
         }
     }

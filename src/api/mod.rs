@@ -9,6 +9,7 @@ mod error;
 mod history;
 mod ingest;
 mod permissions;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct ApiShared {
     /// so concurrent requests cannot pass a limit together (user creation
     /// and grants are rare; one lock for all companies is enough).
     pub bounded_creation: tokio::sync::Mutex<()>,
+    /// The web app's signed-in browsers.
+    pub sessions: session::Sessions,
 }
 
 /// The OpenAPI document's frame; every route adds itself through
@@ -85,12 +88,18 @@ struct Security;
 
 impl utoipa::Modify for Security {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let c = doc.components.get_or_insert_with(Default::default);
         let bearer =
             || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         c.add_security_scheme("api_key", bearer());
         c.add_security_scheme("admin_token", bearer());
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(session::COOKIE_NAME))),
+        );
     }
 }
 
@@ -111,6 +120,11 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(permissions::revoke))
         .routes(routes!(permissions::shipment_number))
         .routes(routes!(permissions::access_log))
+        .routes(routes!(
+            session::sign_in,
+            session::current,
+            session::sign_out
+        ))
         .routes(routes!(devices::list))
         .routes(routes!(devices::position))
         .routes(routes!(devices::spatial))
@@ -149,6 +163,30 @@ fn with_itself(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         .response("401", Response::new("No or a wrong key"));
     doc.paths
         .add_path_operation("/api/v1/openapi.json", vec![HttpMethod::Get], op);
+    with_session_cookie(doc)
+}
+
+/// Wherever an API key is accepted, the web app's session cookie is too.
+fn with_session_cookie(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::SecurityRequirement;
+    let takes_key =
+        |r: &SecurityRequirement| serde_json::to_value(r).is_ok_and(|v| v.get("api_key").is_some());
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            if let Some(reqs) = op.security.as_mut() {
+                if reqs.iter().any(takes_key) {
+                    reqs.push(SecurityRequirement::new("session", Vec::<String>::new()));
+                }
+            }
+        }
+    }
     doc
 }
 
@@ -206,7 +244,7 @@ pub(crate) fn log_refusal(
         user_id: Some(caller.who.user_id),
         api_key_id: Some(caller.who.api_key_id),
         device_id: device_id.map(|d| d.chars().take(64).collect()),
-        channel: Some("api".into()),
+        channel: Some(caller.client.channel.into()),
         query: Some(query.into()),
         client_addr: caller.client.addr.clone(),
         user_agent: caller.client.user_agent.clone(),

@@ -34,13 +34,8 @@ pub const ACCESS_NOTICE: &str =
 /// Most devices in one permission.
 const MAX_DEVICES: usize = 10_000;
 
-pub(crate) fn log_entry(
-    p: &Permission,
-    who: &Principal,
-    client: &Client,
-    event: &str,
-    channel: &str,
-) -> LogEntry {
+/// A partner-log entry for `event` on `p`, under the caller's channel.
+pub(crate) fn log_entry(p: &Permission, who: &Principal, client: &Client, event: &str) -> LogEntry {
     LogEntry {
         scope: "partner",
         time_ms: now_ms(),
@@ -51,7 +46,7 @@ pub(crate) fn log_entry(
         recipient_company_id: Some(p.recipient_company_id.clone()),
         user_id: Some(who.user_id),
         api_key_id: Some(who.api_key_id),
-        channel: Some(channel.to_string()),
+        channel: Some(client.channel.to_string()),
         client_addr: client.addr.clone(),
         user_agent: client.user_agent.clone(),
         ..Default::default()
@@ -207,7 +202,7 @@ pub async fn create(
         .await?;
     s.dir.put_permission(p.clone());
     drop(bounded);
-    let mut e = log_entry(&p, who, &caller.client, "grant", "api");
+    let mut e = log_entry(&p, who, &caller.client, "grant");
     e.detail = Some(format!(
         "devices: {}",
         p.devices
@@ -311,7 +306,7 @@ pub async fn revoke(
     s.store.revoke_permission(id, now).await?;
     s.dir.update_permission(id, |p| p.revoked_ms = Some(now));
     s.log
-        .append(vec![log_entry(&p, who, &caller.client, "revoke", "api")])
+        .append(vec![log_entry(&p, who, &caller.client, "revoke")])
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -372,7 +367,7 @@ pub async fn shipment_number(
             slot.1 = new.clone();
         }
     });
-    let mut e = log_entry(&p, who, &caller.client, "shipment_number", "api");
+    let mut e = log_entry(&p, who, &caller.client, "shipment_number");
     e.device_id = Some(device_id.clone());
     e.device_name = s.dir.device(&device_id).map(|d| d.name);
     e.shipment_number = new.clone();
@@ -435,7 +430,8 @@ pub async fn access_log(
             }
         }
     }
-    let mut e = log_entry(&p, who, &caller.client, "log_download", "export");
+    let mut e = log_entry(&p, who, &caller.client, "log_download");
+    e.channel = Some("export".into());
     e.query = Some(format!("access_log {format}"));
     e.positions = Some(0);
     s.log.append(vec![e]).await?;
