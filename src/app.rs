@@ -358,6 +358,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         limits: config.limits.clone(),
         bounded_creation: tokio::sync::Mutex::new(()),
         sessions: Default::default(),
+        streams: Default::default(),
+        stop: stop.clone(),
     })))
     .merge(crate::web::router());
     let http_stop = stop.clone();

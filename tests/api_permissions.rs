@@ -616,6 +616,7 @@ async fn every_route_needs_the_right_key() {
             ("GET", "/api/v1/permissions/1/access-log", None),
             ("GET", "/api/v1/devices?scope=own", None),
             ("GET", "/api/v1/session", None),
+            ("GET", "/api/v1/stream?scope=received", None),
             ("DELETE", "/api/v1/session", None),
             ("GET", &format!("/api/v1/devices/{D1}/position"), None),
             ("GET", &format!("/api/v1/devices/{D1}/positions"), None),
@@ -1037,6 +1038,7 @@ async fn openapi_documents_every_route() {
             ("get", "/api/v1/openapi.json"),
             ("get", "/api/v1/session"),
             ("delete", "/api/v1/session"),
+            ("get", "/api/v1/stream"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         for (method, path) in routes {

@@ -1,8 +1,9 @@
 //! The web app in a real browser (headless Chromium through ChromeDriver)
 //! against the running gateway, with positions over real Teltonika TCP:
 //! the provider grants in the app; the recipient is told that access is
-//! logged before anything is fetched, then sees the truck, attaches a
-//! shipment number and downloads the log with its session; the provider
+//! logged before anything is fetched, then sees the truck (and its next
+//! fix live), attaches a shipment number and downloads the log with its
+//! session; the provider
 //! sees all of it in the log (read back from the Excel file) and revokes in
 //! the app; the recipient then sees nothing.
 //!
@@ -227,6 +228,19 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     let logged = wait_text(&c, "#logged", |t| !t.is_empty()).await;
     assert!(logged.contains("access log entry"), "{logged}");
 
+    // A newer fix reaches the open page by itself (server-sent events).
+    wait_text(&c, "#live", |t| t == "Live updates on.").await;
+    tokio::task::spawn_blocking(move || report(tcp, D1, fix + 1000, 52.6, 13.5))
+        .await
+        .unwrap();
+    let table = wait_text(&c, "#received-devices tbody", |t| {
+        t.contains("52.60000, 13.50000")
+    })
+    .await;
+    assert!(!table.contains("52.52000"), "{table}");
+    let live = wait_text(&c, "#live", |t| t.contains("access log entry")).await;
+    assert!(live.contains("Truck 1"), "{live}");
+
     // A shipment number, attached in the app and shown back.
     type_into(&c, "#received-devices input.shipment", "SN-4711-77").await;
     click(&c, "#received-devices .save-shipment").await;
@@ -272,15 +286,26 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     // The provider's log: reads through the app, by that user, with the
     // shipment number once it was attached — in JSON and in the workbook.
     let entries = partner_log(http, pid, w.carrier.clone()).await;
-    let reads: Vec<&Value> = entries.iter().filter(|e| e["event"] == "read").collect();
+    let reads: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["event"] == "read" && e["channel"] == "app")
+        .collect();
     assert_eq!(
         reads.len(),
         2,
         "after the notice, and after saving: {entries:?}"
     );
-    assert!(reads
+    assert!(reads.iter().all(|r| r["device_id"] == D1));
+    let streamed: Vec<&Value> = entries
         .iter()
-        .all(|r| r["channel"] == "app" && r["device_id"] == D1));
+        .filter(|e| e["event"] == "read" && e["channel"] == "stream")
+        .collect();
+    assert_eq!(streamed.len(), 1, "the one live update: {entries:?}");
+    assert_eq!(streamed[0]["user_id"], reads[0]["user_id"]);
+    assert!(
+        live.contains(&format!("entry {}", streamed[0]["id"])),
+        "{live}"
+    );
     assert_eq!(reads[0]["shipment_number"], Value::Null);
     assert_eq!(reads[1]["shipment_number"], "SN-4711-77");
     let sn = entries

@@ -89,7 +89,7 @@ pub(super) async fn logged(
     Ok(resp)
 }
 
-fn device_json(permit: &Permit, position: Option<&Position>) -> Value {
+pub(super) fn device_json(permit: &Permit, position: Option<&Position>) -> Value {
     let mut v = json!({
         "device_id": permit.device.device_id,
         "name": permit.device.name,

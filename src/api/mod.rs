@@ -10,6 +10,7 @@ mod history;
 mod ingest;
 mod permissions;
 pub mod session;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -73,6 +74,11 @@ pub struct ApiShared {
     pub bounded_creation: tokio::sync::Mutex<()>,
     /// The web app's signed-in browsers.
     pub sessions: session::Sessions,
+    /// Open live streams (bounded).
+    pub streams: Arc<stream::Streams>,
+    /// Cancelled when the gateway stops: live streams end so the HTTP
+    /// server's graceful shutdown is not held open by them.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// The OpenAPI document's frame; every route adds itself through
@@ -128,6 +134,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(devices::list))
         .routes(routes!(devices::position))
         .routes(routes!(devices::spatial))
+        .routes(routes!(stream::stream))
         .routes(routes!(history::positions))
         .routes(routes!(ingest::positions))
         .split_for_parts();

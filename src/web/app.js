@@ -6,6 +6,7 @@
 const $ = (id) => document.getElementById(id);
 let me = null;
 let view = "own";
+let live = null; // the received view's EventSource while it is shown
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -72,6 +73,7 @@ function status(text) {
 }
 
 function showLogin(message) {
+  stopLive();
   me = null;
   $("workspace").hidden = true;
   $("sign-out").hidden = true;
@@ -88,8 +90,15 @@ function showWorkspace() {
   show(view);
 }
 
+function stopLive() {
+  if (live) live.close();
+  live = null;
+  $("live").textContent = "";
+}
+
 async function show(name) {
   view = name;
+  stopLive();
   for (const v of ["own", "received", "granted"]) {
     $("view-" + v).hidden = v !== name;
     const tab = $("tab-" + v);
@@ -161,15 +170,41 @@ async function loadReceivedDevices(permissions) {
     save.addEventListener("click", () => saveShipment(d.permission_id, d.device_id, input.value));
     const cell = el("span");
     cell.append(input, save);
-    body.appendChild(
-      row([d.permission_name, d.provider_company_id, d.name, ...positionCells(d.position), cell]),
-    );
+    const tr = row([d.permission_name, d.provider_company_id, d.name, ...positionCells(d.position), cell]);
+    tr.setAttribute("data-key", `${d.permission_id}/${d.device_id}`);
+    body.appendChild(tr);
   }
+  followLive();
   const logs = $("received-logs");
   logs.replaceChildren();
   for (const p of permissions) {
     logs.appendChild(logLinks(p));
   }
+}
+
+// Newer fixes arrive as server-sent events, each logged for the provider
+// before it is sent (the event id is its access-log entry).
+function followLive() {
+  stopLive();
+  live = new EventSource("/api/v1/stream?scope=received&changes_only=true");
+  live.addEventListener("position", (ev) => {
+    const d = JSON.parse(ev.data);
+    const key = `${d.permission_id}/${d.device_id}`;
+    const tr = [...$("received-devices").tBodies[0].rows].find((r) => r.getAttribute("data-key") === key);
+    if (!tr) return;
+    const cells = positionCells(d.position);
+    for (let i = 0; i < cells.length; i++) {
+      const td = tr.children[3 + i];
+      td.replaceChildren();
+      if (cells[i] instanceof Node) td.appendChild(cells[i]);
+      else td.textContent = cells[i];
+    }
+    $("live").textContent = `Live: ${d.name} updated at ${new Date().toISOString().slice(11, 19)} UTC (access log entry ${ev.lastEventId}).`;
+  });
+  live.addEventListener("open", () => {
+    $("live").textContent = "Live updates on.";
+  });
+  live.addEventListener("gone", () => show("received"));
 }
 
 function logLinks(p) {

@@ -1,0 +1,263 @@
+//! Live positions as server-sent events (`GET /api/v1/stream`). Each tick
+//! the stream asks the policy again for the caller's permits, so a
+//! revocation or a window's end takes effect within one tick, and sends
+//! each visible device whose fix is newer than the last one sent. For a
+//! recipient every such event is a retrieval: its log entry (channel
+//! `stream`) is committed before the event leaves, and the event's id is
+//! the entry's id. A failing log ends the stream rather than send unlogged.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use dashmap::DashMap;
+use futures::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::devices::{device_json, read_entry};
+use super::{now_ms, ApiError, ApiState, Caller};
+use crate::access::policy::{self, Permit};
+
+/// Most open streams per user and in all: each holds a connection and a
+/// timer, so both are bounded.
+pub const MAX_STREAMS_PER_USER: usize = 4;
+pub const MAX_STREAMS: usize = 1024;
+const TICK_MS: (u64, u64, u64) = (250, 1000, 60_000); // min, default, max
+/// A comment this often keeps proxies from closing a quiet stream, and
+/// finds clients that went away (their slot is freed on the failed write).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// Open streams, counted so the bounds hold.
+#[derive(Default)]
+pub struct Streams {
+    total: AtomicUsize,
+    per_user: DashMap<i64, usize>,
+}
+
+/// One open stream's place in the count, given back when the stream ends
+/// (the client went away or the gateway stops).
+struct Slot {
+    streams: Arc<Streams>,
+    user: i64,
+}
+
+impl Streams {
+    fn take(self: &Arc<Self>, user: i64) -> Result<Slot, ApiError> {
+        if self.total.fetch_add(1, Ordering::AcqRel) >= MAX_STREAMS {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::Busy(
+                "too many live streams open; try again later",
+            ));
+        }
+        let mut mine = self.per_user.entry(user).or_insert(0);
+        if *mine >= MAX_STREAMS_PER_USER {
+            drop(mine);
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::Busy(
+                "this user has the most live streams open already",
+            ));
+        }
+        *mine += 1;
+        Ok(Slot {
+            streams: Arc::clone(self),
+            user,
+        })
+    }
+
+    pub fn open(&self) -> usize {
+        self.total.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.streams.total.fetch_sub(1, Ordering::AcqRel);
+        self.streams.per_user.remove_if_mut(&self.user, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    scope: Option<String>,
+    interval_ms: Option<u64>,
+    /// Skip the first snapshot: only fixes newer than those visible at the
+    /// start are sent (for a client that has just listed the devices).
+    changes_only: Option<bool>,
+}
+
+/// What one stream remembers between ticks.
+struct Tick {
+    s: ApiState,
+    caller: Caller,
+    received: bool,
+    interval: Duration,
+    /// Last fix time sent per (permission id or 0 for own, device id).
+    sent: HashMap<(i64, String), i64>,
+    /// Events ready to go out before the next tick.
+    ready: Vec<Event>,
+    /// The first tick runs at once; later ones after `interval`.
+    first: bool,
+    ended: bool,
+    _slot: Slot,
+}
+
+fn key(permit: &Permit) -> (i64, String) {
+    let pid = permit.permission().map_or(0, |p| p.id);
+    (pid, permit.device.device_id.clone())
+}
+
+#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `gone` when a device leaves the caller's view, `error` before the stream ends on a log failure"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
+pub async fn stream(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Query(q): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    let received = match q.scope.as_deref() {
+        None | Some("own") => false,
+        Some("received") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "scope must be own or received, not {other:?}"
+            )))
+        }
+    };
+    let (min, default, max) = TICK_MS;
+    let interval = q.interval_ms.unwrap_or(default);
+    if !(min..=max).contains(&interval) {
+        return Err(ApiError::BadRequest(format!(
+            "interval_ms must be {min}-{max}, not {interval}"
+        )));
+    }
+    let slot = s.streams.take(caller.who.user_id)?;
+    let stop = s.stop.clone();
+    let mut tick = Tick {
+        s,
+        caller,
+        received,
+        interval: Duration::from_millis(interval),
+        sent: HashMap::new(),
+        ready: Vec::new(),
+        first: true,
+        ended: false,
+        _slot: slot,
+    };
+    if q.changes_only.unwrap_or(false) {
+        // Note what is visible now, before the answer starts: any fix
+        // arriving after the client has its headers is a change.
+        check(&mut tick, true).await;
+        tick.first = false;
+    }
+    let events = stream::unfold(tick, next).take_until(async move { stop.cancelled().await });
+    Ok(Sse::new(events.map(Ok::<_, std::convert::Infallible>))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// The next event: from the ready queue, or after the next tick.
+async fn next(mut t: Tick) -> Option<(Event, Tick)> {
+    loop {
+        if let Some(e) = t.ready.pop() {
+            return Some((e, t));
+        }
+        if t.ended {
+            return None;
+        }
+        if !t.first {
+            tokio::time::sleep(t.interval).await;
+        }
+        t.first = false;
+        let mut events = check(&mut t, false).await;
+        events.reverse(); // popped from the end
+        t.ready = events;
+    }
+}
+
+/// One tick: devices that left the view, then newer fixes (logged first).
+/// `quiet` only notes the fixes visible now, sending and logging nothing.
+async fn check(t: &mut Tick, quiet: bool) -> Vec<Event> {
+    let now = now_ms();
+    let permits = if t.received {
+        policy::received(&t.s.dir, &t.caller.who, now)
+    } else {
+        policy::own(&t.s.dir, &t.caller.who)
+    };
+    let mut events = Vec::new();
+    let visible: std::collections::HashSet<(i64, String)> = permits.iter().map(key).collect();
+    let mut gone: Vec<(i64, String)> = t
+        .sent
+        .keys()
+        .filter(|k| !visible.contains(*k))
+        .cloned()
+        .collect();
+    gone.sort();
+    for k in gone {
+        t.sent.remove(&k);
+        let mut data = json!({"device_id": k.1});
+        if k.0 != 0 {
+            data["permission_id"] = json!(k.0);
+        }
+        events.push(Event::default().event("gone").data(data.to_string()));
+    }
+    let mut fresh = Vec::new();
+    for permit in &permits {
+        let Some(p) = permit.latest(&t.s.engine) else {
+            continue;
+        };
+        let fix = p.fix_time.timestamp_millis();
+        let k = key(permit);
+        if t.sent.get(&k).is_some_and(|last| *last >= fix) {
+            continue;
+        }
+        t.sent.insert(k, fix);
+        if !quiet {
+            fresh.push((permit, p));
+        }
+    }
+    let entries: Vec<_> = fresh
+        .iter()
+        .filter_map(|(permit, _)| {
+            read_entry(&t.s, &t.caller, permit, "stream", 1).map(|mut e| {
+                e.channel = Some("stream".into());
+                e
+            })
+        })
+        .collect();
+    let ids = if entries.is_empty() {
+        Vec::new()
+    } else {
+        match t.s.log.append(entries).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "live stream ended: the access log failed");
+                t.ended = true;
+                events.push(
+                    Event::default()
+                        .event("error")
+                        .data(json!({"error": "unavailable", "message": "the access log is unavailable; reconnect later"}).to_string()),
+                );
+                return events;
+            }
+        }
+    };
+    let mut ids = ids.into_iter();
+    for (permit, p) in &fresh {
+        let mut e = Event::default()
+            .event("position")
+            .data(device_json(permit, Some(p)).to_string());
+        if permit.permission().is_some() {
+            if let Some(id) = ids.next() {
+                e = e.id(id.to_string());
+            }
+        }
+        events.push(e);
+    }
+    events
+}
