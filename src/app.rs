@@ -357,8 +357,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         ingest: metrics.protocol(crate::api::INGEST_PROTOCOL),
         limits: config.limits.clone(),
         bounded_creation: tokio::sync::Mutex::new(()),
-        sessions: Default::default(),
-        streams: Default::default(),
+        sessions: api::session::Sessions::new(metrics.web_sessions.clone()),
+        streams: Arc::new(api::stream::Streams::new(metrics.live_streams.clone())),
         stop: stop.clone(),
     })))
     .merge(crate::web::router());

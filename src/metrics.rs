@@ -21,6 +21,10 @@ pub struct Metrics {
     ack_latency: HistogramVec,
     pub engine_devices: IntGauge,
     pub index_age_seconds: prometheus::Gauge,
+    /// Signed-in web app sessions.
+    pub web_sessions: IntGauge,
+    /// Open live position streams.
+    pub live_streams: IntGauge,
     mqtt_connected: IntGaugeVec,
     mqtt_subscribed: IntGaugeVec,
     mqtt_messages: IntCounterVec,
@@ -191,6 +195,14 @@ impl Metrics {
             "trackgate_index_age_seconds",
             "Age of the spatial index snapshot",
         ));
+        let web_sessions = must(IntGauge::new(
+            "trackgate_web_sessions",
+            "Web app sessions held (signed in, not yet expired or signed out)",
+        ));
+        let live_streams = must(IntGauge::new(
+            "trackgate_live_streams",
+            "Open live position streams (server-sent events)",
+        ));
         let by_broker =
             |name: &str, help: &str| must(IntCounterVec::new(Opts::new(name, help), &["broker"]));
         let mqtt_connected = must(IntGaugeVec::new(
@@ -321,6 +333,8 @@ impl Metrics {
             Box::new(ack_latency.clone()),
             Box::new(engine_devices.clone()),
             Box::new(index_age_seconds.clone()),
+            Box::new(web_sessions.clone()),
+            Box::new(live_streams.clone()),
         ] {
             must(registry.register(c));
         }
@@ -335,6 +349,8 @@ impl Metrics {
             ack_latency,
             engine_devices,
             index_age_seconds,
+            web_sessions,
+            live_streams,
             mqtt_connected,
             mqtt_subscribed,
             mqtt_messages,

@@ -13,7 +13,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::partners::{call, gateway, report, setup, D1, D2};
+use support::partners::{call, gateway, grant, partner_log, report, setup, D1, D2};
+use support::{metric, metrics_when};
 use trackgate::protocol::Transport;
 
 /// One server-sent event.
@@ -129,15 +130,7 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
     let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
     let kept_open = tokio::task::spawn_blocking(move || {
         let w = setup(http, tcp);
-        let (st, p) = call(
-            http,
-            "POST",
-            "/api/v1/permissions",
-            Some(&w.carrier),
-            Some(json!({"name": "Load 42", "recipient_company_id": "0815", "device_ids": [D1]})),
-        );
-        assert_eq!(st, 201, "{p}");
-        let pid = p["id"].as_i64().unwrap();
+        let pid = grant(http, &w.carrier, "Load 42", "0815", &[D1]);
         let t0 = chrono::Utc::now().timestamp_millis() as u64 + 1000;
         report(tcp, D1, t0, 52.52, 13.405);
         report(tcp, D2, t0, 48.1, 11.5);
@@ -170,18 +163,7 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
         );
         assert_eq!(e.data["permission_id"], pid);
         let first: i64 = e.id.expect("the log entry's id").parse().unwrap();
-        let log = |key: &str| {
-            let (st, v) = call(
-                http,
-                "GET",
-                &format!("/api/v1/permissions/{pid}/access-log"),
-                Some(key),
-                None,
-            );
-            assert_eq!(st, 200, "{v}");
-            v["entries"].as_array().unwrap().clone()
-        };
-        let entries = log(&w.carrier);
+        let entries = partner_log(http, pid, &w.carrier);
         let entry = entries
             .iter()
             .find(|x| x["id"] == first)
@@ -200,7 +182,7 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
         );
         let second: i64 = e.id.unwrap().parse().unwrap();
         assert!(second > first);
-        assert!(log(&w.carrier)
+        assert!(partner_log(http, pid, &w.carrier)
             .iter()
             .any(|x| x["id"] == second && x["channel"] == "stream"));
 
@@ -215,7 +197,11 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
         }
         let (st, _) = EventReader::open(http, &quiet, &w.shipper_user);
         assert_eq!(st, 503, "a fifth stream for one user");
+        let open = |t: &str| metric(t, "trackgate_live_streams", "");
+        assert_eq!(open(&metrics_when(http, |t| open(t) == 4.0)), 4.0);
         drop(more);
+        // A client that went away is found at the next keep-alive (5 s).
+        assert_eq!(open(&metrics_when(http, |t| open(t) == 1.0)), 1.0);
 
         // Revoked: the device leaves within a tick, and nothing follows.
         let (st, _) = call(
@@ -237,7 +223,7 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
             r.next(Duration::from_millis(1500)).is_none(),
             "nothing after revocation"
         );
-        let streamed = log(&w.carrier)
+        let streamed = partner_log(http, pid, &w.carrier)
             .iter()
             .filter(|x| x["channel"] == "stream")
             .count();

@@ -117,19 +117,9 @@ async fn sign_out(c: &Client) {
 
 /// The partner log of `pid` as the provider sees it over the API.
 async fn partner_log(http: SocketAddr, pid: i64, key: String) -> Vec<Value> {
-    tokio::task::spawn_blocking(move || {
-        let (st, v) = call(
-            http,
-            "GET",
-            &format!("/api/v1/permissions/{pid}/access-log"),
-            Some(&key),
-            None,
-        );
-        assert_eq!(st, 200, "{v}");
-        v["entries"].as_array().unwrap().clone()
-    })
-    .await
-    .unwrap()
+    tokio::task::spawn_blocking(move || support::partners::partner_log(http, pid, &key))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

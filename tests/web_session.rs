@@ -10,8 +10,8 @@ mod support;
 use std::net::SocketAddr;
 
 use serde_json::{json, Value};
-use support::partners::{call, gateway, report, setup, ADMIN, D1, D2};
-use support::{http_raw, HttpResponse};
+use support::partners::{call, gateway, grant, partner_log, report, setup, ADMIN, D1, D2};
+use support::{http_raw, metric, metrics_when, HttpResponse};
 use trackgate::protocol::Transport;
 
 /// A call carrying `cookie` (and optionally a bearer key).
@@ -46,18 +46,6 @@ fn sign_in(http: SocketAddr, key: &str) -> (HttpResponse, Option<String>) {
     (r, token)
 }
 
-fn log_entries(http: SocketAddr, pid: i64, key: &str) -> Vec<Value> {
-    let (st, v) = call(
-        http,
-        "GET",
-        &format!("/api/v1/permissions/{pid}/access-log"),
-        Some(key),
-        None,
-    );
-    assert_eq!(st, 200, "{v}");
-    v["entries"].as_array().unwrap().clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,15 +54,7 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
     let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
     tokio::task::spawn_blocking(move || {
         let w = setup(http, tcp);
-        let (st, p) = call(
-            http,
-            "POST",
-            "/api/v1/permissions",
-            Some(&w.carrier),
-            Some(json!({"name": "Load 42", "recipient_company_id": "0815", "device_ids": [D1]})),
-        );
-        assert_eq!(st, 201, "{p}");
-        let pid = p["id"].as_i64().unwrap();
+        let pid = grant(http, &w.carrier, "Load 42", "0815", &[D1]);
         let fix = chrono::Utc::now().timestamp_millis() as u64 + 1000;
         report(tcp, D1, fix, 52.52, 13.405);
 
@@ -106,6 +86,8 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
         ] {
             assert!(set.contains(flag), "{flag} missing in {set}");
         }
+        let held = |t: &str| metric(t, "trackgate_web_sessions", "");
+        assert_eq!(held(&metrics_when(http, |t| held(t) == 1.0)), 1.0);
         let me: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(me["company_id"], "0815");
         assert_eq!(me["company_name"], "Shipper AG");
@@ -187,7 +169,7 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
         );
         assert_eq!(r.status, 401);
 
-        let entries = log_entries(http, pid, &w.carrier);
+        let entries = partner_log(http, pid, &w.carrier);
         let reads: Vec<&Value> = entries.iter().filter(|e| e["event"] == "read").collect();
         assert_eq!(reads.len(), 2, "{entries:?}");
         assert_eq!(reads[0]["id"], app_entry);
@@ -208,6 +190,7 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
         let (r, _) = with_cookie(http, "DELETE", "/api/v1/session", &token, None, None);
         assert_eq!(r.status, 204);
         assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+        assert_eq!(held(&metrics_when(http, |t| held(t) == 0.0)), 0.0);
         let (r, _) = with_cookie(
             http,
             "GET",
@@ -217,7 +200,7 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
             None,
         );
         assert_eq!(r.status, 401);
-        let after = log_entries(http, pid, &w.carrier);
+        let after = partner_log(http, pid, &w.carrier);
         let reads_after = after.iter().filter(|e| e["event"] == "read").count();
         assert_eq!(reads_after, 2, "nothing read after signing out");
 

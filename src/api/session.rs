@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dashmap::DashMap;
+use prometheus::IntGauge;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -34,12 +35,20 @@ struct Session {
 
 /// Open sessions, keyed by the SHA-256 of their token (the token itself
 /// lives only in the browser's cookie).
-#[derive(Default)]
 pub struct Sessions {
     open: DashMap<[u8; 32], Session>,
+    /// `trackgate_web_sessions`.
+    held: IntGauge,
 }
 
 impl Sessions {
+    pub fn new(held: IntGauge) -> Self {
+        Self {
+            open: DashMap::new(),
+            held,
+        }
+    }
+
     /// Opens a session for the key with this hash; returns the token.
     pub fn open(&self, key_hash_: [u8; 32], now: i64) -> Result<String, ApiError> {
         if self.open.len() >= MAX_SESSIONS {
@@ -56,6 +65,7 @@ impl Sessions {
                 expires_ms: now + SESSION_TTL_MS,
             },
         );
+        self.count();
         Ok(token)
     }
 
@@ -71,6 +81,7 @@ impl Sessions {
             None => {
                 // Expired, or its key was revoked: gone for good.
                 self.open.remove(&id);
+                self.count();
                 None
             }
         }
@@ -79,6 +90,11 @@ impl Sessions {
     /// Ends the session (signing out).
     pub fn close(&self, token: &str) {
         self.open.remove(&key_hash(token));
+        self.count();
+    }
+
+    fn count(&self) {
+        self.held.set(self.open.len() as i64);
     }
 
     pub fn len(&self) -> usize {
@@ -199,8 +215,10 @@ mod tests {
         });
         let key = key_hash("tg_key");
         dir.add_key(7, 1, key);
-        let sessions = Sessions::default();
+        let held = IntGauge::new("sessions", "test").unwrap();
+        let sessions = Sessions::new(held.clone());
         let t = sessions.open(key, 1_000).unwrap();
+        assert_eq!(held.get(), 1);
         let p = sessions.principal(&dir, &t, 2_000).unwrap();
         assert_eq!((p.user_id, p.api_key_id), (1, 7));
         assert!(sessions.principal(&dir, "tgs_guess", 2_000).is_none());
@@ -213,5 +231,6 @@ mod tests {
         dir.remove_key(7);
         assert!(sessions.principal(&dir, &t, 2_000).is_none());
         assert!(sessions.is_empty(), "a revoked key's session is dropped");
+        assert_eq!(held.get(), 0);
     }
 }

@@ -16,6 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
 use futures::stream::{self, StreamExt};
+use prometheus::IntGauge;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -33,10 +34,11 @@ const TICK_MS: (u64, u64, u64) = (250, 1000, 60_000); // min, default, max
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// Open streams, counted so the bounds hold.
-#[derive(Default)]
 pub struct Streams {
     total: AtomicUsize,
     per_user: DashMap<i64, usize>,
+    /// `trackgate_live_streams`.
+    gauge: IntGauge,
 }
 
 /// One open stream's place in the count, given back when the stream ends
@@ -47,6 +49,14 @@ struct Slot {
 }
 
 impl Streams {
+    pub fn new(gauge: IntGauge) -> Self {
+        Self {
+            total: AtomicUsize::new(0),
+            per_user: DashMap::new(),
+            gauge,
+        }
+    }
+
     fn take(self: &Arc<Self>, user: i64) -> Result<Slot, ApiError> {
         if self.total.fetch_add(1, Ordering::AcqRel) >= MAX_STREAMS {
             self.total.fetch_sub(1, Ordering::AcqRel);
@@ -63,6 +73,7 @@ impl Streams {
             ));
         }
         *mine += 1;
+        self.gauge.inc();
         Ok(Slot {
             streams: Arc::clone(self),
             user,
@@ -77,6 +88,7 @@ impl Streams {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.streams.total.fetch_sub(1, Ordering::AcqRel);
+        self.streams.gauge.dec();
         self.streams.per_user.remove_if_mut(&self.user, |_, n| {
             *n -= 1;
             *n == 0

@@ -163,3 +163,31 @@ pub async fn gateway(dir: &std::path::Path) -> trackgate::app::Running {
     c.ingest.accept_unregistered_devices = false;
     start(&c).await
 }
+
+/// The provider (`key`) grants `devices` to `recipient` as an open partner
+/// permission named `name`; returns its id.
+pub fn grant(http: SocketAddr, key: &str, name: &str, recipient: &str, devices: &[&str]) -> i64 {
+    let (st, p) = call(
+        http,
+        "POST",
+        "/api/v1/permissions",
+        Some(key),
+        Some(json!({"name": name, "recipient_company_id": recipient, "device_ids": devices})),
+    );
+    assert_eq!(st, 201, "{p}");
+    p["id"].as_i64().unwrap()
+}
+
+/// The entries of permission `pid`'s access log as a party (`key`) sees
+/// them. (Reading it is itself logged, as a `log_download`.)
+pub fn partner_log(http: SocketAddr, pid: i64, key: &str) -> Vec<Value> {
+    let (st, v) = call(
+        http,
+        "GET",
+        &format!("/api/v1/permissions/{pid}/access-log"),
+        Some(key),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    v["entries"].as_array().unwrap().clone()
+}
