@@ -1,9 +1,9 @@
 //! The web app in a real browser (headless Chromium through ChromeDriver)
 //! against the running gateway, with positions over real Teltonika TCP:
 //! the provider grants in the app; the recipient is told that access is
-//! logged before anything is fetched, then sees the truck (and its next
-//! fix live), attaches a shipment number and downloads the log with its
-//! session; the provider
+//! logged before anything is fetched, then sees the truck (its next fix
+//! live, its track since the grant), attaches a shipment number and
+//! downloads the log with its session; the provider
 //! sees all of it in the log (read back from the Excel file) and revokes in
 //! the app; the recipient then sees nothing.
 //!
@@ -191,7 +191,8 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     sign_out(&c).await;
 
     // The truck reports after the grant.
-    let fix = chrono::Utc::now().timestamp_millis() as u64 + 1000;
+    // (Fixes in the past: a track ends now. The grant is older still.)
+    let fix = chrono::Utc::now().timestamp_millis() as u64 - 1;
     tokio::task::spawn_blocking(move || report(tcp, D1, fix, 52.52, 13.405))
         .await
         .unwrap();
@@ -220,7 +221,8 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
 
     // A newer fix reaches the open page by itself (server-sent events).
     wait_text(&c, "#live", |t| t == "Live updates on.").await;
-    tokio::task::spawn_blocking(move || report(tcp, D1, fix + 1000, 52.6, 13.5))
+    let fix2 = (chrono::Utc::now().timestamp_millis() as u64 - 1).max(fix + 1);
+    tokio::task::spawn_blocking(move || report(tcp, D1, fix2, 52.6, 13.5))
         .await
         .unwrap();
     let table = wait_text(&c, "#received-devices tbody", |t| {
@@ -230,6 +232,21 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     assert!(!table.contains("52.52000"), "{table}");
     let live = wait_text(&c, "#live", |t| t.contains("access log entry")).await;
     assert!(live.contains("Truck 1"), "{live}");
+
+    // The track since the grant (the window's start), newest first.
+    click(&c, "#received-devices button.track").await;
+    let title = wait_text(&c, "#history-title", |t| !t.is_empty()).await;
+    assert!(
+        title.starts_with("Track of Truck 1: 2 positions since "),
+        "{title}"
+    );
+    let track = wait_text(&c, "#history-positions tbody", |t| !t.is_empty()).await;
+    let (newer, older) = (
+        track.find("52.60000").unwrap(),
+        track.find("52.52000").unwrap(),
+    );
+    assert!(newer < older, "{track}");
+    wait_text(&c, "#history-logged", |t| t.contains("access log entry")).await;
 
     // A shipment number, attached in the app and shown back.
     type_into(&c, "#received-devices input.shipment", "SN-4711-77").await;
@@ -278,7 +295,7 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     let entries = partner_log(http, pid, w.carrier.clone()).await;
     let reads: Vec<&Value> = entries
         .iter()
-        .filter(|e| e["event"] == "read" && e["channel"] == "app")
+        .filter(|e| e["event"] == "read" && e["channel"] == "app" && e["query"] == "list")
         .collect();
     assert_eq!(
         reads.len(),
@@ -286,6 +303,14 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
         "after the notice, and after saving: {entries:?}"
     );
     assert!(reads.iter().all(|r| r["device_id"] == D1));
+    let track = entries
+        .iter()
+        .find(|e| e["event"] == "read" && e["query"] == "history")
+        .expect("the track's read");
+    assert_eq!(
+        (track["channel"].clone(), track["positions"].clone()),
+        (json!("app"), json!(2))
+    );
     let streamed: Vec<&Value> = entries
         .iter()
         .filter(|e| e["event"] == "read" && e["channel"] == "stream")

@@ -99,6 +99,7 @@ function stopLive() {
 async function show(name) {
   view = name;
   stopLive();
+  $("history").hidden = true;
   for (const v of ["own", "received", "granted"]) {
     $("view-" + v).hidden = v !== name;
     const tab = $("tab-" + v);
@@ -120,7 +121,7 @@ async function loadOwn() {
   const body = $("own-devices").tBodies[0];
   body.replaceChildren();
   for (const d of data.devices) {
-    body.appendChild(row([d.name, d.device_id, ...positionCells(d.position)]));
+    body.appendChild(row([d.name, d.device_id, ...positionCells(d.position), trackButton(d)]));
   }
   if (data.devices.length === 0) status("Your company has no devices yet.");
 }
@@ -170,7 +171,14 @@ async function loadReceivedDevices(permissions) {
     save.addEventListener("click", () => saveShipment(d.permission_id, d.device_id, input.value));
     const cell = el("span");
     cell.append(input, save);
-    const tr = row([d.permission_name, d.provider_company_id, d.name, ...positionCells(d.position), cell]);
+    const tr = row([
+      d.permission_name,
+      d.provider_company_id,
+      d.name,
+      ...positionCells(d.position),
+      cell,
+      trackButton(d),
+    ]);
     tr.setAttribute("data-key", `${d.permission_id}/${d.device_id}`);
     body.appendChild(tr);
   }
@@ -205,6 +213,37 @@ function followLive() {
     $("live").textContent = "Live updates on.";
   });
   live.addEventListener("gone", () => show("received"));
+}
+
+function trackButton(d) {
+  const b = el("button", "Track", { type: "button", class: "track" });
+  b.addEventListener("click", () => loadTrack(d));
+  return b;
+}
+
+// The last 24 hours of a device (for a recipient, only what its permission
+// window covers; the server clamps the range and logs the read).
+async function loadTrack(d) {
+  try {
+    const path = `/devices/${encodeURIComponent(d.device_id)}/positions`;
+    const { data, logged } = await api("GET", `${path}?limit=1000`);
+    const section = $("history");
+    section.hidden = false;
+    const n = data.positions.length;
+    $("history-title").textContent = `Track of ${d.name}: ${n} position${n === 1 ? "" : "s"} since ${data.from.replace("T", " ").replace("Z", "")} UTC`;
+    $("history-logged").textContent = logged
+      ? `This retrieval was logged for the provider (access log entry ${logged}).`
+      : "";
+    $("history-gpx").setAttribute("href", `/api/v1${path}?format=gpx`);
+    const body = $("history-positions").tBodies[0];
+    body.replaceChildren();
+    for (const p of [...data.positions].reverse()) {
+      body.appendChild(row(positionCells(p)));
+    }
+    section.scrollIntoView();
+  } catch (e) {
+    if (e.status !== 401) status(e.message);
+  }
 }
 
 function logLinks(p) {
