@@ -2,8 +2,8 @@
 //! positions over real Teltonika TCP: a recipient's stream sends each newer
 //! fix only after its access-log entry is committed (the event id is the
 //! entry), a revocation removes the device within a tick, owners stream
-//! unlogged, streams are bounded per user, and an open stream does not
-//! hold up the gateway's shutdown.
+//! unlogged, a revoked key ends its stream, streams are bounded per user,
+//! and an open stream does not hold up the gateway's shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::partners::{call, gateway, grant, partner_log, report, setup, D1, D2};
+use support::partners::{call, gateway, grant, partner_log, report, setup, user, D1, D2};
 use support::{metric, metrics_when};
 use trackgate::protocol::Transport;
 
@@ -247,6 +247,31 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
             (json!(D2), json!(48.2))
         );
         assert_eq!(e.id, None);
+
+        // A revoked key ends its stream at the next tick.
+        let key = user(http, "4711", "user");
+        let path = "/api/v1/stream?scope=own&interval_ms=250";
+        let (_, r) = EventReader::open(http, path, &key);
+        let mut r = r.unwrap();
+        let snapshot: Vec<String> = (0..2)
+            .map(|_| {
+                r.next(WAIT).unwrap().data["device_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(snapshot, [D1, D2]);
+        let (_, me) = call(http, "GET", "/api/v1/session", Some(&key), None);
+        let revoke = format!("/api/v1/api-keys/{}", me["api_key_id"]);
+        let (st, _) = call(http, "DELETE", &revoke, Some(&key), None);
+        assert_eq!(st, 204);
+        let e = r.next(WAIT).expect("told why it ends");
+        assert_eq!(
+            (e.event.as_str(), e.data["error"].clone()),
+            ("error", json!("unauthorized"))
+        );
+        assert!(r.next(WAIT).is_none(), "the stream has ended");
         own
     })
     .await

@@ -34,13 +34,38 @@ pub struct Client {
     pub channel: &'static str,
 }
 
+/// What a caller authenticated with, by hash: a live stream outlives its
+/// request, so it asks again whether the credential still holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential {
+    /// An API key's hash.
+    Key([u8; 32]),
+    /// A web session token's hash.
+    Session([u8; 32]),
+}
+
 /// An authenticated company user.
 pub struct Caller {
     pub who: Principal,
     pub client: Client,
+    pub credential: Credential,
 }
 
 impl Caller {
+    /// Whether the key (or session) this caller came with is still valid
+    /// and still this user's: not revoked, signed out or expired.
+    pub fn still_valid(&self, state: &ApiState) -> bool {
+        let who = match self.credential {
+            Credential::Key(hash) => state.dir.authenticate_hash(&hash),
+            Credential::Session(id) => {
+                state
+                    .sessions
+                    .principal_by_id(&state.dir, &id, super::now_ms())
+            }
+        };
+        who.is_some_and(|p| p.api_key_id == self.who.api_key_id)
+    }
+
     /// Fails unless the caller is an admin of their company.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.who.role == Role::Admin {
@@ -70,19 +95,28 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let (who, channel) = company_user(parts, state).ok_or(ApiError::Unauthorized)?;
+        let (who, credential) = company_user(parts, state).ok_or(ApiError::Unauthorized)?;
+        let channel = match credential {
+            Credential::Key(_) => "api",
+            Credential::Session(_) => "app",
+        };
         Ok(Caller {
             who,
             client: client(parts, channel),
+            credential,
         })
     }
 }
 
-/// The company user behind the request and its channel. A bearer key
-/// decides alone when present (a wrong one is not rescued by a cookie).
-fn company_user(parts: &Parts, state: &ApiState) -> Option<(Principal, &'static str)> {
+/// The company user behind the request and what it came with. A bearer
+/// key decides alone when present (a wrong one is not rescued by a cookie).
+fn company_user(parts: &Parts, state: &ApiState) -> Option<(Principal, Credential)> {
     if let Some(key) = bearer(parts) {
-        return state.dir.authenticate(key).map(|p| (p, "api"));
+        let hash = key_hash(key);
+        return state
+            .dir
+            .authenticate_hash(&hash)
+            .map(|p| (p, Credential::Key(hash)));
     }
     let token = super::session::token(parts)?;
     // SameSite=Strict keeps other sites out, but not other ports of this
@@ -94,10 +128,11 @@ fn company_user(parts: &Parts, state: &ApiState) -> Option<(Principal, &'static 
     if from_elsewhere {
         return None;
     }
+    let id = key_hash(token);
     state
         .sessions
-        .principal(&state.dir, token, super::now_ms())
-        .map(|p| (p, "app"))
+        .principal_by_id(&state.dir, &id, super::now_ms())
+        .map(|p| (p, Credential::Session(id)))
 }
 
 /// Anyone with a valid key: a company user's API key or the admin token

@@ -27,12 +27,12 @@ const DIRECT_MAX: usize = 4096;
 pub const LOGGED_HEADER: &str = "x-access-logged";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Scope {
+pub(super) enum Scope {
     Own,
     Received,
 }
 
-fn scope(v: Option<&str>) -> Result<Scope, ApiError> {
+pub(super) fn scope(v: Option<&str>) -> Result<Scope, ApiError> {
     match v {
         None | Some("own") => Ok(Scope::Own),
         Some("received") => Ok(Scope::Received),

@@ -71,16 +71,20 @@ impl Sessions {
 
     /// The session's user, while the session is open and its key valid.
     pub fn principal(&self, dir: &Directory, token: &str, now: i64) -> Option<Principal> {
-        let id = key_hash(token);
+        self.principal_by_id(dir, &key_hash(token), now)
+    }
+
+    /// The same, by the token's hash (the session's id here).
+    pub fn principal_by_id(&self, dir: &Directory, id: &[u8; 32], now: i64) -> Option<Principal> {
         let key = {
-            let s = self.open.get(&id)?;
+            let s = self.open.get(id)?;
             (s.expires_ms > now).then_some(s.key_hash)
         };
         match key.and_then(|k| dir.authenticate_hash(&k)) {
             Some(p) => Some(p),
             None => {
                 // Expired, or its key was revoked: gone for good.
-                self.open.remove(&id);
+                self.open.remove(id);
                 self.count();
                 None
             }

@@ -4,7 +4,8 @@
 //! each visible device whose fix is newer than the last one sent. For a
 //! recipient every such event is a retrieval: its log entry (channel
 //! `stream`) is committed before the event leaves, and the event's id is
-//! the entry's id. A failing log ends the stream rather than send unlogged.
+//! the entry's id. A failing log ends the stream rather than send unlogged,
+//! and so does the caller's key being revoked or its session ending.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,7 @@ use prometheus::IntGauge;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::devices::{device_json, read_entry};
+use super::devices::{device_json, read_entry, scope, Scope};
 use super::{now_ms, ApiError, ApiState, Caller};
 use crate::access::policy::{self, Permit};
 
@@ -126,21 +127,13 @@ fn key(permit: &Permit) -> (i64, String) {
     (pid, permit.device.device_id.clone())
 }
 
-#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `gone` when a device leaves the caller's view, `error` before the stream ends on a log failure"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
+#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `gone` when a device leaves the caller's view, `error` before the stream ends (a log failure, or the key revoked or the session ended)"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
 pub async fn stream(
     caller: Caller,
     State(s): State<ApiState>,
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let received = match q.scope.as_deref() {
-        None | Some("own") => false,
-        Some("received") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "scope must be own or received, not {other:?}"
-            )))
-        }
-    };
+    let received = scope(q.scope.as_deref())? == Scope::Received;
     let (min, default, max) = TICK_MS;
     let interval = q.interval_ms.unwrap_or(default);
     if !(min..=max).contains(&interval) {
@@ -195,6 +188,13 @@ async fn next(mut t: Tick) -> Option<(Event, Tick)> {
 /// One tick: devices that left the view, then newer fixes (logged first).
 /// `quiet` only notes the fixes visible now, sending and logging nothing.
 async fn check(t: &mut Tick, quiet: bool) -> Vec<Event> {
+    if !t.caller.still_valid(&t.s) {
+        // The key was revoked, or the session ended: so does the stream.
+        t.ended = true;
+        let e =
+            json!({"error": "unauthorized", "message": "the key or session is no longer valid"});
+        return vec![Event::default().event("error").data(e.to_string())];
+    }
     let now = now_ms();
     let permits = if t.received {
         policy::received(&t.s.dir, &t.caller.who, now)
