@@ -50,7 +50,7 @@ impl Sessions {
     }
 
     /// Opens a session for the key with this hash; returns the token.
-    pub fn open(&self, key_hash_: [u8; 32], now: i64) -> Result<String, ApiError> {
+    pub fn open(&self, key: [u8; 32], now: i64) -> Result<String, ApiError> {
         if self.open.len() >= MAX_SESSIONS {
             self.open.retain(|_, s| s.expires_ms > now);
             if self.open.len() >= MAX_SESSIONS {
@@ -61,7 +61,7 @@ impl Sessions {
         self.open.insert(
             key_hash(&token),
             Session {
-                key_hash: key_hash_,
+                key_hash: key,
                 expires_ms: now + SESSION_TTL_MS,
             },
         );

@@ -80,10 +80,6 @@ impl Streams {
             user,
         })
     }
-
-    pub fn open(&self) -> usize {
-        self.total.load(Ordering::Acquire)
-    }
 }
 
 impl Drop for Slot {
