@@ -1066,6 +1066,98 @@ async fn openapi_documents_every_route() {
             "no undocumented extra operations"
         );
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+        // Every reference resolves (a schema used only in parameters is
+        // not collected into the components by itself).
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(
+            refs.len() > 20,
+            "error answers refer to their body: {refs:?}"
+        );
+        for r in refs {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} resolves"
+            );
+        }
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let answers = op["responses"].as_object().unwrap();
+                for (status, answer) in answers {
+                    if status.starts_with(['4', '5']) {
+                        assert_eq!(
+                            answer["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{method} {path} {status} documents the error body"
+                        );
+                    }
+                }
+                let takes_input = op["parameters"].as_array().is_some_and(|p| !p.is_empty())
+                    || op["requestBody"].is_object();
+                assert!(
+                    !takes_input || answers.contains_key("400"),
+                    "{method} {path} documents 400"
+                );
+            }
+        }
+        // Bounds the handlers enforce are in the document.
+        let grant = &doc["components"]["schemas"]["Grant"]["properties"];
+        assert_eq!(grant["name"]["maxLength"], trackgate::api::MAX_TEXT);
+        assert_eq!(grant["name"]["minLength"], 1);
+        assert_eq!(grant["valid_from"]["format"], "date-time");
+        // Fixed choices are documented as such.
+        let scope = &paths["/api/v1/devices"]["get"]["parameters"][0];
+        assert_eq!(scope["name"], "scope");
+        assert_eq!(scope["schema"]["enum"], json!(["own", "received"]));
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// A path or query value that does not parse is the API's JSON 400, like
+/// every other error, not the framework's plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_parameters_answer_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        for (method, path) in [
+            ("DELETE", "/api/v1/permissions/9223372036854775808"),
+            ("GET", "/api/v1/permissions/abc/access-log"),
+            ("GET", "/api/v1/positions?near=50.1,8.6&radius_m=abc"),
+            ("GET", &format!("/api/v1/devices/{D1}/positions?limit=-1")),
+            ("GET", "/api/v1/stream?interval_ms=soon"),
+            ("GET", "/api/v1/devices?scope=theirs"),
+        ] {
+            let (st, body) = call(http, method, path, Some(&w.carrier), None);
+            assert_eq!(st, 400, "{method} {path}: {body}");
+            assert_eq!(body["error"], "bad_request", "{method} {path}: {body}");
+            assert!(
+                body["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{method} {path}: {body}"
+            );
+        }
+        // Authentication still comes first: no key, no parsing.
+        let (st, body) = call(http, "DELETE", "/api/v1/permissions/x", None, None);
+        assert_eq!((st, body["error"].as_str()), (401, Some("unauthorized")));
     })
     .await
     .unwrap();

@@ -1,12 +1,13 @@
 //! Tenancy: the operator creates companies, their users (with API keys)
 //! and their devices; company admins create users and revoke keys.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::{Path, Query};
 use super::{check_text, now_ms, parse_window, ApiError, ApiState, Body, Caller, Operator};
 use crate::access::directory::{key_hash, new_api_key};
 use crate::model::DeviceId;
@@ -16,6 +17,7 @@ use crate::store::Role;
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
     id: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
@@ -45,6 +47,7 @@ pub async fn create_company(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     role: Role,
 }
@@ -138,10 +141,11 @@ pub async fn revoke_key(
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     device_id: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/companies/{company}/devices", tag = "operator", security(("admin_token" = [])), params(("company" = String, Path, description = "company id")), request_body = NewDevice, responses((status = 201, description = "device registered"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key"), (status = 409, description = "the device is owned already")))]
+#[utoipa::path(post, path = "/api/v1/admin/companies/{company}/devices", tag = "operator", security(("admin_token" = [])), params(("company" = String, Path, description = "company id")), request_body = NewDevice, responses((status = 201, description = "device registered"), (status = 401, description = "no or wrong token"), (status = 403, description = "a company key"), (status = 404, description = "no such company"), (status = 409, description = "the device is owned already")))]
 pub async fn create_device(
     _: Operator,
     State(s): State<ApiState>,

@@ -5,13 +5,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::{Path, Query};
 use super::permissions::log_entry;
 use super::{now_ms, ApiError, ApiState, Caller};
 use crate::access::policy::{self, Permit, PermitScope};
@@ -26,9 +27,13 @@ const DIRECT_MAX: usize = 4096;
 /// Header naming the access-log entries written for this answer.
 pub const LOGGED_HEADER: &str = "x-access-logged";
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Whose devices a read covers.
+#[derive(Debug, Clone, Copy, PartialEq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub(super) enum Scope {
+    /// The caller's company's own devices (the default).
     Own,
+    /// The devices of its active received permissions.
     Received,
 }
 
@@ -145,7 +150,7 @@ pub struct ListQuery {
     scope: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/devices", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received")), responses((status = 200, description = "devices with their latest visible position; recipients' reads are logged (x-access-logged)"), (status = 401, description = "no or wrong key")))]
+#[utoipa::path(get, path = "/api/v1/devices", tag = "positions", security(("api_key" = [])), params(("scope" = inline(Option<Scope>), Query, description = "own (default) or received")), responses((status = 200, description = "devices with their latest visible position; recipients' reads are logged (x-access-logged)"), (status = 401, description = "no or wrong key")))]
 pub async fn list(
     caller: Caller,
     State(s): State<ApiState>,
@@ -198,7 +203,7 @@ fn numbers(field: &str, v: &str, n: usize) -> Result<Vec<f64>, ApiError> {
     Ok(parts)
 }
 
-#[utoipa::path(get, path = "/api/v1/positions", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received"), ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat"), ("near" = Option<String>, Query, description = "lat,lon"), ("radius_m" = Option<f64>, Query, description = "radius for near, metres")), responses((status = 200, description = "visible devices in the box or circle"), (status = 400, description = "invalid geometry"), (status = 401, description = "no or wrong key")))]
+#[utoipa::path(get, path = "/api/v1/positions", tag = "positions", security(("api_key" = [])), params(("scope" = inline(Option<Scope>), Query, description = "own (default) or received"), ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat"), ("near" = Option<String>, Query, description = "lat,lon"), ("radius_m" = Option<f64>, Query, description = "radius for near, metres")), responses((status = 200, description = "visible devices in the box or circle"), (status = 400, description = "invalid geometry"), (status = 401, description = "no or wrong key")))]
 pub async fn spatial(
     caller: Caller,
     State(s): State<ApiState>,

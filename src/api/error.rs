@@ -6,6 +6,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// The body of every error answer, so a client parses one format.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable: `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `bad_request`, `too_large`, `unavailable`, `busy`,
+    /// `internal`.
+    #[schema(example = "not_found")]
+    pub error: &'static str,
+    /// For people; not stable.
+    pub message: String,
+}
+
 /// Everything an API handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -71,11 +83,11 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let status = self.status();
-        let mut resp = (
-            status,
-            Json(serde_json::json!({"error": self.code(), "message": self.to_string()})),
-        )
-            .into_response();
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+        };
+        let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -4,13 +4,14 @@
 //! nothing) — and each call writes one access-log entry with the clamped
 //! range and the number of positions, committed before the answer leaves.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::devices::{deny, logged, read_entry};
+use super::extract::{Path, Query};
 use super::{now_ms, parse_time, ApiError, ApiState, Caller};
 use crate::access::policy::{self, PermitScope};
 use crate::history::{Cursor, Range};
@@ -31,7 +32,9 @@ pub struct HistoryQuery {
     format: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The history's answer formats.
+#[derive(Debug, Clone, Copy, PartialEq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 enum Format {
     Json,
     Csv,
@@ -44,7 +47,7 @@ enum Format {
         ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
         ("limit" = Option<usize>, Query, description = "positions per page, 1..=10000 (default 1000)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-        ("format" = Option<String>, Query, description = "json (default), csv or gpx")),
+        ("format" = inline(Option<Format>), Query, description = "json (default), csv or gpx")),
     responses((status = 200, description = "positions oldest first; for a recipient clamped to the permission window and logged (x-access-logged)"),
         (status = 400, description = "bad time, limit, cursor or format"),
         (status = 401, description = "no or wrong key"),

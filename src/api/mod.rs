@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod devices;
 mod error;
+mod extract;
 mod history;
 mod ingest;
 mod permissions;
@@ -14,8 +15,6 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -28,6 +27,7 @@ use crate::store::Store;
 
 pub use auth::{Caller, Client, Operator};
 pub use error::ApiError;
+use extract::Body;
 pub use ingest::PROTOCOL as INGEST_PROTOCOL;
 
 /// Largest request body the API accepts.
@@ -86,7 +86,8 @@ pub struct ApiShared {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "trackgate API", description = "Partner-permissioned positions; every recipient read is logged."),
-    modifiers(&Security)
+    modifiers(&Security),
+    components(schemas(error::ErrorBody))
 )]
 struct ApiDoc;
 
@@ -170,7 +171,7 @@ fn with_itself(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         .response("401", Response::new("No or a wrong key"));
     doc.paths
         .add_path_operation("/api/v1/openapi.json", vec![HttpMethod::Get], op);
-    with_session_cookie(doc)
+    with_error_answers(with_session_cookie(doc))
 }
 
 /// Wherever an API key is accepted, the web app's session cookie is too.
@@ -197,28 +198,53 @@ fn with_session_cookie(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
     doc
 }
 
-/// JSON body extractor whose rejections are our clear 400s.
-pub struct Body<T>(pub T);
-
-impl<T, S> FromRequest<S> for Body<T>
-where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
-                "expected Content-Type: application/json".into(),
-            )),
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::TooLarge)
+/// Every error answer carries [`error::ErrorBody`]; every route that takes
+/// parameters or a body may answer 400 (and 413 for a body over the limit),
+/// which the extractors in `extract` guarantee for all of them at once.
+fn with_error_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+    let error = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let answers = &mut op.responses.responses;
+            let takes_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            if (takes_input || op.request_body.is_some()) && !answers.contains_key("400") {
+                answers.insert(
+                    "400".into(),
+                    RefOr::T(Response::new(
+                        "a malformed or out-of-range parameter or body",
+                    )),
+                );
             }
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+            if op.request_body.is_some() && !answers.contains_key("413") {
+                answers.insert(
+                    "413".into(),
+                    RefOr::T(Response::new(format!("a body over {MAX_BODY_BYTES} bytes"))),
+                );
+            }
+            for (status, answer) in answers.iter_mut() {
+                if let (true, RefOr::T(r)) = (status.starts_with(['4', '5']), answer) {
+                    if r.content.is_empty() {
+                        *r = ResponseBuilder::from(r.clone())
+                            .content("application/json", error())
+                            .build();
+                    }
+                }
+            }
         }
     }
+    doc
 }
 
 /// Milliseconds as RFC 3339 UTC with milliseconds (the API's time format).

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::{Path, Query};
 use super::{
     check_text, ms_to_rfc3339, now_ms, parse_time, ApiError, ApiState, Body, Caller, Client,
     MAX_TEXT,
@@ -86,11 +87,14 @@ fn permission_json(s: &ApiState, p: &Permission, now: i64, received: bool) -> Va
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     recipient_company_id: String,
     recipient_user_id: Option<i64>,
     device_ids: Vec<String>,
+    #[schema(format = DateTime)]
     valid_from: Option<String>,
+    #[schema(format = DateTime)]
     valid_until: Option<String>,
 }
 
@@ -246,7 +250,17 @@ pub struct ListQuery {
     side: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), params(("side" = Option<String>, Query, description = "granted (default) or received")), responses((status = 200, description = "permissions with devices, window, state and shipment numbers"), (status = 401, description = "no or wrong key")))]
+/// Which of a company's permissions a list shows.
+#[derive(Clone, Copy, PartialEq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+enum Side {
+    /// Those it granted as provider (the default).
+    Granted,
+    /// Those it holds as recipient.
+    Received,
+}
+
+#[utoipa::path(get, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), params(("side" = inline(Option<Side>), Query, description = "granted (default) or received")), responses((status = 200, description = "permissions with devices, window, state and shipment numbers"), (status = 401, description = "no or wrong key")))]
 pub async fn list(
     caller: Caller,
     State(s): State<ApiState>,
@@ -254,15 +268,16 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let who = &caller.who;
     let now = now_ms();
-    let received = match q.side.as_deref() {
-        None | Some("granted") => false,
-        Some("received") => true,
+    let side = match q.side.as_deref() {
+        None | Some("granted") => Side::Granted,
+        Some("received") => Side::Received,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "side must be granted or received, not {other:?}"
             )))
         }
     };
+    let received = side == Side::Received;
     let perms = if received {
         s.dir
             .permissions_of(&who.company_id, |p| policy::is_recipient(p, who))
@@ -282,7 +297,7 @@ pub async fn list(
     Ok(Json(body))
 }
 
-#[utoipa::path(delete, path = "/api/v1/permissions/{id}", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id")), responses((status = 204, description = "revoked, effective for the next request"), (status = 401, description = "no or wrong key"), (status = 403, description = "not the provider's admin"), (status = 404, description = "no such permission visible to the caller")))]
+#[utoipa::path(delete, path = "/api/v1/permissions/{id}", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id")), responses((status = 204, description = "revoked, effective for the next request"), (status = 401, description = "no or wrong key"), (status = 403, description = "not the provider's admin"), (status = 404, description = "no such permission visible to the caller"), (status = 409, description = "revoked already")))]
 pub async fn revoke(
     caller: Caller,
     State(s): State<ApiState>,
@@ -378,6 +393,25 @@ pub async fn shipment_number(
     ))
 }
 
+/// The access log's download formats.
+#[derive(Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+enum LogFormat {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LogQuery {
     format: Option<String>,
@@ -385,7 +419,7 @@ pub struct LogQuery {
     to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/permissions/{id}/access-log", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id"), ("format" = Option<String>, Query, description = "json (default), csv or xlsx"), ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")), responses((status = 200, description = "the permission's access log"), (status = 401, description = "no or wrong key"), (status = 404, description = "not a party of this permission")))]
+#[utoipa::path(get, path = "/api/v1/permissions/{id}/access-log", tag = "permissions", security(("api_key" = [])), params(("id" = i64, Path, description = "permission id"), ("format" = inline(Option<LogFormat>), Query, description = "json (default), csv or xlsx"), ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")), responses((status = 200, description = "the permission's access log"), (status = 401, description = "no or wrong key"), (status = 404, description = "not a party of this permission")))]
 pub async fn access_log(
     caller: Caller,
     State(s): State<ApiState>,
@@ -395,12 +429,16 @@ pub async fn access_log(
     let who = &caller.who;
     let p = party_permission(&s, &caller, id, "access_log")?;
     let (from, to) = super::parse_window(q.from.as_deref(), q.to.as_deref())?;
-    let format = q.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "csv" | "xlsx") {
-        return Err(ApiError::BadRequest(format!(
-            "format must be json, csv or xlsx, not {format:?}"
-        )));
-    }
+    let format = match q.format.as_deref() {
+        None | Some("json") => LogFormat::Json,
+        Some("csv") => LogFormat::Csv,
+        Some("xlsx") => LogFormat::Xlsx,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json, csv or xlsx, not {other:?}"
+            )))
+        }
+    };
     let entries = s
         .store
         .permission_log(id, from, to, MAX_LOG_DOWNLOAD.saturating_add(1))
@@ -432,12 +470,12 @@ pub async fn access_log(
     }
     let mut e = log_entry(&p, who, &caller.client, "log_download");
     e.channel = Some("export".into());
-    e.query = Some(format!("access_log {format}"));
+    e.query = Some(format!("access_log {}", format.name()));
     e.positions = Some(0);
     s.log.append(vec![e]).await?;
     let file = |ext: &str| format!("attachment; filename=\"permission-{id}-access-log.{ext}\"");
     Ok(match format {
-        "csv" => (
+        LogFormat::Csv => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
                 (header::CONTENT_DISPOSITION, file("csv")),
@@ -445,7 +483,7 @@ pub async fn access_log(
             crate::access::export::csv(&entries),
         )
             .into_response(),
-        "xlsx" => {
+        LogFormat::Xlsx => {
             let device_names: Vec<(String, String)> = p
                 .devices
                 .iter()
@@ -483,6 +521,6 @@ pub async fn access_log(
             )
                 .into_response()
         }
-        _ => Json(json!({"permission_id": id, "entries": entries})).into_response(),
+        LogFormat::Json => Json(json!({"permission_id": id, "entries": entries})).into_response(),
     })
 }

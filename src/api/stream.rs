@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::devices::{device_json, read_entry, scope, Scope};
+use super::extract::Query;
 use super::{now_ms, ApiError, ApiState, Caller};
 use crate::access::policy::{self, Permit};
 
@@ -123,7 +124,7 @@ fn key(permit: &Permit) -> (i64, String) {
     (pid, permit.device.device_id.clone())
 }
 
-#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = Option<String>, Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `gone` when a device leaves the caller's view, `error` before the stream ends (a log failure, or the key revoked or the session ended)"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
+#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = inline(Option<Scope>), Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `gone` when a device leaves the caller's view, `error` before the stream ends (a log failure, or the key revoked or the session ended)"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
 pub async fn stream(
     caller: Caller,
     State(s): State<ApiState>,
