@@ -174,24 +174,32 @@ fn with_itself(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     with_error_answers(with_session_cookie(doc))
 }
 
-/// Wherever an API key is accepted, the web app's session cookie is too.
-fn with_session_cookie(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::security::SecurityRequirement;
-    let takes_key =
-        |r: &SecurityRequirement| serde_json::to_value(r).is_ok_and(|v| v.get("api_key").is_some());
-    for item in doc.paths.paths.values_mut() {
-        let ops = [
+/// Every operation of every path in `doc`.
+fn operations(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
             &mut item.get,
             &mut item.post,
             &mut item.put,
             &mut item.delete,
             &mut item.patch,
-        ];
-        for op in ops.into_iter().flatten() {
-            if let Some(reqs) = op.security.as_mut() {
-                if reqs.iter().any(takes_key) {
-                    reqs.push(SecurityRequirement::new("session", Vec::<String>::new()));
-                }
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Wherever an API key is accepted, the web app's session cookie is too.
+fn with_session_cookie(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::SecurityRequirement;
+    let takes_key =
+        |r: &SecurityRequirement| serde_json::to_value(r).is_ok_and(|v| v.get("api_key").is_some());
+    for op in operations(&mut doc) {
+        if let Some(reqs) = op.security.as_mut() {
+            if reqs.iter().any(takes_key) {
+                reqs.push(SecurityRequirement::new("session", Vec::<String>::new()));
             }
         }
     }
@@ -208,38 +216,29 @@ fn with_error_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Ope
             .schema(Some(Ref::from_schema_name("ErrorBody")))
             .build()
     };
-    for item in doc.paths.paths.values_mut() {
-        let ops = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in ops.into_iter().flatten() {
-            let answers = &mut op.responses.responses;
-            let takes_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
-            if (takes_input || op.request_body.is_some()) && !answers.contains_key("400") {
-                answers.insert(
-                    "400".into(),
-                    RefOr::T(Response::new(
-                        "a malformed or out-of-range parameter or body",
-                    )),
-                );
-            }
-            if op.request_body.is_some() && !answers.contains_key("413") {
-                answers.insert(
-                    "413".into(),
-                    RefOr::T(Response::new(format!("a body over {MAX_BODY_BYTES} bytes"))),
-                );
-            }
-            for (status, answer) in answers.iter_mut() {
-                if let (true, RefOr::T(r)) = (status.starts_with(['4', '5']), answer) {
-                    if r.content.is_empty() {
-                        *r = ResponseBuilder::from(r.clone())
-                            .content("application/json", error())
-                            .build();
-                    }
+    for op in operations(&mut doc) {
+        let answers = &mut op.responses.responses;
+        let takes_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        if (takes_input || op.request_body.is_some()) && !answers.contains_key("400") {
+            answers.insert(
+                "400".into(),
+                RefOr::T(Response::new(
+                    "a malformed or out-of-range parameter or body",
+                )),
+            );
+        }
+        if op.request_body.is_some() && !answers.contains_key("413") {
+            answers.insert(
+                "413".into(),
+                RefOr::T(Response::new(format!("a body over {MAX_BODY_BYTES} bytes"))),
+            );
+        }
+        for (status, answer) in answers.iter_mut() {
+            if let (true, RefOr::T(r)) = (status.starts_with(['4', '5']), answer) {
+                if r.content.is_empty() {
+                    *r = ResponseBuilder::from(r.clone())
+                        .content("application/json", error())
+                        .build();
                 }
             }
         }
