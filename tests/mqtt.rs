@@ -160,11 +160,17 @@ impl Broker {
     }
 
     fn start() -> Broker {
+        Self::start_with("")
+    }
+
+    /// A broker whose Mosquitto configuration has `extra` lines (rumqttd
+    /// takes its fixed settings).
+    fn start_with(extra: &str) -> Broker {
         let port = free_port();
         match std::env::var_os(MOSQUITTO_ENV) {
             Some(bin) => {
                 let dir = tempfile::tempdir().unwrap();
-                let child = spawn_mosquitto(bin.as_ref(), dir.path(), port);
+                let child = spawn_mosquitto_with(bin.as_ref(), dir.path(), port, extra);
                 Broker {
                     port,
                     port5: port,
@@ -443,7 +449,7 @@ fn client_id(tag: &str) -> String {
 /// Publishes `msgs` at QoS 1 and waits for every PUBACK.
 async fn publish_all(port: u16, msgs: &[(String, Vec<u8>)]) {
     let mut o = MqttOptions::new(format!("pub-{}", rand_suffix()), "127.0.0.1", port);
-    o.set_max_packet_size(4 << 20, 4 << 20);
+    o.set_max_packet_size(4 << 20, 4 << 20).set_inflight(500);
     let (c, mut events) = AsyncClient::new(o, msgs.len() + 10);
     for (t, p) in msgs {
         c.publish(t.clone(), QoS::AtLeastOnce, false, p.clone())
@@ -844,6 +850,80 @@ async fn broker_restart_mid_stream_reconnects_and_loses_nothing() {
         100,
         "each position stored once"
     );
+    gw.shutdown().await;
+}
+
+/// A burst of QoS 1 messages larger than the client's request channel
+/// (256), from a broker that lets 500–1,000 deliveries wait for their acks:
+/// the acknowledgements once queued up behind a channel only the stalled
+/// subscriber could empty, and ingestion stopped for good after ~260
+/// messages (seen with Mosquitto; rumqttd paces its deliveries). Every
+/// message must arrive and be stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_request_channel_is_ingested_to_the_last_message() {
+    burst("3.1.1").await;
+}
+
+/// The same over MQTT 5, where trackgate also tells the broker how many
+/// unacknowledged deliveries it takes (receive maximum).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_over_mqtt5_is_ingested_to_the_last_message() {
+    burst("5").await;
+}
+
+async fn burst(version: &str) {
+    let broker = Broker::start_with("max_inflight_messages 1000\n");
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&gateway_config_v(
+        dir.path(),
+        broker.port_for(version),
+        &client_id(&format!("burst{}", version.len())),
+        false,
+        version,
+    ))
+    .await;
+    connected(&gw).await;
+    const N: usize = 3000;
+    let msgs: Vec<(String, Vec<u8>)> = (0..N)
+        .map(|i| {
+            (
+                format!("owntracks/burst/dev-{i}"),
+                owntracks(
+                    50.0 + (i % 1000) as f64 * 0.001,
+                    8.0,
+                    1_764_158_400 + i as i64,
+                ),
+            )
+        })
+        .collect();
+    publish_all(broker.port, &msgs).await;
+    let engine = gw.engine.clone();
+    eventually("every burst message in the engine", || engine.len() == N).await;
+    let p = gw.engine.get(&dev("dev-2999")).unwrap();
+    assert!((p.lat - 50.999).abs() < 1e-9, "{}", p.lat);
+    assert_eq!(p.fix_time.timestamp(), 1_764_158_400 + 2999);
+    assert_eq!(gw.history.count().await.unwrap(), N as i64);
+    assert_eq!(
+        metric(
+            &metrics(&gw),
+            "trackgate_positions_total",
+            "protocol=\"mqtt-owntracks\""
+        ),
+        N as f64
+    );
+    // Still alive afterwards: one more message arrives.
+    publish_all(
+        broker.port,
+        &[(
+            "owntracks/burst/late".into(),
+            owntracks(51.0, 9.0, 1_764_200_000),
+        )],
+    )
+    .await;
+    eventually("the message after the burst", || {
+        engine.get(&dev("late")).is_some()
+    })
+    .await;
     gw.shutdown().await;
 }
 

@@ -124,6 +124,8 @@ pub fn connect(b: &BrokerConfig) -> Result<(Client, Events), MqttError> {
         let mut props = p5::ConnectProperties::new();
         props.session_expiry_interval = (!b.clean_session).then_some(SESSION_EXPIRY_SECS);
         props.max_packet_size = Some(u32::try_from(max_packet(b)).unwrap_or(u32::MAX));
+        // The broker sends no more unacknowledged messages than we take in flight.
+        props.receive_maximum = u16::try_from(super::subscriber::MAX_IN_FLIGHT).ok();
         o.set_keep_alive(keep_alive)
             .set_clean_start(b.clean_session)
             .set_manual_acks(true)
@@ -215,24 +217,24 @@ impl Events {
 }
 
 impl Client {
-    pub async fn subscribe(&self, filter: &str, qos: u8) -> Result<(), String> {
+    /// Queues a SUBSCRIBE without waiting; `false` when the request channel
+    /// is full. Never awaited: the event loop empties that channel only
+    /// while it is polled, and the subscriber polling it is the caller.
+    pub fn try_subscribe(&self, filter: &str, qos: u8) -> bool {
         match self {
-            Self::V4(c) => c
-                .subscribe(filter, qos4(qos))
-                .await
-                .map_err(|e| e.to_string()),
-            Self::V5(c) => c
-                .subscribe(filter, qos5(qos))
-                .await
-                .map_err(|e| e.to_string()),
+            Self::V4(c) => c.try_subscribe(filter, qos4(qos)).is_ok(),
+            Self::V5(c) => c.try_subscribe(filter, qos5(qos)).is_ok(),
         }
     }
 
-    pub async fn ack(&self, m: &Message) -> Result<(), String> {
+    /// Queues the acknowledgement of `m` without waiting; `false` when the
+    /// request channel is full (see [`Client::try_subscribe`]).
+    pub fn try_ack(&self, m: &Message) -> bool {
         match (self, m) {
-            (Self::V4(c), Message::V4(p)) => c.ack(p).await.map_err(|e| e.to_string()),
-            (Self::V5(c), Message::V5(p)) => c.ack(p).await.map_err(|e| e.to_string()),
-            _ => Err("message from the other MQTT version".into()),
+            (Self::V4(c), Message::V4(p)) => c.try_ack(p).is_ok(),
+            (Self::V5(c), Message::V5(p)) => c.try_ack(p).is_ok(),
+            // Cannot happen (one client per connection); nothing to send.
+            _ => true,
         }
     }
 

@@ -2,6 +2,7 @@
 //! through the pipeline, and only then acknowledge it (manual acks), so a
 //! QoS 1 message trackgate did not accept stays with the broker.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::model::Position;
 use crate::server::Pipeline;
 
 /// Messages accepted concurrently before the subscriber stops reading.
-const MAX_IN_FLIGHT: usize = 512;
+pub(super) const MAX_IN_FLIGHT: usize = 512;
 
 /// A subscription ready to match publishes.
 struct Subscription {
@@ -72,39 +73,54 @@ pub async fn run(
             .collect(),
     );
     let b = Arc::new(b);
-    // Messages being accepted, in arrival order. With durable acks each
-    // waits for a history commit; keeping many in flight lets them share
-    // commits, and acknowledging them in order keeps MQTT's PUBACK order.
+    // Messages being accepted, in arrival order, each with the connection
+    // it arrived on. With durable acks each waits for a history commit;
+    // keeping many in flight lets them share commits, and acknowledging
+    // them in order keeps MQTT's PUBACK order.
     let mut pending = FuturesOrdered::new();
+    let mut outbox = Outbox::default();
     let mut backoff = Backoff {
         min: b.reconnect_min_ms,
         max: b.reconnect_max_ms,
         next: b.reconnect_min_ms,
     };
+    // Connections so far, and the first of the broker session in force: a
+    // message is acknowledged only on the session it was delivered in (a
+    // new session reuses packet ids, so an old ack could settle the wrong
+    // message; a resumed one redelivers under the original ids).
+    let (mut connection, mut session_from) = (0u64, 0u64);
     // SUBACKs still expected on this connection; `subscribed` is set when
     // the last arrives and every filter was taken.
     let mut awaiting = 0usize;
     let mut refused = 0usize;
     loop {
+        outbox.flush(&client);
         let event = tokio::select! {
             _ = stop.cancelled() => break,
-            Some((p, accepted)) = pending.next(), if !pending.is_empty() => {
-                ack(&b, &client, &p, accepted).await;
+            Some((p, on, accepted)) = pending.next(), if !pending.is_empty() => {
+                if accepted && on >= session_from {
+                    outbox.ack(p);
+                }
                 continue;
             }
-            e = events.next(), if pending.len() < MAX_IN_FLIGHT => e,
+            // Polled while requests wait, even with the in-flight window
+            // full: only polling moves them to the broker.
+            e = events.next(), if pending.len() < MAX_IN_FLIGHT || !outbox.is_empty() => e,
         };
         match event {
             Ok(Incoming::Connected { session_present }) => {
                 m.connected.set(1);
                 m.subscribed.set(0);
                 (awaiting, refused) = (subs.len(), 0);
+                connection += 1;
+                if !session_present {
+                    session_from = connection;
+                }
+                outbox.reconnected(session_present);
                 backoff.reset();
                 tracing::info!(broker = %b.name, session_present, "mqtt connected");
                 for s in subs.iter() {
-                    if let Err(e) = client.subscribe(&s.filter, s.qos).await {
-                        tracing::error!(broker = %b.name, topic = %s.filter, error = %e, "mqtt subscribe failed");
-                    }
+                    outbox.subscribe(&s.filter, s.qos);
                 }
             }
             Ok(Incoming::Publish(p)) => {
@@ -113,8 +129,8 @@ pub async fn run(
                 let (b, subs, pipeline) =
                     (Arc::clone(&b), Arc::clone(&subs), Arc::clone(&pipeline));
                 pending.push_back(async move {
-                    let accepted = ingest(&b, &subs, &p, &pipeline).await;
-                    (*p, accepted)
+                    let accepted = ingest(&b, &subs, &p, &pipeline).await && p.needs_ack();
+                    (*p, connection, accepted)
                 });
             }
             Ok(Incoming::Subscribed { refused: r }) => {
@@ -149,8 +165,25 @@ pub async fn run(
     // Finish and acknowledge what is in hand, then leave cleanly: the broker
     // keeps the persistent session and queues what arrives while we are away.
     let drain = async {
-        while let Some((p, accepted)) = pending.next().await {
-            ack(&b, &client, &p, accepted).await;
+        loop {
+            outbox.flush(&client);
+            if pending.is_empty() && outbox.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some((p, on, accepted)) = pending.next(), if !pending.is_empty() => {
+                    if accepted && on >= session_from {
+                        outbox.ack(p);
+                    }
+                }
+                // Moves queued requests out; what arrives now is not taken
+                // (unacknowledged, the broker delivers it again).
+                r = events.next(), if !outbox.is_empty() => {
+                    if r.is_err() {
+                        break; // the connection is gone: nothing more to send
+                    }
+                }
+            }
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
@@ -161,12 +194,59 @@ pub async fn run(
     }
 }
 
-/// Acknowledges `p` to the broker when it was accepted and needs it.
-async fn ack(b: &BrokerConfig, client: &Client, p: &Message, accepted: bool) {
-    if accepted && p.needs_ack() {
-        if let Err(e) = client.ack(p).await {
-            tracing::warn!(broker = %b.name, error = %e, "mqtt ack not queued");
+/// Requests waiting for room in the event loop's channel, in order.
+///
+/// They are handed over without waiting, between polls of the event loop:
+/// it empties that channel only while it is polled, and this task is the
+/// one polling it, so awaiting room would stop both — with more
+/// acknowledgements due than the channel holds, ingestion stalled for good.
+#[derive(Default)]
+struct Outbox(VecDeque<Request>);
+
+enum Request {
+    Ack(Message),
+    Subscribe { filter: String, qos: u8 },
+}
+
+impl Outbox {
+    fn ack(&mut self, p: Message) {
+        self.0.push_back(Request::Ack(p));
+    }
+
+    fn subscribe(&mut self, filter: &str, qos: u8) {
+        self.0.push_back(Request::Subscribe {
+            filter: filter.to_owned(),
+            qos,
+        });
+    }
+
+    /// A new connection: subscriptions are requested again by the caller;
+    /// acknowledgements stay only if the broker resumed the session.
+    fn reconnected(&mut self, session_present: bool) {
+        self.0
+            .retain(|r| session_present && matches!(r, Request::Ack(_)));
+    }
+
+    /// Hands over as many requests as the channel takes now.
+    fn flush(&mut self, client: &Client) {
+        while let Some(r) = self.0.front() {
+            let sent = match r {
+                Request::Ack(p) => client.try_ack(p),
+                Request::Subscribe { filter, qos } => client.try_subscribe(filter, *qos),
+            };
+            if !sent {
+                return;
+            }
+            self.0.pop_front();
         }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
