@@ -241,10 +241,6 @@ impl Outbox {
         }
     }
 
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
