@@ -1091,6 +1091,55 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
     gw.shutdown().await;
 }
 
+/// Stopping while the broker is away and the feed has filled the client's
+/// request channel: the DISCONNECT once awaited room that only the stopped
+/// event loop could make, and shutdown sat out its whole grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_the_broker_away_and_the_feed_backed_up_is_prompt() {
+    use std::io::{Read, Write};
+    let broker = Broker::start();
+    let relay = Relay::start(broker.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gateway_config(dir.path(), relay.port, &client_id("leave"), true);
+    config.mqtt.publish.as_mut().unwrap().buffer = 1000;
+    let gw = start(&config).await;
+    connected(&gw).await;
+    relay.cut();
+    eventually("disconnect noticed", || {
+        metric(&metrics(&gw), "trackgate_mqtt_connected", "broker=\"test\"") == 0.0
+    })
+    .await;
+    let tcp = gw
+        .addr("teltonika", trackgate::protocol::Transport::Tcp)
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(tcp).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"\x00\x0f356307042441013").unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b[..1]).unwrap();
+        let packet = hex::decode(TELTONIKA_PACKET).unwrap();
+        for _ in 0..400 {
+            s.write_all(&packet).unwrap();
+            s.read_exact(&mut b).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    // The feed queued what the channel (256) holds and waits for room.
+    eventually("the request channel full of feed publishes", || {
+        metric(&metrics(&gw), "trackgate_mqtt_published_total", "") >= 256.0
+    })
+    .await;
+    let started = Instant::now();
+    gw.shutdown().await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "shutdown took {took:?} (grace period 10 s)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_connection_verifies_the_broker_with_the_configured_ca() {
     let certs = tempfile::tempdir().unwrap();

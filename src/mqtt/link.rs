@@ -196,6 +196,19 @@ impl Events {
         }
     }
 
+    /// A new broker session (not resumed): drops acknowledgements that
+    /// rumqttc kept from the old connection to send on this one. The broker
+    /// reuses packet ids in a new session, so they would settle messages
+    /// trackgate has not stored yet.
+    pub fn forget_acks(&mut self) {
+        match self {
+            Self::V4(e) => e
+                .pending
+                .retain(|r| !matches!(r, rumqttc::Request::PubAck(_))),
+            Self::V5(e) => e.pending.retain(|r| !matches!(r, v5::Request::PubAck(_))),
+        }
+    }
+
     /// Polls until our DISCONNECT went out (or the connection ended).
     pub async fn flush_disconnect(&mut self) {
         loop {
@@ -251,10 +264,12 @@ impl Client {
         }
     }
 
-    pub async fn disconnect(&self) -> Result<(), String> {
+    /// Queues a DISCONNECT without waiting; `false` when the request
+    /// channel is full (see [`Client::try_subscribe`]).
+    pub fn try_disconnect(&self) -> bool {
         match self {
-            Self::V4(c) => c.disconnect().await.map_err(|e| e.to_string()),
-            Self::V5(c) => c.disconnect().await.map_err(|e| e.to_string()),
+            Self::V4(c) => c.try_disconnect().is_ok(),
+            Self::V5(c) => c.try_disconnect().is_ok(),
         }
     }
 }

@@ -115,6 +115,7 @@ pub async fn run(
                 connection += 1;
                 if !session_present {
                     session_from = connection;
+                    events.forget_acks();
                 }
                 outbox.reconnected(session_present);
                 backoff.reset();
@@ -189,9 +190,20 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     m.connected.set(0);
     m.subscribed.set(0);
-    if client.disconnect().await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), events.flush_disconnect()).await;
-    }
+    // The DISCONNECT waits its turn behind queued requests (the feed's
+    // publishes among them), which only polling moves out.
+    let leave = async {
+        loop {
+            if client.try_disconnect() {
+                events.flush_disconnect().await;
+                return;
+            }
+            if events.next().await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), leave).await;
 }
 
 /// Requests waiting for room in the event loop's channel, in order.
