@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -298,9 +298,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         let transports = protocol.transports();
         let mut addr = l.addr;
         if transports.contains(&Transport::Tcp) {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| bind_err(Transport::Tcp, addr, e))?;
+            let listener = server::bind_tcp(addr).map_err(|e| bind_err(Transport::Tcp, addr, e))?;
             // Port 0: UDP takes the port TCP was given, so both share one address.
             addr = listener
                 .local_addr()
@@ -328,9 +326,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
     }
 
-    let http_listener = TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| StartError::Http {
+    let http_listener =
+        server::bind_tcp(config.http.listen).map_err(|source| StartError::Http {
             addr: config.http.listen,
             source,
         })?;

@@ -8,11 +8,31 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::codec::FramedRead;
 
 use super::ListenerCtx;
 use crate::protocol::{DecodeContext, FrameCodec, SessionConfig, Transport};
+
+/// Connections the kernel may hold waiting for `accept` (capped by
+/// `net.core.somaxconn`). Trackers reconnect together after a gateway
+/// restart or a cellular outage, partners' pollers after an API restart;
+/// `TcpListener::bind` asks for 128, and SYNs beyond the queue are dropped,
+/// each such client retrying a second or more later.
+const BACKLOG: u32 = 4096;
+
+/// Binds a listener on `addr` with room for a reconnection storm.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart may rebind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// Accepts connections on `listener` until the stop token fires.
 pub async fn serve_tcp(listener: TcpListener, ctx: ListenerCtx) {
@@ -113,4 +133,37 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx
         }
     }
     let _ = wr.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A storm of connections nobody accepts yet all complete: the queue
+    /// holds them. With `TcpListener::bind`'s 128 the 130th would hang in
+    /// its handshake (the kernel drops its SYN).
+    #[tokio::test]
+    async fn the_accept_queue_holds_a_reconnection_storm() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        // Below this test process's usual limit of 1024 descriptors.
+        let storm = 600.min(somaxconn);
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connected = tokio::task::spawn_blocking(move || {
+            (0..storm)
+                .map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(connected.len(), storm);
+        // And they are served once accepted, in order of arrival.
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer, connected[0].local_addr().unwrap());
+    }
 }
