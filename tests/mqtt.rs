@@ -1027,14 +1027,17 @@ async fn mqtt5_subscription_ingests_and_the_feed_publishes() {
     gw.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
-    use std::io::{Read, Write};
+/// A gateway with the feed on (holding `buffer` positions), connected
+/// through a relay that is then cut: the broker is away.
+async fn feed_with_the_broker_away(
+    tag: &str,
+    buffer: usize,
+) -> (Broker, Relay, tempfile::TempDir, Running) {
     let broker = Broker::start();
     let relay = Relay::start(broker.port).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = gateway_config(dir.path(), relay.port, &client_id("drops"), true);
-    config.mqtt.publish.as_mut().unwrap().buffer = 10;
+    let mut config = gateway_config(dir.path(), relay.port, &client_id(tag), true);
+    config.mqtt.publish.as_mut().unwrap().buffer = buffer;
     let gw = start(&config).await;
     connected(&gw).await;
     relay.cut();
@@ -1042,12 +1045,15 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
         metric(&metrics(&gw), "trackgate_mqtt_connected", "broker=\"test\"") == 0.0
     })
     .await;
+    (broker, relay, dir, gw)
+}
 
-    // Devices keep reporting over TCP; ingestion must not wait for the feed.
+/// One Teltonika device sends `n` packets over TCP, each acked before the next.
+async fn report_over_tcp(gw: &Running, n: usize) {
+    use std::io::{Read, Write};
     let tcp = gw
         .addr("teltonika", trackgate::protocol::Transport::Tcp)
         .unwrap();
-    let started = Instant::now();
     tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(tcp).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -1056,7 +1062,7 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
         s.read_exact(&mut b[..1]).unwrap();
         assert_eq!(b[0], 1);
         let packet = hex::decode(TELTONIKA_PACKET).unwrap();
-        for _ in 0..400 {
+        for _ in 0..n {
             s.write_all(&packet).unwrap();
             s.read_exact(&mut b).unwrap();
             assert_eq!(b, [0, 0, 0, 1]);
@@ -1064,9 +1070,17 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
+    let (_broker, relay, _dir, gw) = feed_with_the_broker_away("drops", 10).await;
+    // Devices keep reporting over TCP; ingestion must not wait for the feed.
+    let started = Instant::now();
+    report_over_tcp(&gw, 400).await;
     assert!(
         // Each ack waits for its own fsync; a held-up feed would instead
-        // stall an ack past the 5 s read timeout above.
+        // stall an ack past the 5 s read timeout.
         started.elapsed() < Duration::from_secs(60),
         "ingestion was held up by the feed"
     );
@@ -1096,36 +1110,8 @@ async fn feed_buffers_while_the_broker_is_away_and_counts_what_it_drops() {
 /// event loop could make, and shutdown sat out its whole grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_the_broker_away_and_the_feed_backed_up_is_prompt() {
-    use std::io::{Read, Write};
-    let broker = Broker::start();
-    let relay = Relay::start(broker.port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = gateway_config(dir.path(), relay.port, &client_id("leave"), true);
-    config.mqtt.publish.as_mut().unwrap().buffer = 1000;
-    let gw = start(&config).await;
-    connected(&gw).await;
-    relay.cut();
-    eventually("disconnect noticed", || {
-        metric(&metrics(&gw), "trackgate_mqtt_connected", "broker=\"test\"") == 0.0
-    })
-    .await;
-    let tcp = gw
-        .addr("teltonika", trackgate::protocol::Transport::Tcp)
-        .unwrap();
-    tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(tcp).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"\x00\x0f356307042441013").unwrap();
-        let mut b = [0u8; 4];
-        s.read_exact(&mut b[..1]).unwrap();
-        let packet = hex::decode(TELTONIKA_PACKET).unwrap();
-        for _ in 0..400 {
-            s.write_all(&packet).unwrap();
-            s.read_exact(&mut b).unwrap();
-        }
-    })
-    .await
-    .unwrap();
+    let (_broker, _relay, _dir, gw) = feed_with_the_broker_away("leave", 1000).await;
+    report_over_tcp(&gw, 400).await;
     // The feed queued what the channel (256) holds and waits for room.
     eventually("the request channel full of feed publishes", || {
         metric(&metrics(&gw), "trackgate_mqtt_published_total", "") >= 256.0
