@@ -359,18 +359,12 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         stop: stop.clone(),
     })))
     .merge(crate::web::router());
-    let http_stop = stop.clone();
-    tracker.spawn(async move {
-        let served = axum::serve(
-            http_listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { http_stop.cancelled().await })
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
+    tracker.spawn(http::serve(
+        http_listener,
+        router,
+        Duration::from_secs(config.http.header_timeout_secs),
+        stop.clone(),
+    ));
     tracker.spawn(Arc::clone(&engine).run_indexer(config.index_interval(), stop.clone()));
     tracker.spawn(crate::history::run_retention(
         history.clone(),

@@ -59,6 +59,16 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Http {
     pub listen: SocketAddr,
+    /// Seconds a client may take to send a request's headers, and an idle
+    /// keep-alive connection may wait for its next request, before it is
+    /// closed (a client that never finishes its headers would otherwise
+    /// hold its connection for ever).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+}
+
+fn default_header_timeout() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -207,6 +217,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             http: Http {
                 listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+                header_timeout_secs: default_header_timeout(),
             },
             limits: Limits {
                 max_connections: 50_000,
@@ -318,6 +329,7 @@ impl Config {
         };
         positive("limits.max_connections", self.limits.max_connections as u64)?;
         positive("limits.idle_timeout_secs", self.limits.idle_timeout_secs)?;
+        positive("http.header_timeout_secs", self.http.header_timeout_secs)?;
         positive(
             "limits.max_users_per_company",
             self.limits.max_users_per_company as u64,

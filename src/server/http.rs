@@ -1,7 +1,9 @@
-//! The HTTP listener: health and metrics (the API joins here later).
+//! The HTTP listener: its connection loop, health and metrics (the API
+//! and the web app are merged into the router by `app`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::header;
@@ -20,6 +22,68 @@ pub struct HttpState {
     pub started: Instant,
     /// History storage state: `/health` says `degraded` while commits fail.
     pub storage: Arc<crate::history::StorageHealth>,
+}
+
+/// Serves `router` on `listener` until `stop`, then lets every connection
+/// finish its request in hand (as `axum::serve` with graceful shutdown,
+/// plus what it lacks: a client must send its headers within
+/// `header_timeout`, and an idle keep-alive connection is closed after it).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off briefly.
+                    tracing::warn!(error = %e, "http accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        // Handlers read the peer address as axum's `ConnectInfo`.
+        let service = router.clone().map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo::<SocketAddr>(peer));
+                req
+            },
+        );
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let served = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "http connection ended");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
 }
 
 /// The router for health and metrics.
