@@ -40,19 +40,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let connections = tokio_util::task::TaskTracker::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off briefly.
-                    tracing::warn!(error = %e, "http accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = super::accept_tcp(&listener, &stop, "http").await {
         let _ = stream.set_nodelay(true);
         // Handlers read the peer address as axum's `ConnectInfo`.
         let service = router.clone().map_request(

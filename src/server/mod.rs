@@ -8,7 +8,7 @@ mod tcp;
 mod udp;
 
 pub use pipeline::{Pipeline, PipelineError};
-pub use tcp::{bind as bind_tcp, serve_tcp};
+pub use tcp::{accept as accept_tcp, bind as bind_tcp, serve_tcp};
 pub use udp::serve_udp;
 
 use std::sync::Arc;

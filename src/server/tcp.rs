@@ -34,23 +34,33 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
+/// The next connection on `listener` (device or HTTP, named `what` in the
+/// log), or `None` once `stop` fires. A failed accept (out of file
+/// descriptors and similar) is logged and retried after a short pause.
+pub async fn accept(
+    listener: &TcpListener,
+    stop: &tokio_util::sync::CancellationToken,
+    what: &str,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return None,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok(x) => return Some(x),
+            Err(e) => {
+                tracing::warn!(listener = what, error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// Accepts connections on `listener` until the stop token fires.
 pub async fn serve_tcp(listener: TcpListener, ctx: ListenerCtx) {
     let stop = ctx.shared.stop.clone();
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of file descriptors and similar: back off briefly.
-                tracing::warn!(protocol = ctx.protocol.name(), error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = accept(&listener, &stop, ctx.protocol.name()).await {
         let Ok(permit) = ctx.shared.connections.clone().try_acquire_owned() else {
             ctx.metrics.connections_refused.inc();
             tracing::warn!(protocol = ctx.protocol.name(), %peer, "max_connections reached; connection closed");
