@@ -1182,16 +1182,18 @@ async fn http_ingest_takes_own_devices_and_reports_every_item() {
             {"device_id": "never-registered", "fix_time": iso(now), "lat": 1, "lon": 2},
             {"device_id": D2, "fix_time": iso(now), "lat": 95, "lon": 2},
             {"device_id": D2, "lat": 1, "lon": 2},
-            {"device_id": D2, "fix_time": iso(now - 1000), "lat": 48.1, "lon": 11.6}
+            {"device_id": D2, "fix_time": iso(now - 1000), "lat": 48.1, "lon": 11.6},
+            42
         ]);
         let (st, v) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest), Some(body));
         assert_eq!(st, 207, "{v}");
         assert_eq!(v["accepted"], 2);
-        assert_eq!(v["rejected"], 4);
+        assert_eq!(v["rejected"], 5);
         let statuses: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
-        assert_eq!(statuses, ["accepted", "unknown_device", "unknown_device", "invalid", "invalid", "accepted"]);
+        assert_eq!(statuses, ["accepted", "unknown_device", "unknown_device", "invalid", "invalid", "accepted", "invalid"]);
         assert!(v["results"][3]["error"].as_str().unwrap().contains("WGS84"), "{v}");
         assert!(v["results"][4]["error"].as_str().unwrap().contains("fix_time"), "{v}");
+        assert!(v["results"][6]["error"].as_str().unwrap().contains("expected struct PositionIn"), "an item that is no object: {v}");
 
         // All accepted: 200.
         let (st, v) = call(http, "POST", "/api/v1/ingest/positions", Some(&ingest),
@@ -1253,7 +1255,7 @@ async fn http_ingest_takes_own_devices_and_reports_every_item() {
             "trackgate_decode_errors_total",
             "kind=\"invalid_value\",protocol=\"http\""
         ),
-        2.0
+        3.0
     );
     gw.shutdown().await;
 }

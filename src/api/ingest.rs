@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
 
 use super::{ApiError, ApiState, Body, Caller};
 use crate::model::{Position, PositionIn};
@@ -29,12 +29,20 @@ pub struct ItemResult {
     pub error: Option<String>,
 }
 
+/// The answer: how many items were taken and each item's outcome.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PushResult {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub results: Vec<ItemResult>,
+}
+
 /// Accepts a JSON array of positions in trackgate's public form.
 #[utoipa::path(post, path = "/api/v1/ingest/positions", tag = "ingest", security(("api_key" = [])),
     request_body(content = Vec<Value>, description = "positions: device_id, fix_time, lat, lon, optional altitude_m, speed_kmh, course_deg, satellites, valid, attributes"),
     responses(
-        (status = 200, description = "every item accepted", body = Value),
-        (status = 207, description = "some or no items accepted: per-item results", body = Value),
+        (status = 200, description = "every item accepted", body = PushResult),
+        (status = 207, description = "some or no items accepted: per-item results", body = PushResult),
         (status = 400, description = "not a JSON array, empty, or more than 1000 items"),
         (status = 401, description = "no or wrong API key"),
         (status = 403, description = "the key's user lacks the ingest role"),
@@ -43,7 +51,10 @@ pub struct ItemResult {
 pub async fn positions(
     State(s): State<ApiState>,
     caller: Caller,
-    Body(items): Body<Vec<Value>>,
+    // Each item kept as its own JSON text and read straight into a
+    // position: building a `Value` tree first and converting it took a
+    // third of a push's CPU (benches/README.md, HTTP push).
+    Body(items): Body<Vec<Box<RawValue>>>,
 ) -> Result<Response, ApiError> {
     if caller.who.role != Role::Ingest {
         return Err(ApiError::Forbidden(
@@ -60,7 +71,7 @@ pub async fn positions(
     let mut results = Vec::with_capacity(items.len());
     let mut accepted: Vec<Position> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let outcome = serde_json::from_value::<PositionIn>(item)
+        let outcome = serde_json::from_str::<PositionIn>(item.get())
             .map_err(|e| ("invalid", e.to_string()))
             .and_then(|p| {
                 p.into_position(None, PROTOCOL, received)
@@ -117,7 +128,11 @@ pub async fn positions(
     };
     Ok((
         status,
-        Json(json!({ "accepted": n, "rejected": rejected, "results": results })),
+        Json(PushResult {
+            accepted: n,
+            rejected,
+            results,
+        }),
     )
         .into_response())
 }
