@@ -71,8 +71,12 @@ pub async fn positions(
     let mut results = Vec::with_capacity(items.len());
     let mut accepted: Vec<Position> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let outcome = serde_json::from_str::<PositionIn>(item.get())
-            .map_err(|e| ("invalid", e.to_string()))
+        let outcome = Some(item.get())
+            .filter(|text| text.starts_with('{'))
+            .ok_or_else(|| ("invalid", "not a JSON object".to_string()))
+            .and_then(|text| {
+                serde_json::from_str::<PositionIn>(text).map_err(|e| ("invalid", e.to_string()))
+            })
             .and_then(|p| {
                 p.into_position(None, PROTOCOL, received)
                     .map_err(|e| ("invalid", e.to_string()))
