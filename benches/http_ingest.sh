@@ -29,6 +29,7 @@ run() { # $1: label, $2: "true" (history) or "false" (baseline)
   "$BIN" --config "$conf" --data-dir "$dir/data" --http "$http" >"$dir/gateway.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -sf "http://$http/health" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://$http/health" >/dev/null || { echo "$1: the gateway did not start:" >&2; cat "$dir/gateway.log" >&2; exit 1; }
   api() { curl -sf -X POST "http://$http$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$2"; }
   api /api/v1/admin/companies '{"id":"4711","name":"Carrier"}' >/dev/null
   for i in $(seq 0 $((DEVICES - 1))); do
