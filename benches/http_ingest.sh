@@ -17,8 +17,12 @@ command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exi
 if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=target/release/trackgate; fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# An interrupted run (Ctrl-C, an error, a closed pipe) leaves no gateway behind.
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null' EXIT
+
 run() { # $1: label, $2: "true" (history) or "false" (baseline)
-  local dir http conf pid token
+  local dir http conf token
   dir=$(mktemp -d); http=127.0.0.1:$(free_port); conf="$dir/trackgate.toml"
   # Every device listener on an ephemeral loopback port: only HTTP is used.
   sed -e "/^\[history\]/,/^\[/ s/^enabled = true\$/enabled = $2/" \
@@ -27,7 +31,7 @@ run() { # $1: label, $2: "true" (history) or "false" (baseline)
   mkdir -p "$dir/data"
   python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())' "$token" > "$dir/data/admin-token.sha256"
   "$BIN" --config "$conf" --data-dir "$dir/data" --http "$http" >"$dir/gateway.log" 2>&1 &
-  pid=$!
+  pid=$!  # global: the exit trap stops it
   for _ in $(seq 100); do curl -sf "http://$http/health" >/dev/null && break; sleep 0.1; done
   curl -sf "http://$http/health" >/dev/null || { echo "$1: the gateway did not start:" >&2; cat "$dir/gateway.log" >&2; exit 1; }
   api() { curl -sf -X POST "http://$http$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$2"; }
@@ -59,7 +63,7 @@ run() { # $1: label, $2: "true" (history) or "false" (baseline)
     "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" "$BATCH" \
     "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')" \
     "$(echo "$out" | grep -q Non-2xx && echo ", $(echo "$out" | grep Non-2xx)")"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; rm -rf "$dir"
 }
 
 echo "HTTP push: $BATCH positions per request, $DEVICES devices, $CONNECTIONS connections, $DURATION"

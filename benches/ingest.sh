@@ -19,14 +19,18 @@ if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=target/release/trackgat
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }  # user + system CPU, clock ticks
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# An interrupted run (Ctrl-C, an error, a closed pipe) leaves no gateway behind.
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null' EXIT
+
 run() { # $1: label, $2: "true" (history) or "false" (baseline)
-  local dir port conf pid
+  local dir port conf
   dir=$(mktemp -d); port=$(free_port); conf="$dir/trackgate.toml"
   sed -e 's/accept_unregistered_devices = false/accept_unregistered_devices = true/' \
       -e "/^\[history\]/,/^\[/ s/^enabled = true\$/enabled = $2/" \
       -e 's/^listen = "0.0.0.0:[0-9]*"/listen = "127.0.0.1:0"/' config/trackgate.toml > "$conf"
   "$BIN" --config "$conf" --data-dir "$dir/data" --http 127.0.0.1:0 --listen "$PROTOCOL=127.0.0.1:$port" >/dev/null 2>&1 &
-  pid=$!
+  pid=$!  # global: the exit trap stops it
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   printf '%-9s ' "$1"
   "$BIN" simulate --protocol "$PROTOCOL" --target "127.0.0.1:$port" --devices "$DEVICES" --rate "$RATE" \
@@ -43,7 +47,7 @@ run() { # $1: label, $2: "true" (history) or "false" (baseline)
   fi
   wait $sim
   echo "$(tail -1 "$dir/sim.out")$cpu"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; rm -rf "$dir"
 }
 
 echo "$PROTOCOL: $DEVICES devices x $RATE packets/s x $RECORDS records, $DURATION s"
