@@ -71,12 +71,13 @@ pub async fn positions(
     let mut results = Vec::with_capacity(items.len());
     let mut accepted: Vec<Position> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let outcome = Some(item.get())
-            .filter(|text| text.starts_with('{'))
-            .ok_or_else(|| ("invalid", "not a JSON object".to_string()))
-            .and_then(|text| {
-                serde_json::from_str::<PositionIn>(text).map_err(|e| ("invalid", e.to_string()))
-            })
+        let text = item.get();
+        let parsed = if text.starts_with('{') {
+            serde_json::from_str::<PositionIn>(text).map_err(|e| ("invalid", e.to_string()))
+        } else {
+            Err(("invalid", "not a JSON object".to_string()))
+        };
+        let outcome = parsed
             .and_then(|p| {
                 p.into_position(None, PROTOCOL, received)
                     .map_err(|e| ("invalid", e.to_string()))

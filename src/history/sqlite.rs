@@ -22,12 +22,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// The compactor's maps hash every row it stores (its device id, its
-/// key); SipHash, std's default, was a tenth of the compactor's CPU.
-/// aHash is as randomized per process, so device data cannot aim at
-/// collisions.
-type Fast = ahash::RandomState;
-
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, Statement, Transaction};
 
@@ -35,6 +29,12 @@ use super::journal::Journal;
 use super::segment::{self, RowRef};
 use super::{page_from_rows, HistoryError, Page, Range, StoredRow};
 use crate::model::Position;
+
+/// The compactor's maps hash every row it stores (its device id, its
+/// key); SipHash, std's default, was a tenth of the compactor's CPU.
+/// aHash is as randomized per process, so device data cannot aim at
+/// collisions.
+type Fast = ahash::RandomState;
 
 /// Most records in one chunk (~250 bytes each as the simulator sends them).
 pub(super) const CHUNK_ROWS: usize = 1024;
