@@ -142,3 +142,10 @@ PY
 # of the log may carry (1,000,000 entries).
 entries=$(curl -sf "http://$HTTP/metrics" | awk '/^trackgate_access_log_entries_total / {print $2}')
 echo "access-log entries committed: $entries"
+# What storing them cost: the compactor thread's CPU (user + system) over
+# the whole run, per committed entry.
+comp=0
+for t in /proc/$pid/task/*; do
+  [ "$(cat "$t/comm")" = access-log-comp ] && comp=$(awk '{print $14 + $15}' "$t/stat")
+done
+echo "access-log compactor CPU per entry: $(python3 -c "print(round($comp / $(getconf CLK_TCK) / max($entries, 1) * 1e6, 2))") us"

@@ -230,26 +230,37 @@ fn answered_reads_survive_kill_9_and_tampering_is_detected() {
     assert!(!ok, "{out}");
     assert!(out.contains("is not ID:HASH"), "{out}");
 
-    let target = seen[seen.len() / 2];
-    let db = dir.path().join("trackgate.db");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    // The log is stored in chunks, each of one permission's entries (or
+    // the security log's); tampering goes through SQLite.
+    let db = rusqlite::Connection::open(dir.path().join("trackgate.db")).unwrap();
+    let spans: Vec<(i64, i64)> = db
+        .prepare("SELECT first_id, last_id FROM access_log_chunks")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    let exec = |sql: &'static str, arg: i64| {
-        rt.block_on(async {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-            let r = sqlx::query(sql).bind(arg).execute(&pool).await.unwrap();
-            pool.close().await;
-            r.rows_affected()
-        })
-    };
+    // Cut at an id no chunk straddles, so exactly the entries from it on
+    // go: the last chunks' earliest entry, until no chunk reaching past
+    // the cut starts before it.
+    let mut cut = head_id;
+    while let Some(first) = spans
+        .iter()
+        .filter(|&&(first, last)| last >= cut && first < cut)
+        .map(|&(first, _)| first)
+        .min()
+    {
+        cut = first;
+    }
+    // An answered read's entry that the cut leaves in place.
+    let target = *seen.iter().rev().find(|&&id| id < cut).unwrap();
 
     // Entries cut off the end leave a shorter valid chain; the head kept
     // from before finds the cut.
-    assert_eq!(exec("DELETE FROM access_log WHERE id > ?", head_id - 2), 2);
+    let cut_chunks = db
+        .execute("DELETE FROM access_log_chunks WHERE last_id >= ?", [cut])
+        .unwrap();
+    assert!(cut_chunks >= 1);
     let (ok, out) = verify(dir.path(), &[]);
     assert!(ok, "a shorter chain is still a chain: {out}");
     let (ok, out) = verify(dir.path(), &["--expect", &head]);
@@ -259,14 +270,53 @@ fn answered_reads_survive_kill_9_and_tampering_is_detected() {
         "{out}"
     );
 
-    // An edited row is found and named.
+    // A chunk moved to another permission (or its span narrowed) would
+    // hide it from its permission's log while the chain stays whole:
+    // verification checks each chunk's row against its entries.
+    let (target_chunk, mut entries) = db
+        .prepare(
+            "SELECT last_id, entries FROM access_log_chunks \
+             WHERE first_id <= ?1 AND last_id >= ?1 AND key > 0",
+        )
+        .unwrap()
+        .query_map([target], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|(last, bytes)| (last, trackgate::store::log_chunks::decode(&bytes).unwrap()))
+        .find(|(_, entries)| entries.iter().any(|e| e.id == target))
+        .unwrap();
+    let rekey = "UPDATE access_log_chunks SET key = key + ? WHERE last_id = ?";
+    assert_eq!(db.execute(rekey, [1000, target_chunk]).unwrap(), 1);
+    let (ok, out) = verify(dir.path(), &[]);
+    assert!(
+        !ok,
+        "a chunk given another key must fail verification: {out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "chunk ending at entry {target_chunk}: its key or span does not match"
+        )),
+        "{out}"
+    );
+    assert_eq!(db.execute(rekey, [-1000, target_chunk]).unwrap(), 1);
+    let (ok, out) = verify(dir.path(), &[]);
+    assert!(ok, "the key restored: {out}");
+
+    // An edited entry is found and named.
+    let edited = entries.iter_mut().find(|e| e.id == target).unwrap();
+    edited.entry.shipment_number = Some("forged".into());
+    let forged = trackgate::store::log_chunks::encode(&entries);
     assert_eq!(
-        exec(
-            "UPDATE access_log SET shipment_number = 'forged' WHERE id = ?",
-            target
-        ),
+        db.execute(
+            "UPDATE access_log_chunks SET entries = ? WHERE last_id = ?",
+            rusqlite::params![forged, target_chunk],
+        )
+        .unwrap(),
         1
     );
+    drop(db);
     let (ok, out) = verify(dir.path(), &[]);
     assert!(!ok, "an edited row must fail verification: {out}");
     assert!(

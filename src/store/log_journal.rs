@@ -19,7 +19,8 @@
 //! that cost more than the SQLite commit it replaced (benches/README.md).
 //!
 //! The compactor copies committed frames into `trackgate.db` every
-//! [`COMPACT_EVERY`] (one transaction for everything since its last run);
+//! [`COMPACT_EVERY`] (one transaction for everything since its last run,
+//! stored as chunks: [`log_chunks`]);
 //! readers of the log compact first, so they see every committed entry. A
 //! segment is sealed when full (or left for a spare) and deleted once
 //! compacted. The compactor thread runs at a lower priority (its bursts
@@ -34,9 +35,9 @@
 //! leaves the writer owing the zeroing of what it may have written past
 //! the last good frame; until that succeeds every append fails (and no
 //! partner data is served), so a frame that was not acknowledged can never
-//! sit before one that was and reuse its ids. `INSERT OR IGNORE` on the id
-//! makes a repeated compaction (a crash between its commit and the file's
-//! deletion) store nothing twice.
+//! sit before one that was and reuse its ids. A repeated compaction (a crash
+//! between its commit and the file's deletion) skips the entries up to
+//! the last one stored, so nothing is stored twice.
 //!
 //! One process owns a data dir's journal (an advisory lock on
 //! `access-log/LOCK`). Another process opening it — `trackgate audit
@@ -54,6 +55,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use super::chain::{entry_hash, GENESIS};
+use super::log_chunks;
 use super::{LogEntry, StoreError, StoredEntry};
 use crate::framed::fields::{put_opt_i64, put_opt_str, put_str, take, take_i64};
 use crate::framed::fields::{take_opt_i64, take_opt_str, take_str};
@@ -89,17 +91,18 @@ pub enum Access {
     OwnOrView,
 }
 
-const INSERT: &str = "INSERT OR IGNORE INTO access_log (id, scope, time_ms, event, permission_id, \
-    permission_name, provider_company_id, recipient_company_id, user_id, api_key_id, device_id, \
-    device_name, channel, query, positions, shipment_number, client_addr, user_agent, detail, \
-    prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Task(format!("access-log journal {}: {e}", path.display()))
 }
 
-/// One entry of a frame's payload.
-fn put_entry(out: &mut Vec<u8>, id: i64, prev_hash: &[u8; 32], hash: &[u8; 32], e: &LogEntry) {
+/// One entry of a frame's payload (and of a stored chunk).
+pub(super) fn put_entry(
+    out: &mut Vec<u8>,
+    id: i64,
+    prev_hash: &[u8; 32],
+    hash: &[u8; 32],
+    e: &LogEntry,
+) {
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(prev_hash);
     out.extend_from_slice(hash);
@@ -146,7 +149,8 @@ pub fn decode_frames(body: &[u8]) -> (Vec<StoredEntry>, usize) {
     (out, intact)
 }
 
-fn decode_entries(mut p: &[u8], out: &mut Vec<StoredEntry>) -> Option<()> {
+/// The entries of one frame's payload (or chunk), appended to `out`.
+pub(super) fn decode_entries(mut p: &[u8], out: &mut Vec<StoredEntry>) -> Option<()> {
     while !p.is_empty() {
         let id = take_i64(&mut p)?;
         let prev_hash = take::<32>(&mut p)?;
@@ -202,6 +206,10 @@ struct Live {
 struct Compactor {
     conn: Connection,
     done: HashMap<u64, u64>,
+    /// The last entry in `trackgate.db`: a frame read again (a crash
+    /// between a compaction's commit and its segment's deletion) is not
+    /// stored twice.
+    stored: i64,
     /// The bytes read each run, kept between runs: a fresh buffer of a few
     /// MB faulted in new pages every 200 ms.
     buf: Vec<u8>,
@@ -268,10 +276,15 @@ impl LogJournal {
             })
             .collect();
         let compactor = if owner {
-            let conn = Connection::open(db)?;
+            let mut conn = Connection::open(db)?;
             conn.busy_timeout(Duration::from_secs(5))?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            let converted = log_chunks::convert_rows(&mut conn)?;
+            if converted > 0 {
+                tracing::info!(entries = converted, "access log moved into chunks");
+            }
             Some(Mutex::new(Compactor {
+                stored: log_chunks::stored_through(&conn)?,
                 conn,
                 done: HashMap::new(),
                 buf: Vec::new(),
@@ -465,38 +478,12 @@ impl LogJournal {
             // A leftover's whole segment: not worth keeping.
             c.buf = Vec::new();
         }
-        if !batch.is_empty() {
+        batch.retain(|s| s.id > c.stored);
+        if let Some(last) = batch.last().map(|s| s.id) {
             let tx = c.conn.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(INSERT)?;
-                for s in &batch {
-                    let e = &s.entry;
-                    insert.execute(rusqlite::params![
-                        s.id,
-                        e.scope,
-                        e.time_ms,
-                        e.event,
-                        e.permission_id,
-                        e.permission_name,
-                        e.provider_company_id,
-                        e.recipient_company_id,
-                        e.user_id,
-                        e.api_key_id,
-                        e.device_id,
-                        e.device_name,
-                        e.channel,
-                        e.query,
-                        e.positions,
-                        e.shipment_number,
-                        e.client_addr,
-                        e.user_agent,
-                        e.detail,
-                        s.prev_hash.as_slice(),
-                        s.hash.as_slice(),
-                    ])?;
-                }
-            }
+            log_chunks::store(&tx, &batch)?;
             tx.commit()?;
+            c.stored = last;
         }
         for (l, (seq, to)) in live.iter().zip(reached) {
             if l.sealed && l.committed != u64::MAX && to < l.committed {
@@ -697,15 +684,7 @@ impl LogWriter {
     /// A writer continuing the chain from `db`'s last entry (the journal
     /// has compacted every leftover into it).
     pub fn new(journal: std::sync::Arc<LogJournal>, db: &Connection) -> Result<Self, StoreError> {
-        use rusqlite::OptionalExtension;
-        let last: Option<(i64, Vec<u8>)> = db
-            .query_row(
-                "SELECT id, hash FROM access_log ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let head = last.map_or((0, GENESIS), |(id, h)| (id, super::sqlite::hash32(h)));
+        let head = log_chunks::head(db)?.unwrap_or((0, GENESIS));
         let next_seq = journal.next_seq();
         Ok(Self {
             journal,
@@ -977,6 +956,88 @@ mod on_disk {
         verify(&all).unwrap();
     }
 
+    /// Reads over more entries than one chunk holds, of two permissions
+    /// and the security log, answer exactly what a filter over the whole
+    /// log does.
+    #[tokio::test]
+    async fn reads_across_chunks_find_each_permissions_entries_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let entries: Vec<LogEntry> = (0..700i64)
+            .map(|i| LogEntry {
+                scope: if i % 7 == 0 { "security" } else { "partner" },
+                time_ms: 1_000 + i,
+                event: "read".into(),
+                permission_id: Some(1 + i % 2),
+                ..Default::default()
+            })
+            .collect();
+        for part in entries.chunks(300) {
+            store.append_log(part.to_vec()).await.unwrap();
+        }
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all.len(), 700);
+        let want = |p: i64, from: i64, to: i64| -> Vec<i64> {
+            all.iter()
+                .filter(|e| e.entry.scope == "partner" && e.entry.permission_id == Some(p))
+                .filter(|e| e.entry.time_ms >= from && e.entry.time_ms < to)
+                .map(|e| e.id)
+                .collect()
+        };
+        let ids = |v: Vec<StoredEntry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        let got = ids(store
+            .permission_log(2, Some(1_250), Some(1_650), 1000)
+            .await
+            .unwrap());
+        assert_eq!(got, want(2, 1_250, 1_650));
+        assert_eq!(got.len(), 172);
+        let got = ids(store.permission_log(1, None, None, 100).await.unwrap());
+        assert_eq!(got, want(1, 0, i64::MAX)[..100]);
+        assert!(store
+            .permission_log(3, None, None, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        let got = ids(store.security_log(None, Some(1_600), 5).await.unwrap());
+        assert_eq!(got, [596, 589, 582, 575, 568], "newest first");
+    }
+
+    /// A crash after a compaction's commit but before its segment was
+    /// deleted: the next start reads the segment again and stores only
+    /// what was not stored yet.
+    #[tokio::test]
+    async fn a_segment_compacted_again_after_a_crash_stores_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.append_log(read(3)).await.unwrap();
+        assert_eq!(
+            store.permission_log(1, None, None, 10).await.unwrap().len(),
+            3
+        );
+        store.append_log(read(2)).await.unwrap();
+        // The crash image: the database with entries 1-3, the segment
+        // with 1-5.
+        let image = tempfile::tempdir().unwrap();
+        std::fs::create_dir(image.path().join("access-log")).unwrap();
+        for f in ["trackgate.db", "trackgate.db-wal"] {
+            std::fs::copy(dir.path().join(f), image.path().join(f)).unwrap();
+        }
+        for seg in segment_files(dir.path()) {
+            let to = image
+                .path()
+                .join("access-log")
+                .join(seg.file_name().unwrap());
+            std::fs::copy(&seg, to).unwrap();
+        }
+        let store = SqliteStore::open(image.path()).await.unwrap();
+        let all = store.all_log().await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        verify(&all).unwrap();
+    }
+
     #[tokio::test]
     async fn a_leftover_segment_is_stored_up_to_its_torn_tail_and_then_deleted() {
         let dir = tempfile::tempdir().unwrap();
@@ -1086,7 +1147,11 @@ mod on_disk {
             .unwrap()
             .lock()
             .conn
-            .query_row("SELECT count(*) FROM access_log", [], |r| r.get(0))
+            .query_row(
+                "SELECT coalesce(max(last_id), 0) FROM access_log_chunks",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(stored >= MAX_SEALED as i64, "{stored} stored by the writer");
         let all = store.all_log().await.unwrap();

@@ -4,6 +4,7 @@
 //! drivers), so the API layer never sees which one runs.
 
 mod chain;
+pub mod log_chunks;
 mod log_journal;
 mod sqlite;
 mod types;

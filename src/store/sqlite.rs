@@ -100,44 +100,36 @@ impl SqliteStore {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    fn entries(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<StoredEntry>, StoreError> {
-        Ok(rows
-            .iter()
-            .map(Self::entry_from_row)
-            .collect::<Result<_, _>>()?)
-    }
-
-    fn entry_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEntry, sqlx::Error> {
-        let scope: String = r.try_get("scope")?;
-        Ok(StoredEntry {
-            id: r.try_get("id")?,
-            entry: LogEntry {
-                scope: if scope == "security" {
-                    "security"
-                } else {
-                    "partner"
-                },
-                time_ms: r.try_get("time_ms")?,
-                event: r.try_get("event")?,
-                permission_id: r.try_get("permission_id")?,
-                permission_name: r.try_get("permission_name")?,
-                provider_company_id: r.try_get("provider_company_id")?,
-                recipient_company_id: r.try_get("recipient_company_id")?,
-                user_id: r.try_get("user_id")?,
-                api_key_id: r.try_get("api_key_id")?,
-                device_id: r.try_get("device_id")?,
-                device_name: r.try_get("device_name")?,
-                channel: r.try_get("channel")?,
-                query: r.try_get("query")?,
-                positions: r.try_get("positions")?,
-                shipment_number: r.try_get("shipment_number")?,
-                client_addr: r.try_get("client_addr")?,
-                user_agent: r.try_get("user_agent")?,
-                detail: r.try_get("detail")?,
-            },
-            prev_hash: hash32(r.try_get("prev_hash")?),
-            hash: hash32(r.try_get("hash")?),
-        })
+    /// Entries of the chunks `query` selects as `last_id, entries`, in its
+    /// order, that `keep` accepts, until
+    /// `limit`; `newest_first` reverses each chunk's entries.
+    async fn chunk_entries<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        keep: impl Fn(&StoredEntry) -> bool,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        use futures::TryStreamExt;
+        let mut out = Vec::new();
+        let mut rows = query.fetch(&self.pool);
+        while out.len() < limit {
+            let Some(row) = rows.try_next().await? else {
+                break;
+            };
+            let mut entries =
+                log_chunks::decode_or_err(row.try_get(0)?, row.try_get_unchecked(1)?)?;
+            if newest_first {
+                entries.reverse();
+            }
+            out.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| keep(e))
+                    .take(limit - out.len()),
+            );
+        }
+        Ok(out)
     }
 
     async fn permission_devices(
@@ -441,17 +433,15 @@ impl Store for SqliteStore {
             return Ok(all.take(limit as usize).collect());
         }
         self.flush_log().await?;
-        let rows = sqlx::query(
-            "SELECT * FROM access_log WHERE scope = 'partner' AND permission_id = ? \
-             AND time_ms >= ? AND time_ms < ? ORDER BY id LIMIT ?",
+        let query = sqlx::query(
+            "SELECT last_id, entries FROM access_log_chunks \
+             WHERE key = ? AND to_ms >= ? AND from_ms < ? ORDER BY last_id",
         )
         .bind(permission_id)
         .bind(from_ms.unwrap_or(i64::MIN))
-        .bind(to_ms.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Self::entries(&rows)
+        .bind(to_ms.unwrap_or(i64::MAX));
+        self.chunk_entries(query, window, limit as usize, false)
+            .await
     }
 
     async fn security_log(
@@ -460,32 +450,28 @@ impl Store for SqliteStore {
         to_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<StoredEntry>, StoreError> {
+        let security = |e: &StoredEntry| {
+            e.entry.scope == "security"
+                && e.entry.time_ms >= from_ms.unwrap_or(i64::MIN)
+                && e.entry.time_ms < to_ms.unwrap_or(i64::MAX)
+        };
         if !self.journal.owned() {
-            let mut found: Vec<StoredEntry> = self
-                .all_log()
-                .await?
-                .into_iter()
-                .filter(|e| {
-                    e.entry.scope == "security"
-                        && e.entry.time_ms >= from_ms.unwrap_or(i64::MIN)
-                        && e.entry.time_ms < to_ms.unwrap_or(i64::MAX)
-                })
-                .collect();
+            let mut found: Vec<StoredEntry> =
+                self.all_log().await?.into_iter().filter(security).collect();
             found.reverse();
             found.truncate(limit as usize);
             return Ok(found);
         }
         self.flush_log().await?;
-        let rows = sqlx::query(
-            "SELECT * FROM access_log WHERE scope = 'security' \
-             AND time_ms >= ? AND time_ms < ? ORDER BY id DESC LIMIT ?",
+        let query = sqlx::query(
+            "SELECT last_id, entries FROM access_log_chunks \
+             WHERE key = ? AND to_ms >= ? AND from_ms < ? ORDER BY last_id DESC",
         )
+        .bind(log_chunks::SECURITY_KEY)
         .bind(from_ms.unwrap_or(i64::MIN))
-        .bind(to_ms.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Self::entries(&rows)
+        .bind(to_ms.unwrap_or(i64::MAX));
+        self.chunk_entries(query, security, limit as usize, true)
+            .await
     }
 
     async fn all_log(&self) -> Result<Vec<StoredEntry>, StoreError> {
@@ -497,10 +483,27 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
         self.flush_log().await?;
-        let rows = sqlx::query("SELECT * FROM access_log ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(log_journal::merge(live, Self::entries(&rows)?))
+        let rows = sqlx::query(
+            "SELECT last_id, first_id, key, from_ms, to_ms, entries FROM access_log_chunks",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stored = Vec::new();
+        for r in &rows {
+            let span = log_chunks::Span {
+                last_id: r.try_get(0)?,
+                first_id: r.try_get(1)?,
+                from_ms: r.try_get(3)?,
+                to_ms: r.try_get(4)?,
+            };
+            let entries = log_chunks::decode_or_err(span.last_id, r.try_get_unchecked(5)?)?;
+            log_chunks::check(r.try_get(2)?, span, &entries)
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+            stored.extend(entries);
+        }
+        // Chunks hold one permission each: their entries interleave.
+        stored.sort_unstable_by_key(|e| e.id);
+        Ok(log_journal::merge(live, stored))
     }
 }
 
@@ -508,6 +511,96 @@ impl Store for SqliteStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A data dir written before the log was stored in chunks (a row per
+    /// entry): the upgrade moves every row into chunks;
+    /// the chain verifies as before and continues from its last entry.
+    #[tokio::test]
+    async fn rows_of_an_earlier_version_are_moved_into_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trackgate.db");
+        // The schema as the first two migrations left it.
+        let old = dir.path().join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        for f in [
+            "0001_tenancy_permissions_access_log.sql",
+            "0002_security_log_index.sql",
+        ] {
+            std::fs::copy(format!("src/store/migrations/sqlite/{f}"), old.join(f)).unwrap();
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .unwrap()
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let mut prev = GENESIS;
+        let mut written = Vec::new();
+        for id in 1..=300i64 {
+            let entry = LogEntry {
+                scope: if id == 5 { "security" } else { "partner" },
+                time_ms: 1_000 + id,
+                event: "read".into(),
+                permission_id: Some(7),
+                shipment_number: (id == 9).then(|| "S-9".to_string()),
+                user_agent: Some("curl".into()),
+                ..Default::default()
+            };
+            let hash = entry_hash(&prev, id, &entry);
+            sqlx::query(
+                "INSERT INTO access_log (id, scope, time_ms, event, permission_id, \
+                 shipment_number, user_agent, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(entry.scope)
+            .bind(entry.time_ms)
+            .bind(&entry.event)
+            .bind(entry.permission_id)
+            .bind(&entry.shipment_number)
+            .bind(&entry.user_agent)
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .execute(&pool)
+            .await
+            .unwrap();
+            written.push(StoredEntry {
+                id,
+                entry,
+                prev_hash: prev,
+                hash,
+            });
+            prev = hash;
+        }
+        pool.close().await;
+
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let all = store.all_log().await.unwrap();
+        assert_eq!(all, written, "every row, every field");
+        crate::access::verify::verify(&all).unwrap();
+        let partner = store.permission_log(7, None, None, 1000).await.unwrap();
+        assert_eq!(partner.len(), 299);
+        assert_eq!(partner[7].entry.shipment_number.as_deref(), Some("S-9"));
+        let security = store.security_log(None, None, 10).await.unwrap();
+        assert_eq!(security.iter().map(|e| e.id).collect::<Vec<_>>(), [5]);
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'access_log_rows'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(left, 0, "the old table is dropped");
+        assert_eq!(
+            store
+                .append_log(written[..1].iter().map(|s| s.entry.clone()).collect())
+                .await
+                .unwrap(),
+            [301]
+        );
+        crate::access::verify::verify(&store.all_log().await.unwrap()).unwrap();
+    }
 
     /// The log writer only appends to the journal; the compactor must copy
     /// it into `trackgate.db` and checkpoint, or the main file would never
