@@ -20,7 +20,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The access log's writer: entries are committed to the journal
-    /// (`log_journal`), which a compactor copies into `access_log`.
+    /// (`log_journal`), which a compactor copies into `access_log_chunks`.
     pub(super) log: Arc<parking_lot::Mutex<LogWriter>>,
     pub(super) journal: Arc<LogJournal>,
 }
@@ -91,7 +91,7 @@ impl SqliteStore {
         })
     }
 
-    /// Brings `access_log` up to every committed entry, so a reader of the
+    /// Brings `access_log_chunks` up to every committed entry, so a reader of the
     /// log sees all of them.
     async fn flush_log(&self) -> Result<(), StoreError> {
         let journal = Arc::clone(&self.journal);
