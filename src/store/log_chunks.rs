@@ -25,9 +25,13 @@ use super::{LogEntry, StoreError, StoredEntry};
 pub const CHUNK_ENTRIES: usize = 256;
 /// The key of the operator's security entries.
 pub const SECURITY_KEY: i64 = -1;
-/// Rows grouped into chunks at a time when an earlier version's log is
-/// converted (as many as a busy compaction run).
+/// Rows read and grouped into chunks at a time when an earlier version's
+/// log is converted (as many as a busy compaction run).
+#[cfg(not(test))]
 const CONVERT_BATCH: usize = 10_000;
+/// Small in tests, so that a test's old log spans several batches.
+#[cfg(test)]
+const CONVERT_BATCH: usize = 64;
 /// The first byte of every chunk (its encoding's version).
 const FORMAT: u8 = 1;
 
@@ -170,53 +174,64 @@ pub fn convert_rows(db: &mut Connection) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let tx = db.transaction()?;
-    let rows = {
-        let mut stmt = tx.prepare(
-            "SELECT id, scope, time_ms, event, permission_id, permission_name, \
-             provider_company_id, recipient_company_id, user_id, api_key_id, device_id, \
-             device_name, channel, query, positions, shipment_number, client_addr, user_agent, \
-             detail, prev_hash, hash FROM access_log_rows ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let scope: String = r.get(1)?;
-            Ok(StoredEntry {
-                id: r.get(0)?,
-                entry: LogEntry {
-                    scope: if scope == "security" {
-                        "security"
-                    } else {
-                        "partner"
-                    },
-                    time_ms: r.get(2)?,
-                    event: r.get(3)?,
-                    permission_id: r.get(4)?,
-                    permission_name: r.get(5)?,
-                    provider_company_id: r.get(6)?,
-                    recipient_company_id: r.get(7)?,
-                    user_id: r.get(8)?,
-                    api_key_id: r.get(9)?,
-                    device_id: r.get(10)?,
-                    device_name: r.get(11)?,
-                    channel: r.get(12)?,
-                    query: r.get(13)?,
-                    positions: r.get(14)?,
-                    shipment_number: r.get(15)?,
-                    client_addr: r.get(16)?,
-                    user_agent: r.get(17)?,
-                    detail: r.get(18)?,
-                },
-                prev_hash: super::sqlite::hash32(r.get(19)?),
-                hash: super::sqlite::hash32(r.get(20)?),
-            })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    for part in rows.chunks(CONVERT_BATCH) {
-        store(&tx, part)?;
+    let mut converted = 0;
+    let mut after = i64::MIN;
+    loop {
+        // A batch at a time: an old log may not fit in memory at once.
+        let rows = tx
+            .prepare_cached(
+                "SELECT id, scope, time_ms, event, permission_id, permission_name, \
+                 provider_company_id, recipient_company_id, user_id, api_key_id, device_id, \
+                 device_name, channel, query, positions, shipment_number, client_addr, \
+                 user_agent, detail, prev_hash, hash FROM access_log_rows \
+                 WHERE id > ? ORDER BY id LIMIT ?",
+            )?
+            .query_map(params![after, CONVERT_BATCH as i64], legacy_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.id;
+        store(&tx, &rows)?;
+        converted += rows.len();
     }
     tx.execute("DROP TABLE access_log_rows", [])?;
     tx.commit()?;
-    Ok(rows.len())
+    Ok(converted)
+}
+
+/// One row of the log as earlier versions stored it.
+fn legacy_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {
+    let scope: String = r.get(1)?;
+    Ok(StoredEntry {
+        id: r.get(0)?,
+        entry: LogEntry {
+            scope: if scope == "security" {
+                "security"
+            } else {
+                "partner"
+            },
+            time_ms: r.get(2)?,
+            event: r.get(3)?,
+            permission_id: r.get(4)?,
+            permission_name: r.get(5)?,
+            provider_company_id: r.get(6)?,
+            recipient_company_id: r.get(7)?,
+            user_id: r.get(8)?,
+            api_key_id: r.get(9)?,
+            device_id: r.get(10)?,
+            device_name: r.get(11)?,
+            channel: r.get(12)?,
+            query: r.get(13)?,
+            positions: r.get(14)?,
+            shipment_number: r.get(15)?,
+            client_addr: r.get(16)?,
+            user_agent: r.get(17)?,
+            detail: r.get(18)?,
+        },
+        prev_hash: super::sqlite::hash32(r.get(19)?),
+        hash: super::sqlite::hash32(r.get(20)?),
+    })
 }
 
 /// A chunk whose row does not describe its entries.
