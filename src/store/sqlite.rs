@@ -91,8 +91,8 @@ impl SqliteStore {
         })
     }
 
-    /// Brings `access_log_chunks` up to every committed entry, so a reader of the
-    /// log sees all of them.
+    /// Brings `access_log_chunks` up to every committed entry, so a reader
+    /// of the log sees all of them.
     async fn flush_log(&self) -> Result<(), StoreError> {
         let journal = Arc::clone(&self.journal);
         tokio::task::spawn_blocking(move || journal.compact())
@@ -100,9 +100,10 @@ impl SqliteStore {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Entries of the chunks `query` selects as `last_id, entries`, in its
-    /// order, that `keep` accepts, until
-    /// `limit`; `newest_first` reverses each chunk's entries.
+    /// The entries `keep` accepts, at most `limit`, from the chunks `query`
+    /// selects (`last_id, entries`) in its order; `newest_first` reverses
+    /// each chunk's entries. Chunks are fetched one at a time, so a read
+    /// that reaches its limit early decodes no more.
     async fn chunk_entries<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
