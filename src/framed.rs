@@ -73,8 +73,13 @@ pub mod fields {
 
     /// A string prefixed by its u32 length.
     pub fn take_str(p: &mut &[u8]) -> Option<String> {
+        take_str_ref(p).map(str::to_string)
+    }
+
+    /// [`take_str`], borrowing.
+    pub fn take_str_ref<'a>(p: &mut &'a [u8]) -> Option<&'a str> {
         let len = u32::from_le_bytes(take(p)?) as usize;
-        let s = std::str::from_utf8(p.get(..len)?).ok()?.to_string();
+        let s = std::str::from_utf8(p.get(..len)?).ok()?;
         *p = &p[len..];
         Some(s)
     }
@@ -119,9 +124,14 @@ pub mod fields {
     }
 
     pub fn take_opt_str(p: &mut &[u8]) -> Option<Option<String>> {
+        take_opt_str_ref(p).map(|s| s.map(str::to_string))
+    }
+
+    /// [`take_opt_str`], borrowing.
+    pub fn take_opt_str_ref<'a>(p: &mut &'a [u8]) -> Option<Option<&'a str>> {
         match take::<1>(p)? {
             [0] => Some(None),
-            [1] => take_str(p).map(Some),
+            [1] => take_str_ref(p).map(Some),
             _ => None,
         }
     }

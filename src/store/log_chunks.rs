@@ -39,26 +39,35 @@ const FORMAT: u8 = 1;
 /// [`SECURITY_KEY`]. Partner entries without a permission belong to no
 /// permission's log; they are kept in the chunks (and the chain) only.
 pub fn key(e: &LogEntry) -> Option<i64> {
-    if e.scope == "security" {
+    key_of(e.scope == "security", e.permission_id)
+}
+
+/// [`key`] of an entry known by its scope and permission alone.
+pub fn key_of(security: bool, permission_id: Option<i64>) -> Option<i64> {
+    if security {
         Some(SECURITY_KEY)
     } else {
-        e.permission_id
+        permission_id
     }
+}
+
+/// An entry's bytes as encoded in a chunk (a range of a buffer beside it)
+/// with what the chunk's row says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    pub id: i64,
+    pub key: Option<i64>,
+    pub time_ms: i64,
+    pub bytes: std::ops::Range<usize>,
 }
 
 /// One chunk's bytes.
 pub fn encode(entries: &[StoredEntry]) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_into(&mut out, entries);
-    out
-}
-
-fn encode_into<'a>(out: &mut Vec<u8>, entries: impl IntoIterator<Item = &'a StoredEntry>) {
-    out.clear();
-    out.push(FORMAT);
+    let mut out = vec![FORMAT];
     for s in entries {
-        put_entry(out, s.id, &s.prev_hash, &s.hash, &s.entry);
+        put_entry(&mut out, s.id, &s.prev_hash, &s.hash, &s.entry);
     }
+    out
 }
 
 /// A chunk's entries; `None` when the bytes are not a chunk.
@@ -81,26 +90,57 @@ pub fn decode_or_err(last_id: i64, bytes: &[u8]) -> Result<Vec<StoredEntry>, Sto
 /// Stores `entries` (in id order) as chunks within `tx`: grouped by
 /// key, each group cut into chunks of at most [`CHUNK_ENTRIES`].
 pub fn store(tx: &Transaction<'_>, entries: &[StoredEntry]) -> Result<(), StoreError> {
+    let mut bytes = Vec::new();
+    let raw: Vec<RawEntry> = entries
+        .iter()
+        .map(|s| {
+            let start = bytes.len();
+            put_entry(&mut bytes, s.id, &s.prev_hash, &s.hash, &s.entry);
+            RawEntry {
+                id: s.id,
+                key: key(&s.entry),
+                time_ms: s.entry.time_ms,
+                bytes: start..bytes.len(),
+            }
+        })
+        .collect();
+    store_raw(tx, &bytes, &raw)
+}
+
+/// [`store`] of entries already encoded (the compactor's, as the journal
+/// committed them): each one's bytes are `bytes[entry.bytes]`.
+pub fn store_raw(
+    tx: &Transaction<'_>,
+    bytes: &[u8],
+    entries: &[RawEntry],
+) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO access_log_chunks (last_id, first_id, key, from_ms, to_ms, entries) \
          VALUES (?, ?, ?, ?, ?, ?)",
     )?;
-    let mut by_key: BTreeMap<Option<i64>, Vec<&StoredEntry>> = BTreeMap::new();
-    for s in entries {
-        by_key.entry(key(&s.entry)).or_default().push(s);
+    let mut by_key: BTreeMap<Option<i64>, Vec<&RawEntry>> = BTreeMap::new();
+    for e in entries {
+        by_key.entry(e.key).or_default().push(e);
     }
-    let mut bytes = Vec::new();
+    let mut chunk_bytes = Vec::new();
     for (k, group) in by_key {
         for chunk in group.chunks(CHUNK_ENTRIES) {
-            let span = Span::of(chunk.iter().copied());
-            encode_into(&mut bytes, chunk.iter().copied());
+            let span = Span::of(chunk.iter().map(|e| (e.id, e.time_ms)));
+            chunk_bytes.clear();
+            chunk_bytes.push(FORMAT);
+            for e in chunk {
+                let entry = bytes.get(e.bytes.clone()).ok_or_else(|| {
+                    StoreError::Task(format!("access-log entry {} outside its buffer", e.id))
+                })?;
+                chunk_bytes.extend_from_slice(entry);
+            }
             insert.execute(params![
                 span.last_id,
                 span.first_id,
                 k,
                 span.from_ms,
                 span.to_ms,
-                bytes
+                chunk_bytes
             ])?;
         }
     }
@@ -117,19 +157,19 @@ pub struct Span {
 }
 
 impl Span {
-    /// The span of `entries` (at least one).
-    fn of<'a>(entries: impl IntoIterator<Item = &'a StoredEntry>) -> Self {
+    /// The span of entries given as `(id, time_ms)` (at least one).
+    fn of(entries: impl IntoIterator<Item = (i64, i64)>) -> Self {
         let mut span = Span {
             first_id: i64::MAX,
             last_id: i64::MIN,
             from_ms: i64::MAX,
             to_ms: i64::MIN,
         };
-        for s in entries {
-            span.first_id = span.first_id.min(s.id);
-            span.last_id = span.last_id.max(s.id);
-            span.from_ms = span.from_ms.min(s.entry.time_ms);
-            span.to_ms = span.to_ms.max(s.entry.time_ms);
+        for (id, time_ms) in entries {
+            span.first_id = span.first_id.min(id);
+            span.last_id = span.last_id.max(id);
+            span.from_ms = span.from_ms.min(time_ms);
+            span.to_ms = span.to_ms.max(time_ms);
         }
         span
     }
@@ -251,7 +291,7 @@ pub fn check(
     let fits = !entries.is_empty()
         && entries.iter().all(|s| key(&s.entry) == key_column)
         && entries.windows(2).all(|w| w[0].id < w[1].id)
-        && Span::of(entries) == span;
+        && Span::of(entries.iter().map(|s| (s.id, s.entry.time_ms))) == span;
     if fits {
         Ok(())
     } else {
