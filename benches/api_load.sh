@@ -5,6 +5,9 @@
 #   bash benches/api_load.sh            # 15 s per endpoint
 #   DURATION=30s bash benches/api_load.sh
 #   PACED_ONLY=1 bash benches/api_load.sh   # the paced 30k/s runs only
+#   TMPDIR=/dev/shm bash benches/api_load.sh # data dir on tmpfs: every
+#       fdatasync returns at once, so against a run on disk this shows
+#       what the log's fsyncs themselves add
 #
 # Needs wrk (Debian package `wrk`), oha (`cargo install oha --locked`, for
 # the fixed-rate run), curl and python3. Starts the release
