@@ -49,7 +49,6 @@ pub(super) fn scope(v: Option<&str>) -> Result<Scope, ApiError> {
 
 /// The log entry for returning `permit`'s device to a recipient.
 pub(super) fn read_entry(
-    s: &ApiState,
     caller: &Caller,
     permit: &Permit,
     query: &str,
@@ -68,7 +67,6 @@ pub(super) fn read_entry(
     e.query = Some(query.to_string());
     e.positions = Some(positions);
     e.shipment_number = shipment_number.clone();
-    let _ = s;
     Some(e)
 }
 
@@ -139,7 +137,7 @@ pub async fn position(
         device_id: &device_id,
         position: &p,
     };
-    match read_entry(&s, &caller, &permit, "latest", i64::from(p.is_some())) {
+    match read_entry(&caller, &permit, "latest", i64::from(p.is_some())) {
         Some(e) => logged(&s, vec![e], body).await,
         None => Ok(Json(body).into_response()),
     }
@@ -165,7 +163,7 @@ pub async fn list(
     let mut entries = Vec::new();
     for permit in &permits {
         let p = permit.latest(&s.engine);
-        if let Some(e) = read_entry(&s, &caller, permit, "list", i64::from(p.is_some())) {
+        if let Some(e) = read_entry(&caller, permit, "list", i64::from(p.is_some())) {
             entries.push(e);
         }
         items.push(device_json(permit, p.as_ref()));
@@ -298,7 +296,7 @@ pub async fn spatial(
         else {
             continue;
         };
-        if let Some(e) = read_entry(&s, &caller, permit, kind, 1) {
+        if let Some(e) = read_entry(&caller, permit, kind, 1) {
             entries.push(e);
         }
         let mut v = device_json(permit, Some(&p));

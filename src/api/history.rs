@@ -126,7 +126,7 @@ pub async fn positions(
     };
     let n = i64::try_from(page.positions.len()).unwrap_or(i64::MAX);
     // The query kind is `history`; the clamped range goes beside it.
-    let entry = read_entry(&s, &caller, &permit, "history", n).map(|mut e| {
+    let entry = read_entry(&caller, &permit, "history", n).map(|mut e| {
         e.detail = Some(format!(
             "from={} to={}",
             super::ms_to_rfc3339(from),

@@ -233,7 +233,7 @@ async fn check(t: &mut Tick, quiet: bool) -> Vec<Event> {
     let entries: Vec<_> = fresh
         .iter()
         .filter_map(|(permit, _)| {
-            read_entry(&t.s, &t.caller, permit, "stream", 1).map(|mut e| {
+            read_entry(&t.caller, permit, "stream", 1).map(|mut e| {
                 e.channel = Some("stream".into());
                 e
             })
