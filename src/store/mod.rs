@@ -5,7 +5,7 @@
 
 mod chain;
 pub mod log_chunks;
-mod log_journal;
+pub mod log_journal;
 mod sqlite;
 mod types;
 
