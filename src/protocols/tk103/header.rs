@@ -84,17 +84,17 @@ pub(super) fn decode(frame: &[u8], c: &Ctx) -> Result<Decoded, Rejected> {
         let reply = fixed_id.map_or(Reply::NONE, |id| Reply::accept_only(reply::handshake(id)));
         return Ok(Decoded::control(MessageKind::Login, Some(h.device), reply));
     }
-    let mut d = if body.contains('{') && body.contains('}') {
-        reports::cells(&h, c)?
+    let parsed = if body.contains('{') && body.contains('}') {
+        reports::cells(&h, c)
     } else {
         match h.command {
-            "ZC20" => reports::battery(&h, c)?,
-            "BZ00" => reports::network(&h, c)?,
-            "ZC03" => reports::command_result(&h, c)?,
-            "BV00" => reports::vin(&h, c)?,
-            "BS50" | "BS51" => super::bms::decode(&h, c)?,
-            cmd if cmd.starts_with("DW5") => reports::lbs_wifi(&h, c)?,
-            _ => match position::decode(&h, c)? {
+            "ZC20" => reports::battery(&h, c),
+            "BZ00" => reports::network(&h, c),
+            "ZC03" => reports::command_result(&h, c),
+            "BV00" => reports::vin(&h, c),
+            "BS50" | "BS51" => super::bms::decode(&h, c),
+            cmd if cmd.starts_with("DW5") => reports::lbs_wifi(&h, c),
+            _ => position::decode(&h, c).map(|p| match p {
                 Some(p) => Decoded {
                     kind: MessageKind::Data,
                     device: Some(h.device.clone()),
@@ -103,8 +103,18 @@ pub(super) fn decode(frame: &[u8], c: &Ctx) -> Result<Decoded, Rejected> {
                     reply: Reply::NONE,
                 },
                 None => Decoded::control(MessageKind::Other, Some(h.device.clone()), Reply::NONE),
-            },
+            }),
         }
+    };
+    let mut d = match parsed {
+        Ok(d) => d,
+        // The login is answered whatever its position says (as Traccar
+        // does): a device that is never answered never logs in. A position
+        // that cannot be read is not stored.
+        Err(_) if h.command == "BP05" && fixed_id.is_some() => {
+            Decoded::control(MessageKind::Login, Some(h.device.clone()), Reply::NONE)
+        }
+        Err(e) => return Err(e),
     };
     if h.command == "BP05" {
         if let Some(id) = fixed_id {

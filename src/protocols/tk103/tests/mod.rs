@@ -98,6 +98,17 @@ fn handshake_and_login_replies() {
     let d = decode(b"(088047365460BP05354188047365460150929A3258.1754S02755.4323E009.4193927301.9000000000L00000000)").unwrap();
     assert_eq!(d.reply.accept.as_deref(), Some(&b"(088047365460AP05)"[..]));
     assert_eq!(d.positions.len(), 1);
+    // A login whose position cannot be read (course 999.9) is still
+    // answered; the position is dropped, not stored.
+    let d = decode(b"(088047365460BP05354188047365460150929A3258.1754S02755.4323E009.4193927999.9000000000L00000000)").unwrap();
+    assert_eq!(d.kind, MessageKind::Login);
+    assert_eq!(d.reply.accept.as_deref(), Some(&b"(088047365460AP05)"[..]));
+    assert!(d.positions.is_empty());
+    // Any other command with such a position is refused.
+    assert!(decode(
+        b"(088047365460BR00150929A3258.1754S02755.4323E009.4193927999.9000000000L00000000)"
+    )
+    .is_err());
     // Positions and the comma form get nothing.
     assert_eq!(decode(BR00).unwrap().reply.accept, None);
     let d = decode(b"(352606090042050,BP05,240414,A,4527.3513N,00909.9758E,4.80,112825,155.49)")
