@@ -241,6 +241,39 @@ async fn identification_records_heartbeat_and_bad_crc_over_tcp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_device_gets_no_ack_for_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.ingest.accept_unregistered_devices = false;
+    let gw = start(&config).await;
+    let addr = gw.addr("ruptela", Transport::Tcp).unwrap();
+    const IMEI: u64 = 13_226_005_504_144;
+    tokio::task::spawn_blocking(move || {
+        let mut s = connect(addr);
+        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        s.write_all(&packet(IMEI, 1, &record_data())).unwrap();
+        let mut b = [0u8; 6];
+        let r = s.read(&mut b);
+        assert!(
+            matches!(&r, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+            "records of an unknown device get no reply at all: {r:?} {b:02x?}"
+        );
+        // Its identification is refused, and the connection closed.
+        let mut s = connect(addr);
+        s.write_all(&packet(IMEI, 15, &[0; 20])).unwrap();
+        assert_eq!(read_n(&mut s, 6), reply(15, 0), "identification refused");
+        assert!(matches!(s.read(&mut b), Ok(0) | Err(_)), "then closed");
+    })
+    .await
+    .unwrap();
+    assert!(gw
+        .engine
+        .get(&DeviceId::new("013226005504144").unwrap())
+        .is_none());
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_closes_only_its_own_connection() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&test_config(dir.path())).await;

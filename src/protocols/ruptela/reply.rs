@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! records (1, 68)        00 02 64 01 13 BC      (command 100, 01 = accepted)
-//! records, resend        00 02 64 00 02 35      (00 = not accepted: the device sends them again)
+//! records, resend        00 02 64 00 02 35      (a bad CRC: the device sends them again at once)
 //! DTCs (9)               00 02 6D 01 C4 A4
 //! identification (15)    00 02 73 01 <CRC>      (00 when refused)
 //! heartbeat (16)         00 02 74 01 <CRC>
@@ -38,10 +38,13 @@ pub(super) fn acked_as(command: u8) -> u8 {
     }
 }
 
-/// Records and DTCs: the positive ack when stored, the negative one when refused.
+/// Records and DTCs: the positive ack when stored, nothing when refused.
+/// An unknown device gets no ack, as on every protocol: the negative ack
+/// would make it send the same records again at once, in a loop at the
+/// network's round-trip time (it is kept for a corrupted packet, see
+/// `packet.rs`).
 pub(super) fn records(command: u8) -> Reply {
-    let acked = acked_as(command);
-    Reply::both(encode(acked, ACCEPT), encode(acked, REFUSE))
+    Reply::accept_only(encode(acked_as(command), ACCEPT))
 }
 
 /// Identification: accepted or refused.
