@@ -170,6 +170,19 @@ async fn grant_read_shipment_number_log_excel_revoke() {
             None,
         );
         assert_eq!(v["devices"][0]["device_id"], D1, "{v}");
+        // A box without the truck tells where it is not: logged as well.
+        let (st, missed, body) = get_raw(
+            w.http,
+            "/api/v1/positions?scope=received&bbox=0,0,1,1",
+            &w.shipper_user,
+        );
+        assert_eq!(st, 200);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["devices"], json!([]));
+        let missed: i64 = missed
+            .expect("an empty spatial answer is logged too")
+            .parse()
+            .unwrap();
         let (st, _) = call(
             w.http,
             "GET",
@@ -239,8 +252,16 @@ async fn grant_read_shipment_number_log_excel_revoke() {
         let reads: Vec<&Value> = entries.iter().filter(|e| e["event"] == "read").collect();
         assert_eq!(
             reads.len(),
-            5,
-            "list, latest, bbox, near, latest (404s are not partner reads): {events:?}"
+            6,
+            "list, latest, bbox, near, empty bbox, latest (404s are not partner reads): {events:?}"
+        );
+        let miss = reads
+            .iter()
+            .find(|e| e["id"] == missed)
+            .expect("the empty answer's entry is in the log");
+        assert_eq!(
+            (&miss["device_id"], &miss["query"], &miss["positions"]),
+            (&json!(D1), &json!("bbox"), &json!(0))
         );
         let r = reads
             .iter()
@@ -327,7 +348,7 @@ async fn grant_read_shipment_number_log_excel_revoke() {
         };
         // One row per retrieval, and nothing else on this sheet.
         let data: Vec<&Vec<String>> = rows[1..].iter().collect();
-        assert_eq!(data.len(), 5);
+        assert_eq!(data.len(), 6);
         assert!(data.iter().all(|r| r[col("event")] == "read"), "{data:?}");
         let changes = wb.worksheet_range("Changes").unwrap();
         let events: Vec<String> = changes

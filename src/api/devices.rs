@@ -3,7 +3,7 @@
 //! every device returned to them is logged durably before the answer
 //! leaves; the answer names the log entries in `X-Access-Logged`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue};
@@ -288,6 +288,7 @@ pub async fn spatial(
     };
     let mut items = Vec::new();
     let mut entries = Vec::new();
+    let mut shown = HashSet::new();
     for (p, d) in hits {
         let fix_ms = p.fix_time.timestamp_millis();
         let Some(permit) = permits
@@ -299,12 +300,28 @@ pub async fn spatial(
         if let Some(e) = read_entry(&caller, permit, kind, 1) {
             entries.push(e);
         }
+        shown.insert(p.device_id.as_str().to_owned());
         let mut v = device_json(permit, Some(&p));
         if let Some(d) = d {
             v["distance_m"] = json!(d);
         }
         items.push(v);
     }
+    // The answer also tells a recipient where each shared device is not
+    // ("the truck is not at the depot"), so every device it may see and was
+    // not shown is a retrieval too: logged with no position, through its
+    // earliest-starting permission.
+    let mut missed: Vec<&Permit> = permits
+        .iter()
+        .filter(|(id, _)| !shown.contains(id.as_str()))
+        .filter_map(|(_, v)| v.first())
+        .collect();
+    missed.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
+    entries.extend(
+        missed
+            .into_iter()
+            .filter_map(|permit| read_entry(&caller, permit, kind, 0)),
+    );
     let body = json!({"devices": items});
     if entries.is_empty() {
         Ok(Json(body).into_response())
