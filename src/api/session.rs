@@ -26,6 +26,10 @@ pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 /// Most sessions held at once; sign-ins beyond it are refused (503)
 /// until some expire, so memory stays bounded.
 pub const MAX_SESSIONS: usize = 100_000;
+/// Most sessions one API key holds: signing in once more ends its oldest,
+/// so one key signing in in a loop cannot fill [`MAX_SESSIONS`] and lock
+/// every other company out of the web app.
+pub const MAX_SESSIONS_PER_KEY: usize = 16;
 
 struct Session {
     /// The hash of the API key the session was opened with.
@@ -37,6 +41,9 @@ struct Session {
 /// lives only in the browser's cookie).
 pub struct Sessions {
     open: DashMap<[u8; 32], Session>,
+    /// Each key's sessions (their ids), oldest first; ids of sessions
+    /// already gone are dropped as the key signs in again.
+    by_key: DashMap<[u8; 32], std::collections::VecDeque<[u8; 32]>>,
     /// `trackgate_web_sessions`.
     held: IntGauge,
 }
@@ -45,26 +52,45 @@ impl Sessions {
     pub fn new(held: IntGauge) -> Self {
         Self {
             open: DashMap::new(),
+            by_key: DashMap::new(),
             held,
         }
     }
 
     /// Opens a session for the key with this hash; returns the token.
     pub fn open(&self, key: [u8; 32], now: i64) -> Result<String, ApiError> {
+        // This key's oldest sessions go first, so its own sign-ins never
+        // count against anyone else.
+        let oldest: Vec<[u8; 32]> = {
+            let mut mine = self.by_key.entry(key).or_default();
+            mine.retain(|id| self.open.contains_key(id));
+            let over = (mine.len() + 1).saturating_sub(MAX_SESSIONS_PER_KEY);
+            mine.drain(..over).collect()
+        };
+        for id in &oldest {
+            self.open.remove(id);
+        }
         if self.open.len() >= MAX_SESSIONS {
             self.open.retain(|_, s| s.expires_ms > now);
+            self.by_key.retain(|_, ids| {
+                ids.retain(|id| self.open.contains_key(id));
+                !ids.is_empty()
+            });
             if self.open.len() >= MAX_SESSIONS {
+                self.count();
                 return Err(ApiError::Busy("too many open sessions; try again later"));
             }
         }
         let token = format!("tgs_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let id = key_hash(&token);
         self.open.insert(
-            key_hash(&token),
+            id,
             Session {
                 key_hash: key,
                 expires_ms: now + SESSION_TTL_MS,
             },
         );
+        self.by_key.entry(key).or_default().push_back(id);
         self.count();
         Ok(token)
     }
@@ -236,5 +262,54 @@ mod tests {
         assert!(sessions.principal(&dir, &t, 2_000).is_none());
         assert!(sessions.is_empty(), "a revoked key's session is dropped");
         assert_eq!(held.get(), 0);
+    }
+
+    #[test]
+    fn one_key_signing_in_again_and_again_ends_only_its_own_oldest_sessions() {
+        use crate::store::{Role, User};
+        let dir = Directory::default();
+        dir.add_company("4711", "Carrier");
+        for id in [1, 2] {
+            dir.add_user(User {
+                id,
+                company_id: "4711".into(),
+                name: format!("User {id}"),
+                role: Role::User,
+            });
+        }
+        let (loud, quiet) = (key_hash("tg_loud"), key_hash("tg_quiet"));
+        dir.add_key(7, 1, loud);
+        dir.add_key(8, 2, quiet);
+        let held = IntGauge::new("sessions", "test").unwrap();
+        let sessions = Sessions::new(held.clone());
+        let other = sessions.open(quiet, 1_000).unwrap();
+        let first = sessions.open(loud, 1_000).unwrap();
+        let tokens: Vec<String> = (0..1_000)
+            .map(|_| sessions.open(loud, 1_000).unwrap())
+            .collect();
+        assert_eq!(sessions.len(), MAX_SESSIONS_PER_KEY + 1);
+        assert_eq!(held.get(), (MAX_SESSIONS_PER_KEY + 1) as i64);
+        assert!(
+            sessions.principal(&dir, &first, 2_000).is_none(),
+            "the oldest went"
+        );
+        let newest = &tokens[tokens.len() - MAX_SESSIONS_PER_KEY..];
+        for t in newest {
+            assert_eq!(sessions.principal(&dir, t, 2_000).unwrap().user_id, 1);
+        }
+        assert!(sessions
+            .principal(
+                &dir,
+                &tokens[tokens.len() - MAX_SESSIONS_PER_KEY - 1],
+                2_000
+            )
+            .is_none());
+        assert_eq!(sessions.principal(&dir, &other, 2_000).unwrap().user_id, 2);
+        // A session signed out is not counted against its key.
+        sessions.close(&newest[0]);
+        let again = sessions.open(loud, 1_000).unwrap();
+        assert_eq!(sessions.len(), MAX_SESSIONS_PER_KEY + 1);
+        assert!(sessions.principal(&dir, &newest[1], 2_000).is_some());
+        assert!(sessions.principal(&dir, &again, 2_000).is_some());
     }
 }
