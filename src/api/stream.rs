@@ -26,9 +26,11 @@ use super::extract::Query;
 use super::{now_ms, ApiError, ApiState, Caller};
 use crate::access::policy::{self, Permit};
 
-/// Most open streams per user and in all: each holds a connection and a
-/// timer, so both are bounded.
+/// Most open streams per user, per company and in all: each holds a
+/// connection and a timer, so all are bounded, and one company (whose
+/// admin can create users) cannot take every stream from the others.
 pub const MAX_STREAMS_PER_USER: usize = 4;
+pub const MAX_STREAMS_PER_COMPANY: usize = 64;
 pub const MAX_STREAMS: usize = 1024;
 const TICK_MS: (u64, u64, u64) = (250, 1000, 60_000); // min, default, max
 /// A comment this often keeps proxies from closing a quiet stream, and
@@ -39,6 +41,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 pub struct Streams {
     total: AtomicUsize,
     per_user: DashMap<i64, usize>,
+    per_company: DashMap<String, usize>,
     /// `trackgate_live_streams`.
     gauge: IntGauge,
 }
@@ -48,6 +51,25 @@ pub struct Streams {
 struct Slot {
     streams: Arc<Streams>,
     user: i64,
+    company: String,
+}
+
+/// Counts one more under `key` unless it holds `max` already.
+fn claim<K: std::hash::Hash + Eq>(map: &DashMap<K, usize>, key: K, max: usize) -> bool {
+    let mut n = map.entry(key).or_insert(0);
+    if *n >= max {
+        return false;
+    }
+    *n += 1;
+    true
+}
+
+/// Counts one less under `key`, forgetting it at zero.
+fn release<K: std::hash::Hash + Eq>(map: &DashMap<K, usize>, key: &K) {
+    map.remove_if_mut(key, |_, n| {
+        *n = n.saturating_sub(1);
+        *n == 0
+    });
 }
 
 impl Streams {
@@ -55,30 +77,40 @@ impl Streams {
         Self {
             total: AtomicUsize::new(0),
             per_user: DashMap::new(),
+            per_company: DashMap::new(),
             gauge,
         }
     }
 
-    fn take(self: &Arc<Self>, user: i64) -> Result<Slot, ApiError> {
+    fn take(self: &Arc<Self>, user: i64, company: &str) -> Result<Slot, ApiError> {
         if self.total.fetch_add(1, Ordering::AcqRel) >= MAX_STREAMS {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(ApiError::Busy(
                 "too many live streams open; try again later",
             ));
         }
-        let mut mine = self.per_user.entry(user).or_insert(0);
-        if *mine >= MAX_STREAMS_PER_USER {
-            drop(mine);
+        if !claim(&self.per_user, user, MAX_STREAMS_PER_USER) {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(ApiError::Busy(
                 "this user has the most live streams open already",
             ));
         }
-        *mine += 1;
+        if !claim(
+            &self.per_company,
+            company.to_owned(),
+            MAX_STREAMS_PER_COMPANY,
+        ) {
+            release(&self.per_user, &user);
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::Busy(
+                "this company has the most live streams open already",
+            ));
+        }
         self.gauge.inc();
         Ok(Slot {
             streams: Arc::clone(self),
             user,
+            company: company.to_owned(),
         })
     }
 }
@@ -87,10 +119,8 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.streams.total.fetch_sub(1, Ordering::AcqRel);
         self.streams.gauge.dec();
-        self.streams.per_user.remove_if_mut(&self.user, |_, n| {
-            *n -= 1;
-            *n == 0
-        });
+        release(&self.streams.per_user, &self.user);
+        release(&self.streams.per_company, &self.company);
     }
 }
 
@@ -138,7 +168,7 @@ pub async fn stream(
             "interval_ms must be {min}-{max}, not {interval}"
         )));
     }
-    let slot = s.streams.take(caller.who.user_id)?;
+    let slot = s.streams.take(caller.who.user_id, &caller.who.company_id)?;
     let stop = s.stop.clone();
     let mut tick = Tick {
         s,
@@ -269,4 +299,38 @@ async fn check(t: &mut Tick, quiet: bool) -> Vec<Event> {
         events.push(e);
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_company_holds_at_most_its_share_of_the_streams() {
+        let gauge = IntGauge::new("streams", "test").unwrap();
+        let streams = Arc::new(Streams::new(gauge.clone()));
+        let users = (MAX_STREAMS_PER_COMPANY / MAX_STREAMS_PER_USER) as i64;
+        let mut held = Vec::new();
+        for user in 0..users {
+            for _ in 0..MAX_STREAMS_PER_USER {
+                held.push(streams.take(user, "4711").unwrap());
+            }
+        }
+        assert!(
+            streams.take(users, "4711").is_err(),
+            "one more user of 4711"
+        );
+        assert!(
+            streams.per_user.get(&users).is_none(),
+            "the refused stream gave its user's count back"
+        );
+        let other = streams.take(users, "4712").unwrap();
+        held.pop();
+        let again = streams.take(users, "4711").unwrap();
+        assert_eq!(gauge.get(), MAX_STREAMS_PER_COMPANY as i64 + 1);
+        drop((held, other, again));
+        assert_eq!(gauge.get(), 0);
+        assert_eq!(streams.total.load(Ordering::Relaxed), 0);
+        assert!(streams.per_user.is_empty() && streams.per_company.is_empty());
+    }
 }
