@@ -24,6 +24,17 @@ use crate::store::{LogEntry, NewPermission, Permission};
 /// the 1,048,575 rows an Excel worksheet holds); a longer log is
 /// downloaded in from/to slices.
 pub const MAX_LOG_DOWNLOAD: u32 = 1_000_000;
+/// Log downloads prepared at once (others wait their turn): each may hold
+/// up to [`MAX_LOG_DOWNLOAD`] entries and their encoding in memory, so
+/// parallel downloads must not multiply that without bound.
+static LOG_DOWNLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// The JSON form of a permission's log.
+#[derive(serde::Serialize)]
+struct LogPage<'a> {
+    permission_id: i64,
+    entries: &'a [crate::store::StoredEntry],
+}
 // Every download the API allows fits one worksheet, so `export::xlsx`'s own
 // row check guards only library callers.
 const _: () = assert!(MAX_LOG_DOWNLOAD as usize <= crate::access::export::MAX_XLSX_ENTRIES);
@@ -439,6 +450,11 @@ pub async fn access_log(
             )))
         }
     };
+    // Held until the answer is encoded: its entries and bytes are in memory.
+    let _held = LOG_DOWNLOADS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(format!("log downloads: {e}")))?;
     let entries = s
         .store
         .permission_log(id, from, to, MAX_LOG_DOWNLOAD.saturating_add(1))
@@ -521,6 +537,12 @@ pub async fn access_log(
             )
                 .into_response()
         }
-        LogFormat::Json => Json(json!({"permission_id": id, "entries": entries})).into_response(),
+        // Serialized straight from the entries: a `Value` tree of a
+        // million entries would take several times their memory.
+        LogFormat::Json => Json(LogPage {
+            permission_id: id,
+            entries: &entries,
+        })
+        .into_response(),
     })
 }
