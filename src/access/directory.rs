@@ -2,7 +2,7 @@
 //! permissions, loaded from the store at start and updated in step with
 //! every write, so authorizing a request never touches the database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -38,6 +38,10 @@ pub struct Directory {
     users: DashMap<i64, User>,
     companies: DashMap<String, String>,
     devices: DashMap<String, Device>,
+    /// Each company's device ids, in order: an owner's every list, spatial
+    /// query and stream tick asks for them, which must not cost a scan of
+    /// every company's devices (a million of them at scale).
+    owned: DashMap<String, BTreeSet<String>>,
     permissions: RwLock<Permissions>,
     unknown: DashMap<String, UnknownDevice>,
 }
@@ -92,7 +96,7 @@ impl Directory {
             d.add_key(k.id, k.user_id, k.hash);
         }
         for dev in l.devices {
-            d.devices.insert(dev.device_id.clone(), dev);
+            d.add_device(dev);
         }
         {
             let mut p = d.permissions.write();
@@ -174,7 +178,18 @@ impl Directory {
 
     pub fn add_device(&self, d: Device) {
         self.unknown.remove(&d.device_id);
-        self.devices.insert(d.device_id.clone(), d);
+        let (id, company) = (d.device_id.clone(), d.company_id.clone());
+        // The device first, then its place in the owner's list: a list
+        // never names a device that is not there yet.
+        if let Some(before) = self.devices.insert(id.clone(), d) {
+            if before.company_id != company {
+                self.owned.remove_if_mut(&before.company_id, |_, ids| {
+                    ids.remove(&id);
+                    ids.is_empty()
+                });
+            }
+        }
+        self.owned.entry(company).or_default().insert(id);
     }
 
     pub fn device(&self, id: &str) -> Option<Device> {
@@ -188,14 +203,13 @@ impl Directory {
 
     /// Devices owned by `company`, by id.
     pub fn company_devices(&self, company: &str) -> Vec<Device> {
-        let mut v: Vec<Device> = self
-            .devices
-            .iter()
+        let Some(ids) = self.owned.get(company) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter_map(|id| self.devices.get(id).map(|d| d.clone()))
             .filter(|d| d.company_id == company)
-            .map(|d| d.clone())
-            .collect();
-        v.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-        v
+            .collect()
     }
 
     /// Remembers a message from an unregistered device (bounded).
@@ -319,6 +333,55 @@ mod tests {
         assert_eq!(stale.revoked_ms, None, "readers keep their snapshot");
         d.update_permission(2, |p| p.revoked_ms = Some(9));
         assert!(d.permission(2).is_none(), "no permission 2 is created");
+    }
+
+    #[test]
+    fn a_company_lists_exactly_its_own_devices_in_order() {
+        let d = Directory::default();
+        let device = |id: &str, company: &str| Device {
+            device_id: id.into(),
+            company_id: company.into(),
+            name: format!("Truck {id}"),
+        };
+        for (id, company) in [("3", "4711"), ("1", "4711"), ("2", "0815"), ("0", "4711")] {
+            d.add_device(device(id, company));
+        }
+        let ids = |company: &str| -> Vec<String> {
+            d.company_devices(company)
+                .into_iter()
+                .map(|x| x.device_id)
+                .collect()
+        };
+        assert_eq!(ids("4711"), ["0", "1", "3"]);
+        assert_eq!(ids("0815"), ["2"]);
+        assert!(ids("9999").is_empty());
+        assert_eq!(d.company_devices("4711")[1].name, "Truck 1");
+        // Registered again under another company: it moves.
+        d.add_device(device("1", "0815"));
+        assert_eq!(ids("4711"), ["0", "3"]);
+        assert_eq!(ids("0815"), ["1", "2"]);
+        // The same owner again (a renamed device): listed once, renamed.
+        d.add_device(Device {
+            name: "Renamed".into(),
+            ..device("2", "0815")
+        });
+        assert_eq!(ids("0815"), ["1", "2"]);
+        assert_eq!(d.company_devices("0815")[1].name, "Renamed");
+        // Loaded from the store at start: the same lists.
+        let loaded = Directory::from_loaded(Loaded {
+            devices: vec![
+                device("b", "4711"),
+                device("c", "0815"),
+                device("a", "4711"),
+            ],
+            ..Loaded::default()
+        });
+        let ids: Vec<String> = loaded
+            .company_devices("4711")
+            .into_iter()
+            .map(|x| x.device_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
     }
 
     #[test]
