@@ -86,6 +86,7 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
         ] {
             assert!(set.contains(flag), "{flag} missing in {set}");
         }
+        assert!(!set.contains("Secure"), "served over plain HTTP: {set}");
         let held = |t: &str| metric(t, "trackgate_web_sessions", "");
         assert_eq!(held(&metrics_when(http, |t| held(t) == 1.0)), 1.0);
         let me: Value = serde_json::from_slice(&r.body).unwrap();
@@ -191,6 +192,18 @@ async fn a_session_cookie_reads_as_the_app_channel_until_sign_out_or_revocation(
         assert_eq!(r.status, 204);
         assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
         assert_eq!(held(&metrics_when(http, |t| held(t) == 0.0)), 0.0);
+        // Behind a TLS-terminating proxy the cookie is Secure.
+        let body = json!({"api_key": w.shipper_user}).to_string();
+        let r2 = http_raw(
+            http,
+            "POST",
+            "/api/v1/session",
+            &[("X-Forwarded-Proto", "https")],
+            Some(&body),
+        );
+        assert_eq!(r2.status, 201);
+        let set2 = r2.header("set-cookie").unwrap();
+        assert!(set2.ends_with("; Secure"), "{set2}");
         let (r, _) = with_cookie(
             http,
             "GET",

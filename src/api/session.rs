@@ -151,10 +151,39 @@ fn token_in(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn cookie(value: &str, max_age_s: i64) -> HeaderValue {
+/// Whether the request reached a proxy in front of the gateway over HTTPS
+/// (`X-Forwarded-Proto: https`, or `Forwarded: …proto=https`). Then the
+/// cookie is `Secure`: the browser never sends it over plain HTTP to the
+/// same host. A client claiming it falsely only makes its own cookie
+/// stricter; served directly over HTTP the cookie must not be `Secure`, or
+/// the browser would never send it back.
+fn via_https(headers: &HeaderMap) -> bool {
+    let says = |name: &str, f: fn(&str) -> bool| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(f)
+    };
+    says("x-forwarded-proto", |v| {
+        v.split(',')
+            .next()
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+    }) || says("forwarded", |v| {
+        v.split([';', ','])
+            .filter_map(|kv| kv.trim().split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("proto")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            })
+    })
+}
+
+fn cookie(value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
     // Path covers the API only: the static app never needs it.
+    let secure = if secure { "; Secure" } else { "" };
     let c = format!(
-        "{COOKIE_NAME}={value}; Path=/api/v1; HttpOnly; SameSite=Strict; Max-Age={max_age_s}"
+        "{COOKIE_NAME}={value}; Path=/api/v1; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
     );
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -182,6 +211,7 @@ pub struct SignIn {
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn, responses((status = 201, description = "signed in: the caller, and a Set-Cookie with the session (HttpOnly, SameSite=Strict)"), (status = 400, description = "malformed body"), (status = 401, description = "wrong or revoked key"), (status = 503, description = "too many open sessions")))]
 pub async fn sign_in(
     State(s): State<ApiState>,
+    headers: HeaderMap,
     Body(b): Body<SignIn>,
 ) -> Result<Response, ApiError> {
     let hash = key_hash(b.api_key.trim());
@@ -192,8 +222,10 @@ pub async fn sign_in(
     let token = s.sessions.open(hash, now_ms())?;
     tracing::info!(user = who.user_id, company = %who.company_id, "web session opened");
     let mut resp = (StatusCode::CREATED, Json(who_json(&s, &who, "app"))).into_response();
-    resp.headers_mut()
-        .insert(SET_COOKIE, cookie(&token, SESSION_TTL_MS / 1000));
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        cookie(&token, SESSION_TTL_MS / 1000, via_https(&headers)),
+    );
     Ok(resp)
 }
 
@@ -210,7 +242,8 @@ pub async fn sign_out(_: Caller, State(s): State<ApiState>, headers: HeaderMap) 
         s.sessions.close(t);
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut().insert(SET_COOKIE, cookie("", 0));
+    resp.headers_mut()
+        .insert(SET_COOKIE, cookie("", 0, via_https(&headers)));
     resp
 }
 
@@ -230,6 +263,32 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("tg_session="));
         assert_eq!(token_in(&h), None);
+    }
+
+    #[test]
+    fn the_cookie_is_secure_when_the_proxy_was_reached_over_https() {
+        let with = |name: &'static str, value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.append(name, HeaderValue::from_static(value));
+            via_https(&h)
+        };
+        assert!(with("x-forwarded-proto", "https"));
+        assert!(with("x-forwarded-proto", "HTTPS, http"));
+        assert!(!with("x-forwarded-proto", "http"));
+        assert!(
+            !with("x-forwarded-proto", "http, https"),
+            "the first hop counts"
+        );
+        assert!(with(
+            "forwarded",
+            "for=192.0.2.60;proto=https;by=203.0.113.43"
+        ));
+        assert!(with("forwarded", "for=\"[2001:db8::1]\"; proto=\"https\""));
+        assert!(!with("forwarded", "for=192.0.2.60;proto=http"));
+        assert!(!via_https(&HeaderMap::new()));
+        let c = |secure| cookie("tgs_x", 60, secure).to_str().unwrap().to_owned();
+        assert!(c(true).ends_with("; Max-Age=60; Secure"), "{}", c(true));
+        assert!(!c(false).contains("Secure"), "{}", c(false));
     }
 
     #[test]
