@@ -299,8 +299,8 @@ pub async fn spatial(
         };
         if let Some(e) = read_entry(&caller, permit, kind, 1) {
             entries.push(e);
+            shown.insert(permit.device.device_id.as_str());
         }
-        shown.insert(p.device_id.as_str().to_owned());
         let mut v = device_json(permit, Some(&p));
         if let Some(d) = d {
             v["distance_m"] = json!(d);
@@ -310,18 +310,20 @@ pub async fn spatial(
     // The answer also tells a recipient where each shared device is not
     // ("the truck is not at the depot"), so every device it may see and was
     // not shown is a retrieval too: logged with no position, through its
-    // earliest-starting permission.
-    let mut missed: Vec<&Permit> = permits
-        .iter()
-        .filter(|(id, _)| !shown.contains(id.as_str()))
-        .filter_map(|(_, v)| v.first())
-        .collect();
-    missed.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
-    entries.extend(
-        missed
-            .into_iter()
-            .filter_map(|permit| read_entry(&caller, permit, kind, 0)),
-    );
+    // earliest-starting permission. (An owner's reads are not logged.)
+    if sc == Scope::Received {
+        let mut missed: Vec<&Permit> = permits
+            .iter()
+            .filter(|(id, _)| !shown.contains(id.as_str()))
+            .filter_map(|(_, v)| v.first())
+            .collect();
+        missed.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
+        entries.extend(
+            missed
+                .into_iter()
+                .filter_map(|permit| read_entry(&caller, permit, kind, 0)),
+        );
+    }
     let body = json!({"devices": items});
     if entries.is_empty() {
         Ok(Json(body).into_response())
