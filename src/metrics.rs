@@ -16,6 +16,7 @@ pub struct Metrics {
     connections_refused: IntCounterVec,
     frames: IntCounterVec,
     positions: IntCounterVec,
+    reports: IntCounterVec,
     decode_errors: IntCounterVec,
     unknown_devices: IntCounterVec,
     ack_latency: HistogramVec,
@@ -105,6 +106,8 @@ pub struct ProtocolMetrics {
     pub connections_refused: IntCounter,
     pub frames: IntCounter,
     pub positions: IntCounter,
+    /// Records without a fix accepted (alarms, cell lists, status).
+    pub reports: IntCounter,
     pub unknown_devices: IntCounter,
     pub ack_latency: Histogram,
     decode_errors: IntCounterVec,
@@ -159,6 +162,13 @@ impl Metrics {
             Opts::new(
                 "trackgate_positions_total",
                 "Positions accepted into the pipeline",
+            ),
+            &["protocol"],
+        ));
+        let reports = must(IntCounterVec::new(
+            Opts::new(
+                "trackgate_reports_total",
+                "Records without a fix (alarms, cell lists, status) accepted into the history",
             ),
             &["protocol"],
         ));
@@ -328,6 +338,7 @@ impl Metrics {
             Box::new(connections_refused.clone()),
             Box::new(frames.clone()),
             Box::new(positions.clone()),
+            Box::new(reports.clone()),
             Box::new(decode_errors.clone()),
             Box::new(unknown_devices.clone()),
             Box::new(ack_latency.clone()),
@@ -344,6 +355,7 @@ impl Metrics {
             connections_refused,
             frames,
             positions,
+            reports,
             decode_errors,
             unknown_devices,
             ack_latency,
@@ -383,6 +395,7 @@ impl Metrics {
             connections_refused: self.connections_refused.with_label_values(l),
             frames: self.frames.with_label_values(l),
             positions: self.positions.with_label_values(l),
+            reports: self.reports.with_label_values(l),
             unknown_devices: self.unknown_devices.with_label_values(l),
             ack_latency: self.ack_latency.with_label_values(l),
             decode_errors: self.decode_errors.clone(),

@@ -641,6 +641,7 @@ async fn every_route_needs_the_right_key() {
             ("DELETE", "/api/v1/session", None),
             ("GET", &format!("/api/v1/devices/{D1}/position"), None),
             ("GET", &format!("/api/v1/devices/{D1}/positions"), None),
+            ("GET", &format!("/api/v1/devices/{D1}/reports"), None),
             ("GET", "/api/v1/positions?bbox=0,0,1,1", None),
             (
                 "POST",
@@ -1056,6 +1057,7 @@ async fn openapi_documents_every_route() {
             ("get", "/api/v1/positions"),
             ("post", "/api/v1/ingest/positions"),
             ("get", "/api/v1/devices/{device_id}/positions"),
+            ("get", "/api/v1/devices/{device_id}/reports"),
             ("get", "/api/v1/openapi.json"),
             ("get", "/api/v1/session"),
             ("delete", "/api/v1/session"),

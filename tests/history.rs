@@ -786,6 +786,7 @@ async fn sigkill_mid_stream_loses_nothing_acked_and_stores_each_record_once() {
                     to_ms: i64::MAX,
                     limit: 500,
                     after,
+                    records: trackgate::history::Records::Positions,
                 })
                 .await
                 .unwrap();
@@ -993,4 +994,30 @@ async fn queries_merge_the_journal_with_the_compacted_history_once_each_in_order
         .unwrap();
     assert_eq!(c.fix_time.timestamp_millis(), t0 + 1);
     assert_eq!(h.count().await.unwrap(), 24);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_stored_once_read_apart_and_never_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = trackgate::metrics::Metrics::new();
+    let h = History::open(dir.path(), metrics.history.clone()).unwrap();
+    support::reports_keep_the_store_contract(&h, "dev-r", 1_764_158_400_000).await;
+    // And again after a restart: everything compacted into history.db.
+    drop(h);
+    let h = History::open(dir.path(), metrics.history.clone()).unwrap();
+    let page = h
+        .range(trackgate::history::Range {
+            device: DeviceId::new("dev-r").unwrap(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 10,
+            after: None,
+            records: trackgate::history::Records::Reports,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.reports.len(), 3, "the reports outlive the restart");
+    assert_eq!(h.latest_all().await.unwrap().len(), 1);
+    support::reports_keep_the_store_contract(&h, "dev-s", 1_764_158_400_000).await;
+    assert_eq!(h.count().await.unwrap(), 10);
 }

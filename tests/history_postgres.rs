@@ -161,6 +161,7 @@ async fn the_postgres_history_keeps_the_store_contract() {
             to_ms: T0 + 6000,
             limit: 2,
             after: None,
+            records: trackgate::history::Records::Positions,
         })
         .await
         .unwrap();
@@ -191,6 +192,7 @@ async fn the_postgres_history_keeps_the_store_contract() {
     let latest = h.latest_all().await.unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].device_id.as_str(), "dev-a");
+    support::reports_keep_the_store_contract(&h, "dev-r", T0).await;
     drop(h);
     db.drop().await;
 }

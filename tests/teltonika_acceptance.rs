@@ -474,6 +474,7 @@ async fn random_sessions_against_the_running_server() {
                     to_ms: i64::MAX,
                     limit: 10_000,
                     after: None,
+                    records: trackgate::history::Records::Positions,
                 })
                 .await
                 .unwrap();

@@ -137,6 +137,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(devices::spatial))
         .routes(routes!(stream::stream))
         .routes(routes!(history::positions))
+        .routes(routes!(history::reports))
         .routes(routes!(ingest::positions))
         .split_for_parts();
     let doc = Arc::new(with_itself(doc));

@@ -240,20 +240,10 @@ impl Journal {
             // Only ever a leftover, compacted before anything is served.
             return Ok(Vec::new());
         }
-        let after = q.after.map(|c| (c.fix_ms, c.lat + 0.0, c.lon + 0.0));
         let mut rows: Vec<StoredRow> = self
             .read(l.seq, l.committed.load(Ordering::Acquire))?
             .into_iter()
-            .filter(|r| {
-                r.device_id == q.device.as_str()
-                    && r.fix_ms >= q.from_ms
-                    && r.fix_ms < q.to_ms
-                    && after.is_none_or(|a| {
-                        (r.fix_ms, r.lat + 0.0, r.lon + 0.0)
-                            .partial_cmp(&a)
-                            .is_some_and(|o| o.is_gt())
-                    })
-            })
+            .filter(|r| r.device_id == q.device.as_str() && q.wants(r.fix_ms, r.lat, r.lon))
             .collect();
         rows.sort_by(super::sqlite::key_order);
         rows.truncate(q.limit.saturating_add(1));

@@ -41,7 +41,8 @@ pub use rows::{protocol_name, StoredRow};
 pub use segment::Encoded;
 pub use sqlite::SqliteHistory;
 
-use crate::model::{DeviceId, Position};
+use crate::config::AckMode;
+use crate::model::{DeviceId, Position, Report};
 
 /// Most records committed in one transaction. A 1 ms gather stays far
 /// below it at the rates one node sees; it is reached only when a backlog
@@ -153,8 +154,34 @@ pub struct Range {
     /// Exclusive, epoch ms.
     pub to_ms: i64,
     pub limit: usize,
-    /// Continue after this position of an earlier page.
+    /// Continue after this record of an earlier page.
     pub after: Option<Cursor>,
+    /// Positions or reports.
+    pub records: Records,
+}
+
+/// Which of a device's records a [`Range`] reads: its fixes, or the
+/// records it sent without one (alarms, cell lists, status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Records {
+    #[default]
+    Positions,
+    Reports,
+}
+
+impl Range {
+    /// Whether a stored row with this key belongs on the range's page: its
+    /// kind, inside `[from, to)`, after the cursor (in the key's total
+    /// order, which PostgreSQL's `ORDER BY` shares: NaN above every number).
+    pub(crate) fn wants(&self, fix_ms: i64, lat: f64, lon: f64) -> bool {
+        let row = Cursor { fix_ms, lat, lon };
+        (lat.is_nan() == (self.records == Records::Reports))
+            && fix_ms >= self.from_ms
+            && fix_ms < self.to_ms
+            && self
+                .after
+                .is_none_or(|a| sqlite::key_order(&row, &a).is_gt())
+    }
 }
 
 /// Where a page ended: the last row's unique key (fix time, coordinates),
@@ -183,11 +210,13 @@ impl Cursor {
         else {
             return Err(bad());
         };
+        // A report's latitude is NaN (one NaN: the one it is stored with).
         let coord = |x: &str| {
             u64::from_str_radix(x, 16)
                 .ok()
                 .map(f64::from_bits)
-                .filter(|v| v.is_finite())
+                .map(|v| if v.is_nan() { f64::NAN } else { v })
+                .filter(|v| !v.is_infinite())
         };
         Ok(Self {
             fix_ms: t.parse().map_err(|_| bad())?,
@@ -198,10 +227,12 @@ impl Cursor {
 }
 
 /// One page of a device's history.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Page {
     pub positions: Vec<Position>,
-    /// Set when more positions follow in the range.
+    /// For [`Records::Reports`]: each report and when it was received.
+    pub reports: Vec<(Report, chrono::DateTime<chrono::Utc>)>,
+    /// Set when more records follow in the range.
     pub next: Option<Cursor>,
 }
 
@@ -301,26 +332,26 @@ fn gather_until(
 
 /// The first `limit` of `rows` (key order, at most `limit + 1` given) as a
 /// page, with the cursor set when more follow.
-fn page_from_rows(rows: Vec<StoredRow>, limit: usize) -> Page {
-    let mut out: Vec<Position> = Vec::with_capacity(rows.len().min(limit + 1));
-    let mut next = None;
-    for r in rows {
-        if out.len() == limit {
-            next = out.last().map(|p| Cursor {
-                fix_ms: p.fix_time.timestamp_millis(),
-                lat: p.lat,
-                lon: p.lon,
-            });
-            break;
-        }
-        if let Some(p) = r.into_position() {
-            out.push(p);
-        }
-    }
-    Page {
-        positions: out,
+fn page_from_rows(mut rows: Vec<StoredRow>, limit: usize) -> Page {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = rows.last().filter(|_| more).map(|r| Cursor {
+        fix_ms: r.fix_ms,
+        lat: r.lat,
+        lon: r.lon,
+    });
+    let mut page = Page {
         next,
+        ..Page::default()
+    };
+    for r in rows {
+        if r.is_report() {
+            page.reports.extend(r.into_report());
+        } else {
+            page.positions.extend(r.into_position());
+        }
     }
+    page
 }
 
 fn record(
@@ -469,17 +500,31 @@ impl History {
     /// A position already stored (same device, fix time and coordinates) is
     /// not stored again and still counts as committed.
     pub async fn append(&self, positions: &[Position]) -> Result<(), HistoryError> {
-        if positions.is_empty() {
-            return Ok(());
-        }
-        self.backend.append(Encoded::positions(positions)).await
+        self.append_records(positions, &[], AckMode::Durable).await
     }
 
-    /// Queues `positions` without waiting for the commit (`ack = "received"`).
-    pub async fn append_detached(&self, positions: &[Position]) -> Result<(), HistoryError> {
-        self.backend
-            .append_detached(Encoded::positions(positions))
-            .await
+    /// Appends `positions` and `reports` (records without a fix, stamped
+    /// received now); with `AckMode::Durable` returns once they are
+    /// committed, with `Received` once they are queued.
+    pub async fn append_records(
+        &self,
+        positions: &[Position],
+        reports: &[Report],
+        ack: AckMode,
+    ) -> Result<(), HistoryError> {
+        if positions.is_empty() && reports.is_empty() {
+            return Ok(());
+        }
+        let received = if reports.is_empty() {
+            0
+        } else {
+            chrono::Utc::now().timestamp_millis()
+        };
+        let rows = Encoded::records(positions, reports, received);
+        match ack {
+            AckMode::Durable => self.backend.append(rows).await,
+            AckMode::Received => self.backend.append_detached(rows).await,
+        }
     }
 
     /// One page of `range`, oldest first.

@@ -61,7 +61,8 @@ const COLUMNS: &str = "device_id, fix_ms, received_ms, lat, lon, altitude_m, spe
 /// Rows as parallel arrays into `UNNEST`: one statement for the batch; the
 /// rows that went in (not duplicates) update `latest` in the same commit,
 /// except fixes stamped more than `MAX_FIX_AHEAD_MS` (90,000,000 ms) after
-/// their receipt.
+/// their receipt and reports (latitude NaN, which PostgreSQL holds equal
+/// to itself and above every number).
 const INSERT: &str = "WITH ins AS (
         INSERT INTO positions (device_id, fix_ms, received_ms, lat, lon, altitude_m, speed_kmh,
                                course_deg, satellites, valid, protocol, attributes)
@@ -69,11 +70,11 @@ const INSERT: &str = "WITH ins AS (
                              $6::float8[], $7::float8[], $8::float8[], $9::int4[], $10::bool[],
                              $11::text[], $12::text[])
         ON CONFLICT DO NOTHING
-        RETURNING id, device_id, fix_ms, received_ms
+        RETURNING id, device_id, fix_ms, received_ms, lat
     )
     INSERT INTO latest (device_id, position_id, fix_ms)
     SELECT DISTINCT ON (device_id) device_id, id, fix_ms FROM ins
-    WHERE fix_ms <= received_ms + 90000000
+    WHERE fix_ms <= received_ms + 90000000 AND lat <> 'NaN'::float8
     ORDER BY device_id, fix_ms DESC, id DESC
     ON CONFLICT (device_id) DO UPDATE SET position_id = excluded.position_id,
         fix_ms = excluded.fix_ms
@@ -316,7 +317,7 @@ impl Backend for Postgres {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM positions \
              WHERE device_id = $1 AND fix_ms >= $2 AND fix_ms < $3 \
-             AND (fix_ms, lat, lon) > ($4, $5, $6) \
+             AND (fix_ms, lat, lon) > ($4, $5, $6) AND (lat = 'NaN'::float8) = $8 \
              ORDER BY fix_ms, lat, lon LIMIT $7"
         ))
         .bind(q.device.as_str())
@@ -326,6 +327,7 @@ impl Backend for Postgres {
         .bind(lat)
         .bind(lon)
         .bind(i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX))
+        .bind(q.records == super::Records::Reports)
         .fetch_all(&self.pool)
         .await?;
         let rows = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{AttrKey, AttrValue, Attributes, DeviceId, Position};
+use crate::model::{AttrKey, AttrValue, Attributes, DeviceId, Position, Report};
 
 /// One history row as read back (appends travel as [`super::Encoded`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +23,36 @@ pub struct StoredRow {
 }
 
 impl StoredRow {
-    /// Back to a position; `None` for a row whose device id no longer
-    /// validates (never written by this version).
+    /// Whether this row is a report (a record without a fix), stored
+    /// without a latitude (see [`super::Encoded::records`]).
+    pub fn is_report(&self) -> bool {
+        self.lat.is_nan()
+    }
+
+    /// Back to a report and when it was received; `None` for a position or
+    /// a row whose device id no longer validates.
+    pub fn into_report(self) -> Option<(Report, DateTime<Utc>)> {
+        if !self.is_report() {
+            return None;
+        }
+        let report = Report {
+            device_id: DeviceId::new(&self.device_id).ok()?,
+            time: DateTime::<Utc>::from_timestamp_millis(self.fix_ms)?,
+            protocol: protocol_name(&self.protocol),
+            attributes: attributes(&self.attributes),
+        };
+        Some((
+            report,
+            DateTime::<Utc>::from_timestamp_millis(self.received_ms)?,
+        ))
+    }
+
+    /// Back to a position; `None` for a report or a row whose device id no
+    /// longer validates (never written by this version).
     pub fn into_position(self) -> Option<Position> {
+        if self.is_report() {
+            return None;
+        }
         Some(Position {
             device_id: DeviceId::new(&self.device_id).ok()?,
             fix_time: DateTime::<Utc>::from_timestamp_millis(self.fix_ms)?,
@@ -167,5 +194,43 @@ mod tests {
         );
         assert_eq!(protocol_name("mqtt-json"), "mqtt-json");
         assert_eq!(protocol_name("nonsense"), "unknown");
+    }
+
+    #[test]
+    fn a_report_is_a_row_without_latitude_keyed_by_its_content() {
+        let report = |v: i64| {
+            let mut attributes = Attributes::new();
+            attributes.push(AttrKey::named("a"), AttrValue::Int(v));
+            Report {
+                device_id: DeviceId::new("356307042441013").unwrap(),
+                time: Utc.timestamp_millis_opt(1_764_158_400_000).unwrap(),
+                protocol: "gt06",
+                attributes,
+            }
+        };
+        let sent = [report(1), report(2), report(1)];
+        let encoded = super::super::Encoded::records(&[], &sent, 1_764_158_401_000);
+        let rows: Vec<StoredRow> = encoded
+            .refs()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.to_row())
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(StoredRow::is_report));
+        assert_eq!(
+            rows[0].lon.to_bits(),
+            rows[2].lon.to_bits(),
+            "a resend keys alike"
+        );
+        assert_ne!(
+            rows[0].lon, rows[1].lon,
+            "another report of the same ms does not"
+        );
+        assert!(rows[0].lon.is_finite() && rows[0].lon.fract() == 0.0);
+        assert_eq!(rows[0].clone().into_position(), None, "never a position");
+        let (back, received) = rows[0].clone().into_report().unwrap();
+        assert_eq!(back, sent[0]);
+        assert_eq!(received.timestamp_millis(), 1_764_158_401_000);
     }
 }

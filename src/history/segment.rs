@@ -18,7 +18,7 @@ use crate::framed::fields::{put_str16, take, take_i64, take_str16_ref as take_st
 use crate::framed::{put_frame, read_frames};
 
 use super::StoredRow;
-use crate::model::Position;
+use crate::model::{Position, Report};
 
 /// The first bytes of every segment file (format version 1).
 pub const MAGIC: &[u8; 8] = b"TGJRNL01";
@@ -46,7 +46,16 @@ pub struct Encoded {
 impl Encoded {
     /// `positions` as rows, the attributes as JSON text (their shown form).
     pub fn positions(positions: &[Position]) -> Self {
-        let mut bytes = Vec::with_capacity(positions.len() * 160);
+        Self::records(positions, &[], 0)
+    }
+
+    /// `positions`, then `reports` received at `received_ms`, as rows. A
+    /// report is a row without a latitude (NaN): its longitude holds the
+    /// CRC-32C of its attributes, so a resent report is stored once and two
+    /// different reports of the same millisecond are both kept (see
+    /// [`super::StoredRow::is_report`]).
+    pub fn records(positions: &[Position], reports: &[Report], received_ms: i64) -> Self {
+        let mut bytes = Vec::with_capacity((positions.len() + reports.len()) * 160);
         for p in positions {
             let fields = Fields {
                 device_id: p.device_id.as_str(),
@@ -69,9 +78,33 @@ impl Encoded {
                 }
             });
         }
+        let mut json = Vec::new();
+        for r in reports {
+            json.clear();
+            if !r.attributes.is_empty() && serde_json::to_writer(&mut json, &r.attributes).is_err()
+            {
+                json.clear();
+            }
+            let fields = Fields {
+                device_id: r.device_id.as_str(),
+                fix_ms: r.time.timestamp_millis(),
+                received_ms,
+                numbers: [
+                    f64::NAN,
+                    f64::from(crate::framed::crc(&json)),
+                    0.0,
+                    0.0,
+                    0.0,
+                ],
+                satellites: None,
+                valid: false,
+                protocol: r.protocol,
+            };
+            put_row(&mut bytes, &fields, |out| out.extend_from_slice(&json));
+        }
         Self {
             bytes,
-            count: positions.len(),
+            count: positions.len() + reports.len(),
         }
     }
 

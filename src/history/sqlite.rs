@@ -335,7 +335,7 @@ pub(super) fn store(tx: &Transaction<'_>, rows: &[RowRef<'_>]) -> Result<(), His
         if let Some(newest) = device
             .iter()
             .rev()
-            .find(|r| r.fix_ms <= r.received_ms.saturating_add(ahead))
+            .find(|r| !r.lat.is_nan() && r.fix_ms <= r.received_ms.saturating_add(ahead))
         {
             put_latest(&mut upsert, newest, &mut buf)?;
         }
@@ -447,7 +447,6 @@ fn decode(v: rusqlite::types::ValueRef<'_>) -> Result<Vec<StoredRow>, HistoryErr
 /// in order of their first fix; once a page is full, a chunk starting
 /// after its last row cannot add to it.
 fn page_rows(c: &Connection, q: &Range) -> Result<Vec<StoredRow>, HistoryError> {
-    let after = q.after.map(|c| (c.fix_ms, c.lat + 0.0, c.lon + 0.0));
     let from = q.after.map_or(q.from_ms, |a| a.fix_ms.max(q.from_ms));
     let want = q.limit.saturating_add(1);
     let mut st = c.prepare_cached(
@@ -467,15 +466,11 @@ fn page_rows(c: &Connection, q: &Range) -> Result<Vec<StoredRow>, HistoryError> 
         if out.len() >= want && out.last().is_some_and(|l| first > l.fix_ms) {
             break;
         }
-        out.extend(decode(c.get_ref(1)?)?.into_iter().filter(|r| {
-            r.fix_ms >= q.from_ms
-                && r.fix_ms < q.to_ms
-                && after.is_none_or(|a| {
-                    (r.fix_ms, r.lat + 0.0, r.lon + 0.0)
-                        .partial_cmp(&a)
-                        .is_some_and(|o| o.is_gt())
-                })
-        }));
+        out.extend(
+            decode(c.get_ref(1)?)?
+                .into_iter()
+                .filter(|r| q.wants(r.fix_ms, r.lat, r.lon)),
+        );
         if out.len() >= want {
             out.sort_by(key_order);
             out.truncate(want);
@@ -498,6 +493,12 @@ impl Keyed for StoredRow {
 }
 
 impl Keyed for RowRef<'_> {
+    fn key(&self) -> (i64, f64, f64) {
+        (self.fix_ms, self.lat, self.lon)
+    }
+}
+
+impl Keyed for super::Cursor {
     fn key(&self) -> (i64, f64, f64) {
         (self.fix_ms, self.lat, self.lon)
     }
@@ -575,6 +576,7 @@ mod tests {
                         to_ms: to,
                         limit,
                         after,
+                        records: crate::history::Records::Positions,
                     },
                     journal,
                 )
@@ -705,6 +707,7 @@ mod tests {
             to_ms: i64::MAX,
             limit: 10,
             after: None,
+            records: crate::history::Records::Positions,
         };
         let e = store.range(&q(0), &journal).unwrap_err().to_string();
         assert!(e.contains("checksum"), "{e}");

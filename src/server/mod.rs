@@ -54,13 +54,14 @@ pub(crate) struct Outcome {
 
 impl ListenerCtx {
     /// Decides on a decoded frame: refuses unknown devices, submits
-    /// positions and waits until the pipeline accepted them.
+    /// positions and reports and waits until the pipeline accepted them.
     pub(crate) async fn judge(&self, decoded: &mut Decoded) -> Outcome {
         let pipeline = &self.shared.pipeline;
         let claimed = decoded
             .device
             .iter()
-            .chain(decoded.positions.iter().map(|p| &p.device_id));
+            .chain(decoded.positions.iter().map(|p| &p.device_id))
+            .chain(decoded.reports.iter().map(|r| &r.device_id));
         // A frame's records nearly always share one id: look each run up once,
         // not once per record (a Teltonika packet carries up to 255).
         let mut last: Option<&crate::model::DeviceId> = None;
@@ -77,19 +78,24 @@ impl ListenerCtx {
                 };
             }
         }
-        if decoded.positions.is_empty() {
+        // A report without attributes (a bare heartbeat) carries nothing
+        // to keep.
+        decoded.reports.retain(|r| !r.attributes.is_empty());
+        if decoded.positions.is_empty() && decoded.reports.is_empty() {
             return Outcome {
                 verdict: Verdict::Accepted,
                 close: false,
             };
         }
         let n = decoded.positions.len() as u64;
+        let reports = std::mem::take(&mut decoded.reports);
         match pipeline
-            .submit(std::mem::take(&mut decoded.positions))
+            .submit_records(std::mem::take(&mut decoded.positions), &reports)
             .await
         {
             Ok(()) => {
                 self.metrics.positions.inc_by(n);
+                self.metrics.reports.inc_by(reports.len() as u64);
                 Outcome {
                     verdict: Verdict::Accepted,
                     close: false,

@@ -9,7 +9,7 @@ use crate::access::Directory;
 use crate::config::AckMode;
 use crate::engine::Engine;
 use crate::history::{History, HistoryError};
-use crate::model::{DeviceId, Position};
+use crate::model::{DeviceId, Position, Report};
 use crate::mqtt::Feed;
 
 /// Why positions were not accepted (the device gets no ack and resends).
@@ -82,10 +82,20 @@ impl Pipeline {
     /// on a storage failure nothing reaches the engine or the feed and the
     /// caller must not ack (the device keeps its records and resends).
     pub async fn submit(&self, positions: Vec<Position>) -> Result<(), PipelineError> {
-        match &self.history {
-            Some((h, AckMode::Durable)) => h.append(&positions).await?,
-            Some((h, AckMode::Received)) => h.append_detached(&positions).await?,
-            None => {}
+        self.submit_records(positions, &[]).await
+    }
+
+    /// [`submit`](Self::submit) with the frame's reports (records without a
+    /// fix: alarms, cell lists, status), which are stored in the history
+    /// beside the positions — a device deletes them once acked as well —
+    /// but never become a latest position.
+    pub async fn submit_records(
+        &self,
+        positions: Vec<Position>,
+        reports: &[Report],
+    ) -> Result<(), PipelineError> {
+        if let Some((h, ack)) = &self.history {
+            h.append_records(&positions, reports, *ack).await?;
         }
         if let Some(feed) = &self.feed {
             positions.iter().for_each(|p| feed.offer(p));

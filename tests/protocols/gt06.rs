@@ -361,6 +361,18 @@ async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
         s.write_all(&heartbeat(5)).unwrap();
         assert_eq!(read_n(&mut s, 10), echo(&heartbeat(5)), "bad CRC not acked");
 
+        // An SOS sent without GPS (0x19 LBS alarm: a cell and the status):
+        // acknowledged once stored, as a report.
+        let sos = frame(
+            0x19,
+            &[
+                0x00, 0xf6, 0x02, 0x12, 0x34, 0x00, 0x56, 0x78, 0x00, 0x04, 0x03, 0x01, 0x02,
+            ],
+            7,
+        );
+        s.write_all(&sos).unwrap();
+        assert_eq!(read_n(&mut s, 10), echo(&sos), "the LBS alarm acked");
+
         // Garbage is rejected and the connection carries on.
         s.write_all(b"hello gateway\r\n").unwrap();
         s.write_all(&heartbeat(6)).unwrap();
@@ -391,12 +403,52 @@ async fn login_heartbeat_position_bad_crc_and_garbage_over_tcp() {
     assert!(p.valid);
     assert_eq!(p.protocol, "gt06");
 
+    // The alarm is in the history (with the heartbeats' status reports),
+    // and the device's latest position is still the fix above.
+    let page = gw
+        .history
+        .range(trackgate::history::Range {
+            device: DeviceId::new(IMEI).unwrap(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 100,
+            after: None,
+            records: trackgate::history::Records::Reports,
+        })
+        .await
+        .unwrap();
+    let alarms: Vec<_> = page
+        .reports
+        .iter()
+        .filter(|(r, _)| r.attributes.get("alarm").is_some())
+        .collect();
+    assert_eq!(alarms.len(), 1, "{:?}", page.reports);
+    let alarm = &alarms[0].0.attributes;
+    assert_eq!(
+        alarm.get("alarm"),
+        Some(&trackgate::model::AttrValue::Text("sos".into()))
+    );
+    assert!(alarm.get("network").is_some(), "the cell it was sent from");
+    assert_eq!(
+        page.reports.len(),
+        4,
+        "the alarm and three heartbeats' status"
+    );
+    assert_eq!(
+        gw.engine
+            .get(&DeviceId::new(IMEI).unwrap())
+            .unwrap()
+            .fix_time,
+        p.fix_time
+    );
+
     let l = "protocol=\"gt06\"";
     assert_eq!(metric(&text, "trackgate_positions_total", l), 1.0);
+    assert_eq!(metric(&text, "trackgate_reports_total", l), 4.0);
     assert_eq!(
         metric(&text, "trackgate_frames_total", l),
-        7.0,
-        "login, heartbeat, good, bad, heartbeat, garbage, heartbeat"
+        8.0,
+        "login, heartbeat, good, bad, heartbeat, alarm, garbage, heartbeat"
     );
     assert_eq!(
         metric(

@@ -310,8 +310,6 @@ pub fn fix(device: &str, fix_ms: i64, lat: f64) -> trackgate::model::Position {
     }
 }
 
-/// A device's whole history paged `limit` at a time, through cursors that
-/// went through their text form: (fix ms, lat) in order.
 /// Every stored fix of `device` as (fix ms, lat, lon), in key order.
 pub async fn stored_fixes(h: &trackgate::history::History, device: &str) -> Vec<(i64, f64, f64)> {
     let page = h
@@ -321,6 +319,7 @@ pub async fn stored_fixes(h: &trackgate::history::History, device: &str) -> Vec<
             to_ms: i64::MAX,
             limit: 100_000,
             after: None,
+            records: trackgate::history::Records::Positions,
         })
         .await
         .unwrap();
@@ -330,6 +329,8 @@ pub async fn stored_fixes(h: &trackgate::history::History, device: &str) -> Vec<
         .collect()
 }
 
+/// A device's whole history paged `limit` at a time, through cursors that
+/// went through their text form: (fix ms, lat) in order.
 pub async fn all_pages(
     h: &trackgate::history::History,
     device: &str,
@@ -346,6 +347,7 @@ pub async fn all_pages(
                 to_ms: i64::MAX,
                 limit,
                 after,
+                records: trackgate::history::Records::Positions,
             })
             .await
             .unwrap();
@@ -359,4 +361,116 @@ pub async fn all_pages(
             None => return out,
         }
     }
+}
+
+/// A report of `device` at `time_ms` whose one attribute `a` is `value`.
+pub fn no_fix(device: &str, time_ms: i64, value: i64) -> trackgate::model::Report {
+    let mut attributes = trackgate::model::Attributes::new();
+    attributes.push(
+        trackgate::model::AttrKey::named("a"),
+        trackgate::model::AttrValue::Int(value),
+    );
+    trackgate::model::Report {
+        device_id: trackgate::model::DeviceId::new(device).unwrap(),
+        time: chrono::DateTime::from_timestamp_millis(time_ms).unwrap(),
+        protocol: "wialon",
+        attributes,
+    }
+}
+
+/// What every history backend must do with reports (records without a
+/// fix), on a store holding nothing of `device` yet: each stored once
+/// however often resent, two different ones of the same millisecond both;
+/// read apart from the positions, paged through text cursors; never the
+/// latest position. `t0` is a fix time in ms.
+pub async fn reports_keep_the_store_contract(
+    h: &trackgate::history::History,
+    device: &str,
+    t0: i64,
+) {
+    use trackgate::config::AckMode::Durable;
+    use trackgate::history::{Cursor, Range, Records};
+    let before = h.count().await.unwrap();
+    let positions = [fix(device, t0, 50.0), fix(device, t0 + 2000, 50.1)];
+    let reports = [
+        no_fix(device, t0 + 1000, 1),
+        no_fix(device, t0 + 1000, 2),
+        no_fix(device, t0 + 3000, 3),
+    ];
+    h.append_records(&positions, &reports[..2], Durable)
+        .await
+        .unwrap();
+    h.flush().await.unwrap();
+    // Resent, with one more; the last one stays in the journal where the
+    // embedded store has one.
+    h.append_records(&positions[1..], &reports, Durable)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.count().await.unwrap() - before,
+        5,
+        "two positions, three reports"
+    );
+    let range = |limit, after, records| Range {
+        device: trackgate::model::DeviceId::new(device).unwrap(),
+        from_ms: t0,
+        to_ms: t0 + 10_000,
+        limit,
+        after,
+        records,
+    };
+    for limit in [1, 2, 10] {
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = h
+                .range(range(limit, after, Records::Reports))
+                .await
+                .unwrap();
+            assert!(page.positions.is_empty());
+            assert!(page.reports.len() <= limit);
+            got.extend(page.reports.iter().map(|(r, received)| {
+                assert_eq!((r.device_id.as_str(), r.protocol), (device, "wialon"));
+                assert!(*received >= r.time, "stamped received at the append");
+                let a = match r.attributes.get("a") {
+                    Some(trackgate::model::AttrValue::Int(a)) => *a,
+                    other => panic!("attribute a: {other:?}"),
+                };
+                (r.time.timestamp_millis(), a)
+            }));
+            match page.next {
+                Some(c) => after = Some(Cursor::decode(&c.encode()).unwrap()),
+                None => break,
+            }
+        }
+        // The two of one millisecond come in the order of their content's
+        // digest: the same wherever they are stored.
+        let mut same_ms = got[..2].to_vec();
+        same_ms.sort();
+        assert_eq!(
+            same_ms,
+            [(t0 + 1000, 1), (t0 + 1000, 2)],
+            "limit {limit}: {got:?}"
+        );
+        assert_eq!(got[2..], [(t0 + 3000, 3)], "limit {limit}");
+    }
+    let page = h.range(range(10, None, Records::Positions)).await.unwrap();
+    assert!(page.reports.is_empty());
+    let fixes: Vec<_> = page
+        .positions
+        .iter()
+        .map(|p| (p.fix_time.timestamp_millis(), p.lat))
+        .collect();
+    assert_eq!(fixes, [(t0, 50.0), (t0 + 2000, 50.1)]);
+    h.flush().await.unwrap();
+    let latest = h.latest_all().await.unwrap();
+    let latest = latest
+        .iter()
+        .find(|p| p.device_id.as_str() == device)
+        .unwrap();
+    assert_eq!(
+        latest.fix_time.timestamp_millis(),
+        t0 + 2000,
+        "the later report is no position"
+    );
 }
