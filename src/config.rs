@@ -88,6 +88,14 @@ pub struct Limits {
     /// expired ones included (they stay, with their access logs).
     #[serde(default = "default_permissions_per_company")]
     pub max_permissions_per_company: usize,
+    /// Devices one provider may share at once: the devices of its open
+    /// permissions, each counted once per permission that holds it.
+    #[serde(default = "default_open_shared_devices")]
+    pub max_open_shared_devices: usize,
+}
+
+fn default_open_shared_devices() -> usize {
+    100_000
 }
 
 fn default_permissions_per_company() -> usize {
@@ -226,6 +234,7 @@ impl Default for Config {
                 max_users_per_company: default_tenant_limit(),
                 max_open_permissions: default_tenant_limit(),
                 max_permissions_per_company: default_permissions_per_company(),
+                max_open_shared_devices: default_open_shared_devices(),
             },
             engine: EngineConfig {
                 index_interval_ms: 250,
@@ -341,6 +350,10 @@ impl Config {
         positive(
             "limits.max_permissions_per_company",
             self.limits.max_permissions_per_company as u64,
+        )?;
+        positive(
+            "limits.max_open_shared_devices",
+            self.limits.max_open_shared_devices as u64,
         )?;
         positive("engine.index_interval_ms", self.engine.index_interval_ms)?;
         positive(

@@ -1689,7 +1689,8 @@ async fn users_and_open_permissions_per_company_are_bounded() {
     c.ingest.accept_unregistered_devices = false;
     c.limits.max_users_per_company = 2;
     c.limits.max_open_permissions = 2;
-    c.limits.max_permissions_per_company = 4;
+    c.limits.max_permissions_per_company = 5;
+    c.limits.max_open_shared_devices = 2;
     let gw = start(&c).await;
     let http = gw.http;
     let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
@@ -1777,6 +1778,35 @@ async fn users_and_open_permissions_per_company_are_bounded() {
                 Some(g),
             )
         };
+        // Two devices shared at once at most: both trucks in one
+        // permission (each listed twice, counted once), then a third
+        // share is too many.
+        let (st, v) = call(
+            w.http,
+            "POST",
+            "/api/v1/permissions",
+            Some(&w.carrier),
+            Some(json!({"name": "Fleet", "recipient_company_id": "0815", "device_ids": [D1, D2, D1, D2]})),
+        );
+        assert_eq!(st, 201, "{v}");
+        let fleet = v["id"].clone();
+        let (st, v) = grant("Load 0", None);
+        assert_eq!(st, 409, "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_open_shared_devices"),
+            "{v}"
+        );
+        let (st, _) = call(
+            w.http,
+            "DELETE",
+            &format!("/api/v1/permissions/{fleet}"),
+            Some(&w.carrier),
+            None,
+        );
+        assert_eq!(st, 204);
         let (st, first) = grant("Load 1", None);
         assert_eq!(st, 201, "{first}");
         let (st, v) = grant("Load 2, next week", Some(now_ms() + 7 * 86_400_000));
@@ -1814,7 +1844,7 @@ async fn users_and_open_permissions_per_company_are_bounded() {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["Load 1", "Load 2, next week", "Load 3"]);
+        assert_eq!(names, ["Fleet", "Load 1", "Load 2, next week", "Load 3"]);
         // Revoked ones still count towards the total ever granted.
         let revoke = |p: &Value| {
             let (st, _) = call(
@@ -1838,7 +1868,7 @@ async fn users_and_open_permissions_per_company_are_bounded() {
         assert_eq!(st, 201, "{fourth}");
         revoke(&fourth);
         let (st, v) = grant("Load 5", None);
-        assert_eq!(st, 409, "four granted in all, one open: {v}");
+        assert_eq!(st, 409, "five granted in all, one open: {v}");
         assert!(
             v["message"]
                 .as_str()

@@ -278,7 +278,13 @@ impl Directory {
     /// How many of `company`'s permissions (either side) match `pred`,
     /// without cloning them.
     pub fn count_permissions_of(&self, company: &str, pred: impl Fn(&Permission) -> bool) -> usize {
-        self.with_permissions_of(company, |all| all.filter(|p| pred(p)).count())
+        self.sum_permissions_of(company, |p| usize::from(pred(p)))
+    }
+
+    /// The sum of `f` over `company`'s permissions (either side), without
+    /// cloning them.
+    pub fn sum_permissions_of(&self, company: &str, f: impl Fn(&Permission) -> usize) -> usize {
+        self.with_permissions_of(company, |all| all.map(|p| f(p)).sum())
     }
 
     /// `f` over the permissions `company` grants or receives, under the

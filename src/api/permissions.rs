@@ -109,11 +109,11 @@ pub struct Grant {
     valid_until: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin"), (status = 409, description = "the provider holds limits.max_open_permissions open permissions, or has granted limits.max_permissions_per_company in all")))]
+#[utoipa::path(post, path = "/api/v1/permissions", tag = "permissions", security(("api_key" = [])), request_body = Grant, responses((status = 201, description = "permission granted"), (status = 400, description = "invalid request, e.g. a device that is not the provider's"), (status = 401, description = "no or wrong key"), (status = 403, description = "not a company admin"), (status = 409, description = "the provider holds limits.max_open_permissions open permissions, would share more than limits.max_open_shared_devices devices in them, or has granted limits.max_permissions_per_company in all")))]
 pub async fn create(
     caller: Caller,
     State(s): State<ApiState>,
-    Body(g): Body<Grant>,
+    Body(mut g): Body<Grant>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     check_text("name", &g.name)?;
@@ -156,19 +156,42 @@ pub async fn create(
             )));
         }
     }
+    // A device listed twice is shared once.
+    g.device_ids.sort_unstable();
+    g.device_ids.dedup();
     let now = now_ms();
     let bounded = s.bounded_creation.lock().await;
-    let max = s.limits.max_open_permissions;
-    let open = s.dir.count_permissions_of(&who.company_id, |p| {
+    let open = |p: &Permission| {
         p.provider_company_id == who.company_id
             && matches!(
                 state(p, now),
                 policy::PermissionState::Active | policy::PermissionState::Scheduled
             )
-    });
-    if open >= max {
+    };
+    let max = s.limits.max_open_permissions;
+    if s.dir.count_permissions_of(&who.company_id, open) >= max {
         return Err(ApiError::Conflict(format!(
             "your company holds {max} open permissions, the most allowed (limits.max_open_permissions); revoke one first"
+        )));
+    }
+    // Every open permission's devices are held in memory and listed (and
+    // logged) with each of the recipient's list reads: bounded too.
+    let max = s.limits.max_open_shared_devices;
+    let shared =
+        s.dir.sum_permissions_of(
+            &who.company_id,
+            |p| {
+                if open(p) {
+                    p.devices.len()
+                } else {
+                    0
+                }
+            },
+        );
+    if shared.saturating_add(g.device_ids.len()) > max {
+        return Err(ApiError::Conflict(format!(
+            "your open permissions share {shared} devices; {} more would pass {max}, the most allowed (limits.max_open_shared_devices); revoke one first",
+            g.device_ids.len()
         )));
     }
     // Revoked and expired permissions stay (their access logs are the
