@@ -404,7 +404,7 @@ fn gateway_config_v(
 ) -> Config {
     let mut c = test_config(dir);
     let feed = if feed {
-        "[mqtt.publish]\nbroker = \"test\"\ntopic = \"tgfeed/{device_id}\"\nqos = 1\nbuffer = 1000\n"
+        "[mqtt.publish]\nbroker = \"test\"\ntopic = \"tgfeed/{device_id}\"\nreports_topic = \"tgreports/{device_id}\"\nqos = 1\nbuffer = 1000\n"
     } else {
         ""
     };
@@ -1024,6 +1024,80 @@ async fn mqtt5_subscription_ingests_and_the_feed_publishes() {
         metric(&metrics(&gw), "trackgate_mqtt_published_total", "") == 2.0
     })
     .await;
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_from_a_device_is_published_on_the_reports_topic() {
+    use std::io::{BufRead, BufReader, Write};
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&gateway_config(
+        dir.path(),
+        broker.port,
+        &client_id("reports"),
+        true,
+    ))
+    .await;
+    connected(&gw).await;
+    let o = MqttOptions::new(
+        format!("reports-{}", rand_suffix()),
+        "127.0.0.1",
+        broker.port,
+    );
+    let (consumer, mut events) = AsyncClient::new(o, 100);
+    consumer
+        .subscribe("tgreports/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(e) = events.poll().await {
+            match e {
+                Event::Incoming(Packet::Publish(p)) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                Event::Incoming(Packet::SubAck(_)) => {
+                    let _ = tx.send(("suback".into(), Vec::new()));
+                }
+                _ => {}
+            }
+        }
+    });
+    assert_eq!(rx.recv().await.unwrap().0, "suback");
+    // An SOS without a fix over Wialon IPS, acked once stored.
+    let wialon = gw
+        .addr("wialon", trackgate::protocol::Transport::Tcp)
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut s = BufReader::new(std::net::TcpStream::connect(wialon).unwrap());
+        s.get_mut()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut line = String::new();
+        s.get_mut().write_all(b"#L#356307042441013;NA\r\n").unwrap();
+        s.read_line(&mut line).unwrap();
+        assert_eq!(line, "#AL#1\r\n");
+        line.clear();
+        s.get_mut()
+            .write_all(b"#D#261125;100000;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;sos:1:1\r\n")
+            .unwrap();
+        s.read_line(&mut line).unwrap();
+        assert_eq!(line, "#AD#1\r\n");
+    })
+    .await
+    .unwrap();
+    let (topic, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a report on the feed")
+        .unwrap();
+    assert_eq!(topic, "tgreports/356307042441013");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["device_id"], "356307042441013");
+    assert_eq!(v["time"], "2025-11-26T10:00:00.000Z");
+    assert_eq!(v["protocol"], "wialon");
+    assert_eq!(v["attributes"]["sos"], 1);
+    assert!(v.get("lat").is_none(), "a report has no position: {v}");
     gw.shutdown().await;
 }
 

@@ -1,7 +1,8 @@
-//! The MQTT feed: every accepted position, as trackgate JSON, published to
-//! a topic per device. Bounded: while the broker is away positions wait in
-//! a fixed-size buffer, and beyond it they are dropped and counted — the
-//! feed never slows ingestion or grows memory without limit.
+//! The MQTT feed: every accepted position, and every report (a record
+//! without a fix: an alarm sent without GPS, a status), as trackgate JSON,
+//! each kind published to a topic per device. Bounded: while the broker is
+//! away they wait in a fixed-size buffer, and beyond it they are dropped and
+//! counted — the feed never slows ingestion or grows memory without limit.
 
 use prometheus::IntCounter;
 use tokio::sync::mpsc;
@@ -9,25 +10,41 @@ use tokio_util::sync::CancellationToken;
 
 use super::link::Client;
 use super::settings::PublishConfig;
-use crate::model::Position;
+use crate::model::{Position, Report};
+
+/// One record to publish.
+#[derive(Debug)]
+pub enum Item {
+    Position(Position),
+    Report(Report),
+}
 
 /// The pipeline's end of the feed.
 #[derive(Clone)]
 pub struct Feed {
-    tx: mpsc::Sender<Position>,
+    tx: mpsc::Sender<Item>,
     dropped: IntCounter,
 }
 
 impl Feed {
-    /// A feed holding at most `buffer` positions.
-    pub fn new(buffer: usize, dropped: IntCounter) -> (Self, mpsc::Receiver<Position>) {
+    /// A feed holding at most `buffer` records.
+    pub fn new(buffer: usize, dropped: IntCounter) -> (Self, mpsc::Receiver<Item>) {
         let (tx, rx) = mpsc::channel(buffer.max(1));
         (Self { tx, dropped }, rx)
     }
 
     /// Queues `p` for publishing, or counts it dropped if the buffer is full.
     pub fn offer(&self, p: &Position) {
-        if self.tx.try_send(p.clone()).is_err() {
+        self.queue(Item::Position(p.clone()));
+    }
+
+    /// Queues `r` for publishing on the reports topic, or counts it dropped.
+    pub fn offer_report(&self, r: &Report) {
+        self.queue(Item::Report(r.clone()));
+    }
+
+    fn queue(&self, item: Item) {
+        if self.tx.try_send(item).is_err() {
             self.dropped.inc();
         }
     }
@@ -38,29 +55,39 @@ pub fn topic(template: &str, device: &str) -> String {
     template.replace("{device_id}", device)
 }
 
-/// Publishes queued positions until `stop`.
+/// Publishes queued records until `stop`.
 pub async fn publish(
-    mut rx: mpsc::Receiver<Position>,
+    mut rx: mpsc::Receiver<Item>,
     client: Client,
     cfg: PublishConfig,
     published: IntCounter,
     stop: CancellationToken,
 ) {
     loop {
-        let p = tokio::select! {
+        let item = tokio::select! {
             _ = stop.cancelled() => break,
-            p = rx.recv() => match p { Some(p) => p, None => break },
+            item = rx.recv() => match item { Some(item) => item, None => break },
         };
-        let body = match serde_json::to_vec(&p) {
+        let (topic, body) = match &item {
+            Item::Position(p) => (
+                topic(&cfg.topic, p.device_id.as_str()),
+                serde_json::to_vec(p),
+            ),
+            Item::Report(r) => (
+                topic(&cfg.reports_topic, r.device_id.as_str()),
+                serde_json::to_vec(r),
+            ),
+        };
+        let body = match body {
             Ok(b) => b,
             Err(e) => {
-                tracing::error!(error = %e, "position not serialisable; not published");
+                tracing::error!(error = %e, "record not serialisable; not published");
                 continue;
             }
         };
         let sent = tokio::select! {
             _ = stop.cancelled() => break,
-            r = client.publish(topic(&cfg.topic, p.device_id.as_str()), cfg.qos, body) => r,
+            r = client.publish(topic, cfg.qos, body) => r,
         };
         match sent {
             Ok(()) => published.inc(),

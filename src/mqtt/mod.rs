@@ -27,7 +27,6 @@ pub use feed::{topic, Feed};
 pub use settings::{BrokerConfig, MqttConfig};
 
 use crate::metrics::Metrics;
-use crate::model::Position;
 use crate::server::Pipeline;
 
 /// Why MQTT could not start.
@@ -49,7 +48,7 @@ pub fn start(
     cfg: &MqttConfig,
     pipeline: Arc<Pipeline>,
     metrics: &Metrics,
-    feed: Option<mpsc::Receiver<Position>>,
+    feed: Option<mpsc::Receiver<feed::Item>>,
     stop: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), MqttError> {

@@ -86,6 +86,9 @@ pub struct PublishConfig {
     /// `{device_id}` is replaced by the device id.
     #[serde(default = "default_topic")]
     pub topic: String,
+    /// Where reports (records without a fix) go; `{device_id}` as above.
+    #[serde(default = "default_reports_topic")]
+    pub reports_topic: String,
     #[serde(default)]
     pub qos: u8,
     /// Positions held while the broker is away; beyond it they are dropped
@@ -117,6 +120,9 @@ fn default_qos() -> u8 {
 }
 fn default_topic() -> String {
     "trackgate/positions/{device_id}".into()
+}
+fn default_reports_topic() -> String {
+    "trackgate/reports/{device_id}".into()
 }
 fn default_buffer() -> usize {
     10_000
@@ -180,8 +186,15 @@ impl MqttConfig {
                     p.broker
                 ));
             }
-            if p.qos > 1 || p.buffer == 0 || !p.topic.contains("{device_id}") {
-                return Err("mqtt.publish: qos 0 or 1, buffer > 0, topic with {device_id}".into());
+            if p.qos > 1
+                || p.buffer == 0
+                || !p.topic.contains("{device_id}")
+                || !p.reports_topic.contains("{device_id}")
+            {
+                return Err(
+                    "mqtt.publish: qos 0 or 1, buffer > 0, topic and reports_topic with {device_id}"
+                        .into(),
+                );
             }
         }
         Ok(())

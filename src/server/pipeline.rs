@@ -52,7 +52,7 @@ impl Pipeline {
         self
     }
 
-    /// Also offers every accepted position to `feed`.
+    /// Also offers every accepted position and report to `feed`.
     pub fn with_feed(mut self, feed: Feed) -> Self {
         self.feed = Some(feed);
         self
@@ -99,6 +99,7 @@ impl Pipeline {
         }
         if let Some(feed) = &self.feed {
             positions.iter().for_each(|p| feed.offer(p));
+            reports.iter().for_each(|r| feed.offer_report(r));
         }
         for p in positions {
             self.engine.update(p);
