@@ -233,7 +233,37 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     let live = wait_text(&c, "#live", |t| t.contains("access log entry")).await;
     assert!(live.contains("Truck 1"), "{live}");
 
-    // The track since the grant (the window's start), newest first.
+    // An SOS sent without GPS (Wialon IPS, whole seconds), after the grant.
+    let sos_at = (fix / 1000 + 1) * 1000;
+    let wialon = gw.addr("wialon", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader, Write};
+        while (chrono::Utc::now().timestamp_millis() as u64) <= sos_at {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let at = chrono::DateTime::from_timestamp_millis(sos_at as i64).unwrap();
+        let mut s = BufReader::new(TcpStream::connect(wialon).unwrap());
+        s.get_mut().set_read_timeout(Some(WAIT)).unwrap();
+        let mut line = String::new();
+        s.get_mut()
+            .write_all(format!("#L#{D1};NA\r\n").as_bytes())
+            .unwrap();
+        s.read_line(&mut line).unwrap();
+        assert_eq!(line, "#AL#1\r\n");
+        let sos = format!(
+            "#D#{};NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;sos:1:1\r\n",
+            at.format("%d%m%y;%H%M%S")
+        );
+        s.get_mut().write_all(sos.as_bytes()).unwrap();
+        line.clear();
+        s.read_line(&mut line).unwrap();
+        assert_eq!(line, "#AD#1\r\n");
+    })
+    .await
+    .unwrap();
+
+    // The track since the grant (the window's start), newest first, and
+    // what the truck sent without a fix.
     click(&c, "#received-devices button.track").await;
     let title = wait_text(&c, "#history-title", |t| !t.is_empty()).await;
     assert!(
@@ -247,6 +277,16 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     );
     assert!(newer < older, "{track}");
     wait_text(&c, "#history-logged", |t| t.contains("access log entry")).await;
+    let reports = wait_text(&c, "#history-reports tbody", |t| !t.is_empty()).await;
+    assert!(
+        reports.contains("sos=1") && reports.contains("wialon"),
+        "{reports}"
+    );
+    wait_text(&c, "#history-reports-logged", |t| {
+        t.contains("access log entry")
+    })
+    .await;
+    assert!(!displayed(&c, "#history-no-reports").await);
 
     // A shipment number, attached in the app and shown back.
     type_into(&c, "#received-devices input.shipment", "SN-4711-77").await;
@@ -310,6 +350,14 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     assert_eq!(
         (track["channel"].clone(), track["positions"].clone()),
         (json!("app"), json!(2))
+    );
+    let sos = entries
+        .iter()
+        .find(|e| e["event"] == "read" && e["query"] == "reports")
+        .expect("the reports' read");
+    assert_eq!(
+        (sos["channel"].clone(), sos["positions"].clone()),
+        (json!("app"), json!(1))
     );
     let streamed: Vec<&Value> = entries
         .iter()

@@ -225,7 +225,8 @@ function trackButton(d) {
 // window covers; the server clamps the range and logs the read).
 async function loadTrack(d) {
   try {
-    const path = `/devices/${encodeURIComponent(d.device_id)}/positions`;
+    const device = `/devices/${encodeURIComponent(d.device_id)}`;
+    const path = `${device}/positions`;
     const { data, logged } = await api("GET", `${path}?limit=1000`);
     const section = $("history");
     section.hidden = false;
@@ -240,6 +241,19 @@ async function loadTrack(d) {
     for (const p of [...data.positions].reverse()) {
       body.appendChild(row(positionCells(p)));
     }
+    // What the device sent without a fix over the same time: an alarm
+    // without GPS, a status. Also a logged read for a recipient.
+    const reports = await api("GET", `${device}/reports?limit=100`);
+    $("history-reports-logged").textContent = reports.logged
+      ? `This retrieval was logged for the provider (access log entry ${reports.logged}).`
+      : "";
+    const list = $("history-reports").tBodies[0];
+    list.replaceChildren();
+    for (const r of [...reports.data.reports].reverse()) {
+      const content = Object.entries(r.attributes).map(([k, v]) => `${k}=${v}`).join(", ");
+      list.appendChild(row([r.time.replace("T", " ").replace("Z", ""), r.protocol, content]));
+    }
+    $("history-no-reports").hidden = reports.data.reports.length > 0;
     section.scrollIntoView();
   } catch (e) {
     if (e.status !== 401) status(e.message);
