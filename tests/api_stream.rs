@@ -3,7 +3,9 @@
 //! fix only after its access-log entry is committed (the event id is the
 //! entry), a revocation removes the device within a tick, owners stream
 //! unlogged, a revoked key ends its stream, streams are bounded per user,
-//! and an open stream does not hold up the gateway's shutdown.
+//! and an open stream does not hold up the gateway's shutdown. A record
+//! sent without a fix (over Wialon IPS) reaches open streams as a `report`,
+//! logged first for a recipient and only within its window.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -281,4 +283,127 @@ async fn a_recipients_stream_is_logged_before_each_event_and_ends_with_the_permi
         .await
         .expect("shutdown with a live stream open");
     drop(kept_open);
+}
+
+/// Logs a Wialon IPS device in and sends one record without a fix at
+/// `ms` (whole seconds) carrying `params`; asserts both acks.
+fn no_fix_over_wialon(wialon: SocketAddr, imei: &str, ms: i64, params: &str) {
+    let mut s = BufReader::new(TcpStream::connect(wialon).unwrap());
+    s.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    let at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    let mut line = String::new();
+    for (send, want) in [
+        (format!("#L#{imei};NA\r\n"), "#AL#1\r\n"),
+        (
+            format!(
+                "#D#{};NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;NA;{params}\r\n",
+                at.format("%d%m%y;%H%M%S")
+            ),
+            "#AD#1\r\n",
+        ),
+    ] {
+        s.get_mut().write_all(send.as_bytes()).unwrap();
+        line.clear();
+        s.read_line(&mut line).unwrap();
+        assert_eq!(line, want, "{send:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_sent_while_a_stream_is_open_reaches_it_logged_for_the_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path()).await;
+    let http = gw.http;
+    let tcp = gw.addr("teltonika", Transport::Tcp).unwrap();
+    let wialon = gw.addr("wialon", Transport::Tcp).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let w = setup(http, tcp);
+        let pid = grant(http, &w.carrier, "Load 7", "0815", &[D1]);
+        let path = "/api/v1/stream?scope=received&interval_ms=250";
+        let (st, r) = EventReader::open(http, path, &w.shipper_user);
+        assert_eq!(st, 200);
+        let mut shipper = r.unwrap();
+        let (st, r) = EventReader::open(
+            http,
+            "/api/v1/stream?scope=own&interval_ms=250",
+            &w.carrier_user,
+        );
+        assert_eq!(st, 200);
+        let mut owner = r.unwrap();
+        // No fix yet: nothing to send, and no report before it happens.
+        assert!(shipper.next(Duration::from_millis(600)).is_none());
+        assert!(owner.next(Duration::from_millis(100)).is_none());
+
+        // The shared truck's SOS (a whole second after the grant, which
+        // the wire's seconds must not predate) and the unshared one's.
+        let now = chrono::Utc::now().timestamp_millis();
+        let sos_at = (now / 1000 + 1) * 1000;
+        while chrono::Utc::now().timestamp_millis() <= sos_at {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A record the truck kept from before the grant comes first: not
+        // the recipient's to see.
+        no_fix_over_wialon(wialon, D1, sos_at - 3_600_000, "buffered:1:1");
+        no_fix_over_wialon(wialon, D1, sos_at, "sos:1:1");
+        no_fix_over_wialon(wialon, D2, sos_at, "status:3:parked");
+
+        let e = shipper.next(WAIT).expect("the shared truck's report");
+        assert_eq!(e.event, "report");
+        assert_eq!(
+            (e.data["device_id"].clone(), e.data["permission_id"].clone()),
+            (json!(D1), json!(pid))
+        );
+        assert_eq!(e.data["attributes"]["sos"], 1);
+        assert_eq!(e.data["time"], trackgate::api::ms_to_rfc3339(sos_at));
+        let id: i64 = e.id.expect("the log entry's id").parse().unwrap();
+        let log = partner_log(http, pid, &w.carrier);
+        let entry = log
+            .iter()
+            .find(|x| x["id"] == id)
+            .expect("committed before the event");
+        assert_eq!(
+            (
+                entry["channel"].clone(),
+                entry["query"].clone(),
+                entry["positions"].clone()
+            ),
+            (json!("stream"), json!("reports"), json!(1))
+        );
+        assert!(
+            shipper.next(Duration::from_millis(800)).is_none(),
+            "the unshared truck's report never reaches the recipient"
+        );
+        // The owner sees all three, unlogged.
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let e = owner.next(WAIT).expect("the owner's reports");
+            assert_eq!(e.event, "report");
+            assert!(e.id.is_none());
+            let a = e.data["attributes"].as_object().unwrap();
+            seen.push(format!(
+                "{} {}",
+                e.data["device_id"].as_str().unwrap(),
+                a.keys().next().unwrap()
+            ));
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                format!("{D1} buffered"),
+                format!("{D1} sos"),
+                format!("{D2} status")
+            ]
+        );
+        assert_eq!(
+            partner_log(http, pid, &w.carrier)
+                .iter()
+                .filter(|x| x["query"] == "reports")
+                .count(),
+            1
+        );
+    })
+    .await
+    .unwrap();
+    gw.shutdown().await;
 }

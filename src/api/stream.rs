@@ -6,6 +6,9 @@
 //! `stream`) is committed before the event leaves, and the event's id is
 //! the entry's id. A failing log ends the stream rather than send unlogged,
 //! and so does the caller's key being revoked or its session ending.
+//! Reports (an alarm sent without GPS, a status) stored while the stream is
+//! open go out the same way, as `report` events, for visible devices and
+//! within a recipient's window, one log entry per device and tick.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +28,7 @@ use super::devices::{device_json, read_entry, scope, Scope};
 use super::extract::Query;
 use super::{now_ms, ApiError, ApiState, Caller};
 use crate::access::policy::{self, Permit};
+use crate::model::{format_time, Report};
 
 /// Most open streams per user, per company and in all: each holds a
 /// connection and a timer, so all are bounded, and one company (whose
@@ -141,6 +145,8 @@ struct Tick {
     interval: Duration,
     /// Last fix time sent per (permission id or 0 for own, device id).
     sent: HashMap<(i64, String), i64>,
+    /// Reports stored since the stream opened, drained each tick.
+    reports: tokio::sync::broadcast::Receiver<Arc<Report>>,
     /// Events ready to go out before the next tick.
     ready: Vec<Event>,
     /// The first tick runs at once; later ones after `interval`.
@@ -154,7 +160,7 @@ fn key(permit: &Permit) -> (i64, String) {
     (pid, permit.device.device_id.clone())
 }
 
-#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = inline(Option<Scope>), Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `gone` when a device leaves the caller's view, `error` before the stream ends (a log failure, or the key revoked or the session ended)"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
+#[utoipa::path(get, path = "/api/v1/stream", tag = "positions", security(("api_key" = [])), params(("scope" = inline(Option<Scope>), Query, description = "own (default) or received"), ("interval_ms" = Option<u64>, Query, description = "how often visibility and positions are checked, 250-60000, default 1000"), ("changes_only" = Option<bool>, Query, description = "skip the first snapshot")), responses((status = 200, description = "text/event-stream: `position` events (a device's newer fix; for a recipient the id is its access-log entry, committed before the event), `report` events (a record a visible device sent without a fix while the stream is open, logged the same way), `reports_missed` when the stream fell behind the reports (read the gap from /devices/{id}/reports), `gone` when a device leaves the caller's view, `error` before the stream ends (a log failure, or the key revoked or the session ended)"), (status = 400, description = "bad scope or interval"), (status = 401, description = "no or wrong key"), (status = 503, description = "too many streams open")))]
 pub async fn stream(
     caller: Caller,
     State(s): State<ApiState>,
@@ -170,7 +176,9 @@ pub async fn stream(
     }
     let slot = s.streams.take(caller.who.user_id, &caller.who.company_id)?;
     let stop = s.stop.clone();
+    let reports = s.engine.subscribe_reports();
     let mut tick = Tick {
+        reports,
         s,
         caller,
         received,
@@ -260,14 +268,29 @@ async fn check(t: &mut Tick, quiet: bool) -> Vec<Event> {
             fresh.push((permit, p));
         }
     }
+    let (reports, missed) = new_reports(&mut t.reports, &permits, now);
+    if missed > 0 && !quiet {
+        events.push(
+            Event::default()
+                .event("reports_missed")
+                .data(json!({"missed": missed}).to_string()),
+        );
+    }
+    let reports = if quiet { Vec::new() } else { reports };
+    let stream_entry = |permit: &Permit, query: &str, n: usize| {
+        read_entry(&t.caller, permit, query, n as i64).map(|mut e| {
+            e.channel = Some("stream".into());
+            e
+        })
+    };
     let entries: Vec<_> = fresh
         .iter()
-        .filter_map(|(permit, _)| {
-            read_entry(&t.caller, permit, "stream", 1).map(|mut e| {
-                e.channel = Some("stream".into());
-                e
-            })
-        })
+        .filter_map(|(permit, _)| stream_entry(permit, "stream", 1))
+        .chain(
+            reports
+                .iter()
+                .filter_map(|(permit, list)| stream_entry(permit, "reports", list.len())),
+        )
         .collect();
     let ids = if entries.is_empty() {
         Vec::new()
@@ -298,7 +321,69 @@ async fn check(t: &mut Tick, quiet: bool) -> Vec<Event> {
         }
         events.push(e);
     }
+    for (permit, list) in &reports {
+        let id = permit.permission().and_then(|_| ids.next());
+        for r in list {
+            let mut data = json!({
+                "device_id": permit.device.device_id,
+                "name": permit.device.name,
+                "time": format_time(&r.time),
+                "protocol": r.protocol,
+                "attributes": r.attributes,
+            });
+            if let Some(p) = permit.permission() {
+                data["permission_id"] = json!(p.id);
+            }
+            let mut e = Event::default().event("report").data(data.to_string());
+            if let Some(id) = id {
+                e = e.id(id.to_string());
+            }
+            events.push(e);
+        }
+    }
     events
+}
+
+/// One permit's reports of a tick.
+type PermitReports<'a> = (&'a Permit, Vec<Arc<Report>>);
+
+/// The reports stored since the last tick that `permits` show, grouped by
+/// permit (a device shared twice is sent under each permission, as its
+/// positions are), and how many the stream missed by falling behind.
+fn new_reports<'a>(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<Report>>,
+    permits: &'a [Permit],
+    now: i64,
+) -> (Vec<PermitReports<'a>>, u64) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let mut by_device: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in permits.iter().enumerate() {
+        by_device.entry(&p.device.device_id).or_default().push(i);
+    }
+    let mut out: Vec<Vec<Arc<Report>>> = vec![Vec::new(); permits.len()];
+    let mut missed = 0;
+    loop {
+        match rx.try_recv() {
+            Ok(r) => {
+                let at = r.time.timestamp_millis();
+                for &i in by_device.get(r.device_id.as_str()).into_iter().flatten() {
+                    // A recipient sees nothing stamped outside its window,
+                    // nor ahead of now (as its history ends now).
+                    if permits[i].shows(at) && (permits[i].permission().is_none() || at <= now) {
+                        out[i].push(Arc::clone(&r));
+                    }
+                }
+            }
+            Err(TryRecvError::Lagged(n)) => missed += n,
+            Err(_) => break,
+        }
+    }
+    let grouped = permits
+        .iter()
+        .zip(out)
+        .filter(|(_, list)| !list.is_empty())
+        .collect();
+    (grouped, missed)
 }
 
 #[cfg(test)]

@@ -20,8 +20,11 @@ use arc_swap::ArcSwap;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use crate::model::{DeviceId, Position};
+use crate::model::{DeviceId, Position, Report};
 use latest::Latest;
+
+/// Reports held for live streams between their ticks.
+const REPORTS_BUFFER: usize = 4096;
 
 /// Fast, DoS-resistant hashing for device-id keys.
 type Hasher = ahash::RandomState;
@@ -32,6 +35,10 @@ pub use index::Snapshot;
 /// Latest positions and their spatial index.
 pub struct Engine {
     latest: DashMap<DeviceId, Latest, Hasher>,
+    /// Reports (records without a fix) as they are stored, for live
+    /// streams: bounded, a stream that falls behind misses the oldest and
+    /// is told how many.
+    reports: tokio::sync::broadcast::Sender<Arc<Report>>,
     index: ArcSwap<Snapshot>,
     dirty: AtomicBool,
 }
@@ -58,6 +65,7 @@ impl Engine {
     pub fn new() -> Self {
         Self {
             latest: DashMap::with_hasher(Hasher::new()),
+            reports: tokio::sync::broadcast::channel(REPORTS_BUFFER).0,
             index: ArcSwap::from_pointee(Snapshot::empty()),
             dirty: AtomicBool::new(false),
         }
@@ -99,6 +107,18 @@ impl Engine {
             self.dirty.store(true, Ordering::Relaxed);
         }
         outcome
+    }
+
+    /// Offers a stored report to the live streams (none open: nothing).
+    pub fn publish_report(&self, r: &Report) {
+        if self.reports.receiver_count() > 0 {
+            let _ = self.reports.send(Arc::new(r.clone()));
+        }
+    }
+
+    /// The reports stored from now on.
+    pub fn subscribe_reports(&self) -> tokio::sync::broadcast::Receiver<Arc<Report>> {
+        self.reports.subscribe()
     }
 
     /// The latest fix of `device`.

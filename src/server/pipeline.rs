@@ -101,6 +101,9 @@ impl Pipeline {
             positions.iter().for_each(|p| feed.offer(p));
             reports.iter().for_each(|r| feed.offer_report(r));
         }
+        for r in reports {
+            self.engine.publish_report(r);
+        }
         for p in positions {
             self.engine.update(p);
         }
