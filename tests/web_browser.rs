@@ -261,6 +261,12 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     })
     .await
     .unwrap();
+    // The open page hears of it at once, over the stream.
+    let heard = wait_text(&c, "#live", |t| t.contains("sos=1")).await;
+    assert!(
+        heard.contains("Truck 1") && heard.contains("access log entry"),
+        "{heard}"
+    );
 
     // The track since the grant (the window's start), newest first, and
     // what the truck sent without a fix.
@@ -353,17 +359,26 @@ async fn grant_notice_read_shipment_number_download_and_revoke_in_the_browser() 
     );
     let sos = entries
         .iter()
-        .find(|e| e["event"] == "read" && e["query"] == "reports")
-        .expect("the reports' read");
+        .find(|e| e["event"] == "read" && e["query"] == "reports" && e["channel"] == "app")
+        .expect("the track's reports read");
     assert_eq!(
         (sos["channel"].clone(), sos["positions"].clone()),
         (json!("app"), json!(1))
     );
     let streamed: Vec<&Value> = entries
         .iter()
-        .filter(|e| e["event"] == "read" && e["channel"] == "stream")
+        .filter(|e| e["event"] == "read" && e["channel"] == "stream" && e["query"] == "stream")
         .collect();
     assert_eq!(streamed.len(), 1, "the one live update: {entries:?}");
+    let heard_entry = entries
+        .iter()
+        .find(|e| e["event"] == "read" && e["channel"] == "stream" && e["query"] == "reports")
+        .expect("the streamed report's read");
+    assert_eq!(heard_entry["positions"], 1);
+    assert!(
+        heard.contains(&format!("entry {}", heard_entry["id"])),
+        "{heard}"
+    );
     assert_eq!(streamed[0]["user_id"], reads[0]["user_id"]);
     assert!(
         live.contains(&format!("entry {}", streamed[0]["id"])),

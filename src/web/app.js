@@ -209,6 +209,12 @@ function followLive() {
     }
     $("live").textContent = `Live: ${d.name} updated at ${new Date().toISOString().slice(11, 19)} UTC (access log entry ${ev.lastEventId}).`;
   });
+  // A message a shared truck sent without a fix (an SOS without GPS).
+  live.addEventListener("report", (ev) => {
+    const d = JSON.parse(ev.data);
+    const content = Object.entries(d.attributes).map(([k, v]) => `${k}=${v}`).join(", ");
+    $("live").textContent = `Live: ${d.name} sent ${content} at ${d.time.slice(11, 19)} UTC, without a position (access log entry ${ev.lastEventId}).`;
+  });
   live.addEventListener("open", () => {
     $("live").textContent = "Live updates on.";
   });
