@@ -356,33 +356,42 @@ fn new_reports<'a>(
     now: i64,
 ) -> (Vec<PermitReports<'a>>, u64) {
     use tokio::sync::broadcast::error::TryRecvError;
-    let mut by_device: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, p) in permits.iter().enumerate() {
-        by_device.entry(&p.device.device_id).or_default().push(i);
-    }
-    let mut out: Vec<Vec<Arc<Report>>> = vec![Vec::new(); permits.len()];
+    let mut arrived = Vec::new();
     let mut missed = 0;
     loop {
         match rx.try_recv() {
-            Ok(r) => {
-                let at = r.time.timestamp_millis();
-                for &i in by_device.get(r.device_id.as_str()).into_iter().flatten() {
-                    // A recipient sees nothing stamped outside its window,
-                    // nor ahead of now (as its history ends now).
-                    if permits[i].shows(at) && (permits[i].permission().is_none() || at <= now) {
-                        out[i].push(Arc::clone(&r));
-                    }
-                }
-            }
+            Ok(r) => arrived.push(r),
             Err(TryRecvError::Lagged(n)) => missed += n,
             Err(_) => break,
         }
     }
-    let grouped = permits
-        .iter()
-        .zip(out)
-        .filter(|(_, list)| !list.is_empty())
-        .collect();
+    if arrived.is_empty() {
+        // The common tick: no per-permit work.
+        return (Vec::new(), missed);
+    }
+    let mut by_device: HashMap<&str, Vec<&Arc<Report>>> = HashMap::new();
+    for r in &arrived {
+        by_device.entry(r.device_id.as_str()).or_default().push(r);
+    }
+    let mut grouped = Vec::new();
+    for p in permits {
+        let Some(list) = by_device.get(p.device.device_id.as_str()) else {
+            continue;
+        };
+        // A recipient sees nothing stamped outside its window, nor ahead
+        // of now (as its history ends now).
+        let shown: Vec<Arc<Report>> = list
+            .iter()
+            .filter(|r| {
+                let at = r.time.timestamp_millis();
+                p.shows(at) && (p.permission().is_none() || at <= now)
+            })
+            .map(|r| Arc::clone(r))
+            .collect();
+        if !shown.is_empty() {
+            grouped.push((p, shown));
+        }
+    }
     (grouped, missed)
 }
 
