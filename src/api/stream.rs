@@ -8,7 +8,7 @@
 //! and so does the caller's key being revoked or its session ending.
 //! Reports (an alarm sent without GPS, a status) stored while the stream is
 //! open go out the same way, as `report` events, for visible devices and
-//! within a recipient's window, one log entry per device and tick.
+//! within a recipient's window, one log entry per permit and tick.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
