@@ -520,7 +520,9 @@ mod tests {
         assert!(!b.clean_session);
         let s = &b.subscriptions[0];
         assert_eq!(s.rule(), crate::mqtt::payload::DeviceRule::LastTopicLevel);
-        assert_eq!(c.mqtt.publish.unwrap().buffer, 10_000);
+        let p = c.mqtt.publish.as_ref().unwrap();
+        assert_eq!(p.buffer, 10_000);
+        assert_eq!(p.reports_topic, "trackgate/reports/{device_id}");
         let bad = format!(
             "{DEFAULT_TOML}\n{}",
             example.replace("version = \"3.1.1\"", "version = \"4\"")
@@ -530,6 +532,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"4\""), "{e}");
+        let bad = format!(
+            "{DEFAULT_TOML}\n{}",
+            example.replace("trackgate/reports/{device_id}", "trackgate/reports")
+        );
+        let e = Config::from_toml(&bad, "t")
+            .and_then(|c| c.validate().map(|_| c))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reports_topic with {device_id}"), "{e}");
     }
 
     #[test]
@@ -556,6 +567,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("limits.max_frame_bytes"), "{e}");
+        let e = Config::from_toml(
+            &DEFAULT_TOML.replace(
+                "max_open_shared_devices = 100000",
+                "max_open_shared_devices = 0",
+            ),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("limits.max_open_shared_devices"), "{e}");
         let e = Config::from_toml(&format!("{DEFAULT_TOML}\n[protocols.nosuch]\n"), "t")
             .unwrap_err()
             .to_string();
