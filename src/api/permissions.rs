@@ -177,17 +177,9 @@ pub async fn create(
     // Every open permission's devices are held in memory and listed (and
     // logged) with each of the recipient's list reads: bounded too.
     let max = s.limits.max_open_shared_devices;
-    let shared =
-        s.dir.sum_permissions_of(
-            &who.company_id,
-            |p| {
-                if open(p) {
-                    p.devices.len()
-                } else {
-                    0
-                }
-            },
-        );
+    let shared = s
+        .dir
+        .sum_permissions_of(&who.company_id, |p| usize::from(open(p)) * p.devices.len());
     if shared.saturating_add(g.device_ids.len()) > max {
         return Err(ApiError::Conflict(format!(
             "your open permissions share {shared} devices; {} more would pass {max}, the most allowed (limits.max_open_shared_devices); revoke one first",
