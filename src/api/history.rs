@@ -24,12 +24,20 @@ pub const MAX_LIMIT: usize = 10_000;
 /// Without `from`, a range starts this long before `to`.
 const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
 
-#[derive(Debug, Deserialize)]
+/// The range both history routes take (documented once for both; each
+/// documents its own `format`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// RFC 3339, inclusive; default: 24 h before `to`
     from: Option<String>,
+    /// RFC 3339, exclusive; default: now
     to: Option<String>,
+    /// records per page, 1..=10000 (default 1000)
     limit: Option<usize>,
+    /// `next_cursor` of the previous page
     cursor: Option<String>,
+    #[param(ignore)]
     format: Option<String>,
 }
 
@@ -52,10 +60,7 @@ enum Format {
 
 #[utoipa::path(get, path = "/api/v1/devices/{device_id}/positions", tag = "positions", security(("api_key" = [])),
     params(("device_id" = String, Path, description = "device id"),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive; default: 24 h before `to`"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
-        ("limit" = Option<usize>, Query, description = "positions per page, 1..=10000 (default 1000)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        HistoryQuery,
         ("format" = inline(Option<Format>), Query, description = "json (default), csv or gpx")),
     responses((status = 200, description = "positions oldest first; for a recipient clamped to the permission window and logged (x-access-logged)"),
         (status = 400, description = "bad time, limit, cursor or format"),
@@ -105,10 +110,7 @@ pub async fn positions(
 
 #[utoipa::path(get, path = "/api/v1/devices/{device_id}/reports", tag = "positions", security(("api_key" = [])),
     params(("device_id" = String, Path, description = "device id"),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive; default: 24 h before `to`"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
-        ("limit" = Option<usize>, Query, description = "reports per page, 1..=10000 (default 1000)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        HistoryQuery,
         ("format" = inline(Option<ReportFormat>), Query, description = "json (default) or csv")),
     responses((status = 200, description = "what the device sent without a fix (alarms without GPS, cell lists, status), oldest first, each with its device time, receipt time, protocol and attributes; for a recipient clamped to the permission window and logged (x-access-logged)"),
         (status = 400, description = "bad time, limit, cursor or format"),
