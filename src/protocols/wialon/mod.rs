@@ -8,6 +8,7 @@
 //! record.rs   one `#SD#`/`#D#` record → Position (or Report without a fix)
 //! params.rs   `name:type:value` parameters → attributes
 //! reply.rs    the exact bytes a device gets back
+//! device.rs   the tracker's side, for `trackgate simulate`
 //! ```
 
 #![deny(
@@ -18,6 +19,7 @@
     clippy::panic
 )]
 
+mod device;
 mod frame;
 mod message;
 mod params;
@@ -54,6 +56,9 @@ impl Protocol for Wialon {
     }
     fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
         Box::new(Session::new(config))
+    }
+    fn device_side(&self) -> Option<&'static dyn protocol::device::DeviceSide> {
+        Some(&device::Device)
     }
 }
 

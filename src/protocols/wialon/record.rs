@@ -198,6 +198,14 @@ fn two_digit_groups(s: &str) -> Option<[u8; 3]> {
 
 /// `(d)ddmm.mmmm` with its hemisphere letter, in signed degrees; `None`
 /// when not available.
+/// Degrees from the wire's `ddmm.mmmmmm` read as one number (the device
+/// side quantizes with it, so what it sends reads back equal).
+pub(super) fn from_ddmm(raw: f64) -> f64 {
+    let degrees = (raw / 100.0).trunc();
+    let minutes = raw - degrees * 100.0;
+    degrees + minutes / 60.0
+}
+
 fn coordinate(
     value: Field<'_>,
     hemisphere: Field<'_>,
@@ -213,9 +221,7 @@ fn coordinate(
         .ok()
         .filter(|r| r.is_finite() && *r >= 0.0)
         .ok_or(value.malformed("coordinate"))?;
-    let degrees = (raw / 100.0).trunc();
-    let minutes = raw - degrees * 100.0;
-    let magnitude = degrees + minutes / 60.0;
+    let magnitude = from_ddmm(raw);
     // Minutes of 60 or more are not rejected: a captured device sends
     // `5364.0167` (Traccar reads it the same way, 53° + 64.0167′).
     if magnitude > limit {
