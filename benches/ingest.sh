@@ -7,7 +7,7 @@
 #   benches/ingest.sh                         # 1000 devices, 1 record/packet
 #   DEVICES=5000 RATE=20 RECORDS=10 benches/ingest.sh
 #   BIN=/tmp/trackgate-before benches/ingest.sh   # an earlier build
-#   PROTOCOL=jt808 RECORDS=10 benches/ingest.sh    # gt06, ruptela, jt808 devices
+#   PROTOCOL=wialon RECORDS=10 benches/ingest.sh   # gt06, jt808, meitrack, ruptela, wialon devices
 #   CPU=1 DEVICES=10000 RATE=12 DURATION=15 benches/ingest.sh  # + cores used by each side
 set -euo pipefail
 cd "$(dirname "$0")/.."

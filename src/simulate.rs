@@ -1,6 +1,7 @@
 //! `trackgate simulate`: virtual trackers, each on its own TCP connection,
 //! driving plausible routes and honouring acks exactly like real devices of
-//! the chosen protocol (Teltonika, GT06, Ruptela, JT/T 808 — every protocol
+//! the chosen protocol (Teltonika, GT06, JT/T 808, Meitrack, Ruptela, Wialon
+//! IPS — every protocol
 //! with a [`DeviceSide`]): a record leaves the device's buffer only when the
 //! server acknowledges it; on a refusal, a timeout or a dropped connection
 //! it stays and is sent again. The load tool for benchmarks and the crash
@@ -26,7 +27,8 @@ pub use crate::protocols::teltonika::device::{codec8_packet, login_packet};
 /// What to simulate.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimOptions {
-    /// The protocol the devices speak (teltonika, gt06, ruptela, jt808).
+    /// The protocol the devices speak (teltonika, gt06, jt808, meitrack,
+    /// ruptela, wialon).
     #[arg(long, default_value = "teltonika")]
     pub protocol: String,
     /// The gateway's TCP address for that protocol; default 127.0.0.1 on
@@ -578,7 +580,17 @@ mod tests {
     #[test]
     fn every_device_side_speaks_what_its_server_side_reads() {
         let sides = simulated();
-        assert_eq!(sides, ["teltonika", "gt06", "jt808", "ruptela"]);
+        assert_eq!(
+            sides,
+            [
+                "teltonika",
+                "gt06",
+                "jt808",
+                "meitrack",
+                "ruptela",
+                "wialon"
+            ]
+        );
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for name in sides {
             let p = crate::protocol::find(name).unwrap();

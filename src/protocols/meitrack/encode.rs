@@ -3,37 +3,7 @@
 
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
-use crate::protocol::checksum::sum8;
-
-/// Wraps `,imei,command,payload` in `$$<flag><len>` … `*XX\r\n`.
-pub(crate) fn frame(flag: u8, imei: &str, command: &str, payload: &[u8]) -> Vec<u8> {
-    let mut counted = format!(",{imei},{command},").into_bytes();
-    counted.extend_from_slice(payload);
-    counted.push(b'*');
-    let len = counted.len() + 4; // XX\r\n
-    let mut out = vec![b'$', b'$', flag];
-    out.extend_from_slice(len.to_string().as_bytes());
-    out.extend_from_slice(&counted);
-    let sum = sum8(&out);
-    out.extend_from_slice(format!("{sum:02X}\r\n").as_bytes());
-    out
-}
-
-/// One record's values.
-#[derive(Debug, Clone)]
-pub(crate) struct Fix {
-    pub event: u8,
-    pub lat_e6: i32,
-    pub lon_e6: i32,
-    /// Seconds since 2000-01-01.
-    pub secs: u32,
-    pub valid: bool,
-    pub satellites: u8,
-    pub speed: u16,
-    pub course: u16,
-    pub altitude: i16,
-    pub mileage: u32,
-}
+pub(crate) use super::device::{frame, Record as Fix};
 
 /// An `AAA` payload.
 pub(crate) fn aaa(f: &Fix) -> Vec<u8> {
@@ -55,30 +25,9 @@ pub(crate) fn aaa(f: &Fix) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A CCC payload with these records.
+/// A CCC payload with these records (7 more left in the cache).
 pub(crate) fn ccc(fixes: &[Fix]) -> Vec<u8> {
-    let mut out = vec![0x02, 0x01, 0x34, 0x00];
-    out.extend_from_slice(&7u32.to_le_bytes());
-    for f in fixes {
-        out.push(f.event);
-        out.extend_from_slice(&f.lat_e6.to_le_bytes());
-        out.extend_from_slice(&f.lon_e6.to_le_bytes());
-        out.extend_from_slice(&f.secs.to_le_bytes());
-        out.push(u8::from(f.valid));
-        out.push(f.satellites);
-        out.push(20);
-        out.extend_from_slice(&f.speed.to_le_bytes());
-        out.extend_from_slice(&f.course.to_le_bytes());
-        out.extend_from_slice(&9u16.to_le_bytes());
-        out.extend_from_slice(&f.altitude.to_le_bytes());
-        out.extend_from_slice(&f.mileage.to_le_bytes());
-        out.extend_from_slice(&3600u32.to_le_bytes());
-        for v in [262u16, 2, 0x1a2b, 0x3c4d, 0x0102, 5, 419, 1234] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&0u32.to_le_bytes());
-    }
-    out
+    super::device::ccc(fixes, 7)
 }
 
 /// A CCE payload with these records (event, valid, sats; speed, course,

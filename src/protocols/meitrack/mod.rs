@@ -11,6 +11,7 @@
 //! reader.rs    bounds-checked little-endian reads
 //! names.rs     attribute names and event → alarm
 //! reply.rs     the exact bytes a device gets back
+//! device.rs    the tracker's side, for `trackgate simulate`
 //! ```
 
 #![deny(
@@ -22,6 +23,7 @@
 )]
 
 mod batch;
+mod device;
 mod envelope;
 mod frame;
 mod names;
@@ -60,6 +62,9 @@ impl Protocol for Meitrack {
     }
     fn session(&self, config: &SessionConfig) -> Box<dyn protocol::Session> {
         Box::new(Session::new(config))
+    }
+    fn device_side(&self) -> Option<&'static dyn protocol::device::DeviceSide> {
+        Some(&device::Device)
     }
 }
 

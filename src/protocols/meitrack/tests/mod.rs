@@ -9,6 +9,7 @@
 )]
 
 mod decoding;
+mod device;
 mod framing;
 mod properties;
 
