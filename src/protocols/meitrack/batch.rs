@@ -27,6 +27,9 @@ use crate::protocol::{DecodeContext, DecodeError};
 const EPOCH_2000: i64 = 946_684_800;
 const CCC_HEADER: usize = 8;
 const CCC_RECORD: usize = 52;
+/// Attributes a CCC record sets (event, alarm, rssi, hdop, odometer, runtime,
+/// network, status, adc1, battery, power).
+const CCC_ATTRIBUTES: usize = 11;
 /// A CCE id whose first byte is this is two bytes long.
 const EXTENDED_ID: u8 = 0xFE;
 /// The event code that carries a driver card (CCE id 0x39).
@@ -50,6 +53,21 @@ fn event(a: &mut Attributes, code: u32) {
     if let Some(alarm) = names::alarm(code) {
         set(a, names::ALARM, AttrValue::Text(alarm.into()));
     }
+}
+
+/// Appends `key`, which the record has not set yet (a CCC record's fields
+/// are fixed: no search for an earlier value).
+fn put(a: &mut Attributes, key: &'static str, value: AttrValue) {
+    a.push(AttrKey::named(key), value);
+}
+
+/// `[{"cid":…,"lac":…,"mcc":…,"mnc":…}]`: [`cells_json`] of one cell, byte for
+/// byte (serde_json sorts the keys), written without building a JSON tree —
+/// every CCC record carries one.
+fn one_cell_json(mcc: u16, mnc: u16, lac: u16, cid: u16) -> AttrValue {
+    AttrValue::Text(format!(
+        r#"[{{"cid":{cid},"lac":{lac},"mcc":{mcc},"mnc":{mnc}}}]"#
+    ))
 }
 
 fn cells_json(cells: &[serde_json::Value]) -> AttrValue {
@@ -82,7 +100,7 @@ fn ccc_record(
     device: &DeviceId,
     ctx: &DecodeContext,
 ) -> Result<Position, DecodeError> {
-    let mut a = Attributes::new();
+    let mut a = Attributes::with_capacity(CCC_ATTRIBUTES);
     event(&mut a, r.u8("event")?.into());
     let lat = f64::from(r.i32("latitude")?) * 1e-6;
     let lon = f64::from(r.i32("longitude")?) * 1e-6;
@@ -91,40 +109,39 @@ fn ccc_record(
     let valid = r.u8("validity")? == 1;
     let satellites = r.u8("satellites")?;
     let rssi = r.u8("gsm signal")?;
-    set(&mut a, names::RSSI, AttrValue::Int(rssi.into()));
+    put(&mut a, names::RSSI, AttrValue::Int(rssi.into()));
     let speed = f64::from(r.u16("speed")?);
     let course = f64::from(r.u16("course")?);
-    set(
+    put(
         &mut a,
         names::HDOP,
         AttrValue::Float(f64::from(r.u16("hdop")?) * 0.1),
     );
     let altitude = f64::from(r.i16("altitude")?);
-    set(
+    put(
         &mut a,
         names::ODOMETER,
         AttrValue::Int(r.u32("mileage")?.into()),
     );
-    set(
+    put(
         &mut a,
         names::RUNTIME,
         AttrValue::Int(r.u32("runtime")?.into()),
     );
     let (mcc, mnc, lac, ci) = (r.u16("mcc")?, r.u16("mnc")?, r.u16("lac")?, r.u16("ci")?);
     if mcc != 0 {
-        let cell = serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": ci});
-        set(&mut a, names::NETWORK, cells_json(&[cell]));
+        put(&mut a, names::NETWORK, one_cell_json(mcc, mnc, lac, ci));
     }
-    set(
+    put(
         &mut a,
         names::STATUS,
         AttrValue::Int(r.u16("status")?.into()),
     );
-    set(&mut a, names::ADC[0], AttrValue::Int(r.u16("adc1")?.into()));
+    put(&mut a, names::ADC[0], AttrValue::Int(r.u16("adc1")?.into()));
     let battery = f64::from(r.u16("battery")?) * 0.01;
-    set(&mut a, names::BATTERY, AttrValue::Float(battery));
+    put(&mut a, names::BATTERY, AttrValue::Float(battery));
     let power = f64::from(r.u16("power")?) * 0.01;
-    set(&mut a, names::POWER, AttrValue::Float(power));
+    put(&mut a, names::POWER, AttrValue::Float(power));
     r.u32("geofence")?;
     if !Position::valid_coordinates(lat, lon) || course > 360.0 {
         return Err(DecodeError::Malformed {
@@ -431,4 +448,23 @@ fn variable(
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CCC cell written directly is the one the JSON tree gave: stored
+    /// attributes (and a report's checksum over them) do not change.
+    #[test]
+    fn one_cell_is_written_as_the_json_tree_writes_it() {
+        for (mcc, mnc, lac, cid) in [
+            (262, 2, 0x1a2b, 0x3c4d),
+            (1, 0, 0, 0),
+            (u16::MAX, 99, 7, 65_535),
+        ] {
+            let tree = serde_json::json!({"mcc": mcc, "mnc": mnc, "lac": lac, "cid": cid});
+            assert_eq!(one_cell_json(mcc, mnc, lac, cid), cells_json(&[tree]));
+        }
+    }
 }
