@@ -55,8 +55,9 @@ impl Encoded {
     /// different reports of the same millisecond are both kept (see
     /// [`super::StoredRow::is_report`]).
     pub fn records(positions: &[Position], reports: &[Report], received_ms: i64) -> Self {
-        let mut bytes = Vec::with_capacity((positions.len() + reports.len()) * 160);
-        for p in positions {
+        let count = positions.len() + reports.len();
+        let mut bytes = Vec::with_capacity(count * 160);
+        for (i, p) in positions.iter().enumerate() {
             let fields = Fields {
                 device_id: p.device_id.as_str(),
                 fix_ms: p.fix_time.timestamp_millis(),
@@ -77,6 +78,12 @@ impl Encoded {
                     out.truncate(start);
                 }
             });
+            if i == 0 {
+                // A frame's records are alike: room for the rest at the
+                // first one's size, instead of growing (and copying) the
+                // buffer as attribute-rich rows overflow the estimate.
+                bytes.reserve(bytes.len() * (count - 1));
+            }
         }
         let mut json = Vec::new();
         for r in reports {
@@ -102,10 +109,7 @@ impl Encoded {
             };
             put_row(&mut bytes, &fields, |out| out.extend_from_slice(&json));
         }
-        Self {
-            bytes,
-            count: positions.len() + reports.len(),
-        }
+        Self { bytes, count }
     }
 
     /// Rows already built (tests, older formats).

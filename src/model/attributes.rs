@@ -320,6 +320,15 @@ impl fmt::Debug for Attributes {
 
 impl serde::Serialize for Attributes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.namer.is_none() {
+            // No twins: the stored entries as they are (every record is
+            // written this way before its ack).
+            let mut map = s.serialize_map(Some(self.entries.len()))?;
+            for (k, v) in &self.entries {
+                map.serialize_entry(k, v)?;
+            }
+            return map.end();
+        }
         let mut map = s.serialize_map(Some(self.len()))?;
         for (k, v) in self.shown() {
             map.serialize_entry(&k, &v)?;
