@@ -109,6 +109,43 @@ impl Engine {
         outcome
     }
 
+    /// [`update`](Self::update) with each of `positions` in turn, to the
+    /// same end: each device's newest acceptable fix among them and its
+    /// stored one. A frame of buffered fixes then costs one write per
+    /// device instead of one per fix, each replacing the last.
+    pub fn update_all(&self, positions: Vec<Position>) {
+        if positions.len() < 2 {
+            positions.into_iter().for_each(|p| {
+                self.update(p);
+            });
+            return;
+        }
+        // Per device, the first fix of its latest time (a later one of the
+        // same time would be stale, as it is for `update`).
+        let mut newest: Vec<(usize, i64)> = Vec::new();
+        for (i, p) in positions.iter().enumerate() {
+            if !p.has_valid_coordinates() || p.is_from_the_future() {
+                continue;
+            }
+            let t = p.fix_time.timestamp_millis();
+            let same = newest.iter_mut().find(|(j, _)| {
+                positions
+                    .get(*j)
+                    .is_some_and(|q| q.device_id == p.device_id)
+            });
+            match same {
+                Some(slot) if t > slot.1 => *slot = (i, t),
+                Some(_) => {}
+                None => newest.push((i, t)),
+            }
+        }
+        for (i, p) in positions.into_iter().enumerate() {
+            if newest.iter().any(|(j, _)| *j == i) {
+                self.update(p);
+            }
+        }
+    }
+
     /// Offers a stored report to the live streams (none open: nothing).
     pub fn publish_report(&self, r: &Report) {
         if self.reports.receiver_count() > 0 {
@@ -288,6 +325,40 @@ mod tests {
     use super::*;
     use crate::model::Attributes;
     use chrono::{TimeZone, Utc};
+
+    /// A frame's fixes at once end where one by one would: random frames
+    /// of three devices, out of order, with equal times (the first wins),
+    /// bad coordinates and a stored fix newer than some of them.
+    #[test]
+    fn updating_a_frame_at_once_ends_as_one_by_one() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..500 {
+            let (one_by_one, at_once) = (Engine::new(), Engine::new());
+            for e in [&one_by_one, &at_once] {
+                e.update(pos("b", 50, 5.0, 5.0));
+            }
+            let frame: Vec<Position> = (0..rng.gen_range(0..12))
+                .map(|i| {
+                    let id = ["a", "b", "c"][rng.gen_range(0..3)];
+                    let lat = if rng.gen_bool(0.1) {
+                        91.0
+                    } else {
+                        f64::from(i)
+                    };
+                    pos(id, rng.gen_range(40..60), lat, 1.0)
+                })
+                .collect();
+            for p in frame.clone() {
+                one_by_one.update(p);
+            }
+            at_once.update_all(frame.clone());
+            for id in ["a", "b", "c"] {
+                let d = DeviceId::new(id).unwrap();
+                assert_eq!(one_by_one.get(&d), at_once.get(&d), "{id} {frame:?}");
+            }
+        }
+    }
 
     pub(crate) fn pos(id: &str, t: i64, lat: f64, lon: f64) -> Position {
         Position {

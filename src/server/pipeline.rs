@@ -104,9 +104,7 @@ impl Pipeline {
         for r in reports {
             self.engine.publish_report(r);
         }
-        for p in positions {
-            self.engine.update(p);
-        }
+        self.engine.update_all(positions);
         Ok(())
     }
 }
