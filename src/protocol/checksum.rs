@@ -1,11 +1,16 @@
 //! Checksums tracker protocols use, named as the protocols' documents name
 //! them. Backed by the `crc` crate's catalogue of verified parameter sets.
 
-use crc::{Crc, CRC_16_ARC, CRC_16_IBM_SDLC, CRC_16_KERMIT};
+use crc::{Crc, Table, CRC_16_ARC, CRC_16_IBM_SDLC, CRC_16_KERMIT};
 
-const ARC: Crc<u16> = Crc::<u16>::new(&CRC_16_ARC);
+/// ARC and KERMIT cover whole packets of up to hundreds of records
+/// (Teltonika, Wialon black boxes, Ruptela): 16 lookup tables (8 KiB each,
+/// built at compile time) instead of one. With one table the checksum was a
+/// third of Teltonika's decode time and a fifth of Wialon's.
+static ARC: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_ARC);
+static KERMIT: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_KERMIT);
+/// GT06 frames are a few dozen bytes.
 const X25: Crc<u16> = Crc::<u16>::new(&CRC_16_IBM_SDLC);
-const KERMIT: Crc<u16> = Crc::<u16>::new(&CRC_16_KERMIT);
 
 /// CRC-16/IBM (ARC): Teltonika, Wialon IPS 2.0.
 pub fn crc16_ibm(data: &[u8]) -> u16 {
@@ -44,5 +49,23 @@ mod tests {
         assert_eq!(crc16_kermit(b"123456789"), 0x2189);
         assert_eq!(xor8(&[0x01, 0x02, 0x04]), 0x07);
         assert_eq!(sum8(&[0xff, 0x02]), 0x01);
+    }
+
+    /// The 16-table checksums equal the one-table ones at every length
+    /// and alignment (their tail is computed byte by byte).
+    #[test]
+    fn sixteen_tables_agree_with_one() {
+        let one_arc = Crc::<u16>::new(&CRC_16_ARC);
+        let one_kermit = Crc::<u16>::new(&CRC_16_KERMIT);
+        let data: Vec<u8> = (0..2100u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..17 {
+            for len in (0..2000).step_by(7).chain(0..40) {
+                let d = &data[start..start + len];
+                assert_eq!(crc16_ibm(d), one_arc.checksum(d), "{start} {len}");
+                assert_eq!(crc16_kermit(d), one_kermit.checksum(d), "{start} {len}");
+            }
+        }
     }
 }

@@ -7,9 +7,6 @@ use bytes::BytesMut;
 
 use crate::protocol::device::{e7, quantized, take, Answer, BadReply, DeviceSide, Fix, Stage};
 
-/// CRC-16/IBM (ARC), Teltonika's packet checksum.
-const CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_ARC);
-
 /// Teltonika's device side.
 pub struct Device;
 
@@ -32,7 +29,7 @@ pub fn codec8_packet(records: &[(i64, f64, f64, u16, u16)]) -> Vec<u8> {
     data.push(n);
     let mut out = vec![0, 0, 0, 0];
     out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
-    let crc = u32::from(CRC.checksum(&data));
+    let crc = u32::from(crate::protocol::checksum::crc16_ibm(&data));
     out.extend_from_slice(&data);
     out.extend_from_slice(&crc.to_be_bytes());
     out

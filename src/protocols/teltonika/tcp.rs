@@ -15,18 +15,8 @@ use super::avl::{self, RecordCtx};
 use super::frame::{AVL_HEADER, AVL_OVERHEAD, KEEPALIVE};
 use super::reply;
 use crate::model::DeviceId;
+use crate::protocol::checksum::crc16_ibm;
 use crate::protocol::{DecodeContext, DecodeError, Decoded, MessageKind, Rejected, Reply};
-
-/// CRC-16/IBM (ARC), the same algorithm as `protocol::checksum::crc16_ibm`
-/// but with 16 lookup tables (8 KiB, built at compile time) instead of one:
-/// the checksum covers every byte of every packet, and the single-table
-/// version was a third of the decode time. A test checks both agree.
-static CRC16_IBM: crc::Crc<u16, crc::Table<16>> =
-    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_ARC);
-
-pub(super) fn crc16_ibm(data: &[u8]) -> u16 {
-    CRC16_IBM.checksum(data)
-}
 
 /// Bytes of the IMEI packet's length prefix.
 const IMEI_LEN_BYTES: usize = 2;

@@ -263,11 +263,6 @@ proptest! {
     }
 
     #[test]
-    fn fast_crc_agrees_with_the_framework_checksum(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
-        prop_assert_eq!(super::super::tcp::crc16_ibm(&bytes), crate::protocol::checksum::crc16_ibm(&bytes));
-    }
-
-    #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         // Framer, then whatever comes out, on a logged-in session.
         let mut s = logged_in();
