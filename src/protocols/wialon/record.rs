@@ -113,7 +113,20 @@ pub(super) fn parse(
         .map(|v| v.parse::<u8>().map_err(|_| f(9).malformed("satellites")))
         .transpose()?;
 
-    let mut attributes = Attributes::new();
+    // hdop, inputs, outputs, driver and one per ADC value or parameter
+    // (a list's commas counted; at most 64 ahead, whatever a line of commas
+    // claims): one allocation, not one per doubling.
+    let listed = |i: usize| {
+        f(i).value().map_or(0, |v| {
+            v.bytes().filter(|&b| b == b',').count().saturating_add(1)
+        })
+    };
+    let mut attributes = Attributes::with_capacity(
+        4usize
+            .saturating_add(listed(13))
+            .saturating_add(listed(15))
+            .min(64),
+    );
     if let Some(hdop) = f(10).number("hdop")? {
         attributes.push(AttrKey::named(params::HDOP), AttrValue::Float(hdop));
     }
