@@ -110,39 +110,34 @@ impl Engine {
     }
 
     /// [`update`](Self::update) with each of `positions` in turn, to the
-    /// same end: each device's newest acceptable fix among them and its
-    /// stored one. A frame of buffered fixes then costs one write per
-    /// device instead of one per fix, each replacing the last.
+    /// same end. A frame of one device's buffered fixes (the rule for
+    /// tracker protocols) costs one write, its newest acceptable fix,
+    /// instead of one per fix each replacing the last; a batch of several
+    /// devices (MQTT, HTTP) goes one by one.
     pub fn update_all(&self, positions: Vec<Position>) {
-        if positions.len() < 2 {
+        let one_device = positions
+            .split_first()
+            .is_some_and(|(first, rest)| rest.iter().all(|p| p.device_id == first.device_id));
+        if !one_device {
             positions.into_iter().for_each(|p| {
                 self.update(p);
             });
             return;
         }
-        // Per device, the first fix of its latest time (a later one of the
-        // same time would be stale, as it is for `update`).
-        let mut newest: Vec<(usize, i64)> = Vec::new();
+        // The first fix of the latest time (a later one of the same time
+        // would be stale, as it is for `update`).
+        let mut newest: Option<(usize, i64)> = None;
         for (i, p) in positions.iter().enumerate() {
             if !p.has_valid_coordinates() || p.is_from_the_future() {
                 continue;
             }
             let t = p.fix_time.timestamp_millis();
-            let same = newest.iter_mut().find(|(j, _)| {
-                positions
-                    .get(*j)
-                    .is_some_and(|q| q.device_id == p.device_id)
-            });
-            match same {
-                Some(slot) if t > slot.1 => *slot = (i, t),
-                Some(_) => {}
-                None => newest.push((i, t)),
+            if newest.is_none_or(|(_, best)| t > best) {
+                newest = Some((i, t));
             }
         }
-        for (i, p) in positions.into_iter().enumerate() {
-            if newest.iter().any(|(j, _)| *j == i) {
-                self.update(p);
-            }
+        if let Some(p) = newest.and_then(|(i, _)| positions.into_iter().nth(i)) {
+            self.update(p);
         }
     }
 
@@ -327,8 +322,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     /// A frame's fixes at once end where one by one would: random frames
-    /// of three devices, out of order, with equal times (the first wins),
-    /// bad coordinates and a stored fix newer than some of them.
+    /// of one device or of three, out of order, with equal times (the first
+    /// wins), bad coordinates and a stored fix newer than some of them.
     #[test]
     fn updating_a_frame_at_once_ends_as_one_by_one() {
         use rand::{Rng, SeedableRng};
@@ -338,9 +333,10 @@ mod tests {
             for e in [&one_by_one, &at_once] {
                 e.update(pos("b", 50, 5.0, 5.0));
             }
+            let devices = if rng.gen_bool(0.5) { 1 } else { 3 };
             let frame: Vec<Position> = (0..rng.gen_range(0..12))
                 .map(|i| {
-                    let id = ["a", "b", "c"][rng.gen_range(0..3)];
+                    let id = ["a", "b", "c"][rng.gen_range(0..devices)];
                     let lat = if rng.gen_bool(0.1) {
                         91.0
                     } else {

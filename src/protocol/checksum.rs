@@ -4,8 +4,8 @@
 use crc::{Crc, Table, CRC_16_ARC, CRC_16_IBM_SDLC, CRC_16_KERMIT};
 
 /// ARC and KERMIT cover whole packets of up to hundreds of records
-/// (Teltonika, Wialon black boxes, Ruptela): 16 lookup tables (8 KiB each,
-/// built at compile time) instead of one. With one table the checksum was a
+/// (Teltonika, Wialon black boxes, Ruptela): 16 lookup tables (8 KiB, built
+/// at compile time) instead of one. With one table the checksum was a
 /// third of Teltonika's decode time and a fifth of Wialon's.
 static ARC: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_ARC);
 static KERMIT: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_KERMIT);
