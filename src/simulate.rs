@@ -42,7 +42,7 @@ pub struct SimOptions {
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
     /// Records per packet (1 up to what one packet of the protocol carries:
-    /// Teltonika and Ruptela 255, JT/T 808 32, GT06 1).
+    /// Teltonika, Meitrack, Ruptela and Wialon 255, JT/T 808 32, GT06 1).
     #[arg(long, default_value_t = 1)]
     pub records: usize,
     /// How long to generate records, in seconds; then the devices send

@@ -104,17 +104,21 @@ impl DeviceSide for Device {
     }
     fn answer(&self, reply: &[u8], stage: Stage, _serial: u16, sent: usize) -> Answer {
         let text = reply.trim_ascii_end();
-        let (kind, accepted) = match stage {
-            Stage::Login => ("#AL#", b"#AL#1".to_vec()),
-            Stage::Packet if sent == 1 => ("#AD#", b"#AD#1".to_vec()),
-            Stage::Packet => ("#AB#", format!("#AB#{sent}").into_bytes()),
+        let kind: &[u8] = match stage {
+            Stage::Login => b"#AL#",
+            Stage::Packet if sent == 1 => b"#AD#",
+            Stage::Packet => b"#AB#",
         };
-        if text == accepted {
+        let Some(value) = text.strip_prefix(kind) else {
+            return Answer::Unrelated;
+        };
+        // `1` for a login or one record, the whole count for a black box.
+        let wanted = if kind == b"#AB#" { sent } else { 1 };
+        let digits = value.iter().all(u8::is_ascii_digit);
+        if digits && std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) == Some(wanted) {
             Answer::Accepted
-        } else if text.starts_with(kind.as_bytes()) {
-            Answer::Refused
         } else {
-            Answer::Unrelated
+            Answer::Refused
         }
     }
 }

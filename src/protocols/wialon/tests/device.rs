@@ -86,6 +86,9 @@ fn answers_read_as_a_device_reads_them() {
     assert_eq!(read(b"#AB#2\r\n", Stage::Packet, 3), Refused);
     assert_eq!(read(b"#AB#30\r\n", Stage::Packet, 3), Refused);
     assert_eq!(read(b"#AB#0\r\n", Stage::Packet, 3), Refused);
+    assert_eq!(read(b"#AB#+3\r\n", Stage::Packet, 3), Refused);
+    assert_eq!(read(b"#AB#\r\n", Stage::Packet, 3), Refused);
+    assert_eq!(read(b"#AD#1\r\n", Stage::Packet, 3), Unrelated);
     // Half an answer waits for the rest; two answers come one by one.
     let mut buf = BytesMut::from(&b"#AD#"[..]);
     assert_eq!(DEVICE.next_reply(&mut buf, Stage::Packet), Ok(None));
