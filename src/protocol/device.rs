@@ -125,3 +125,10 @@ pub fn utc_fields(ms: i64) -> [u32; 6] {
 pub(crate) fn take(buf: &mut BytesMut, n: usize) -> Option<BytesMut> {
     (buf.len() >= n).then(|| buf.split_to(n))
 }
+
+/// Splits off the next line, through its `\n`, once `buf` holds one
+/// (the text answers of Wialon and Meitrack servers).
+pub(crate) fn take_line(buf: &mut BytesMut) -> Option<BytesMut> {
+    let end = buf.iter().position(|&b| b == b'\n')?;
+    Some(buf.split_to(end.saturating_add(1)))
+}

@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 
 use crate::protocol::checksum::sum8;
-use crate::protocol::device::{whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage};
+use crate::protocol::device::{take_line, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage};
 
 /// Meitrack's device side.
 pub struct Device;
@@ -121,10 +121,9 @@ impl DeviceSide for Device {
         frame(flag(serial), &self.device_id(n), "CCC", &ccc(&records, 0))
     }
     fn next_reply(&self, buf: &mut BytesMut, _stage: Stage) -> Result<Option<BytesMut>, BadReply> {
-        let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+        let Some(line) = take_line(buf) else {
             return Ok(None);
         };
-        let line = buf.split_to(end.saturating_add(1));
         let bad = || BadReply(String::from_utf8_lossy(&line).into_owned());
         // `@@…*XX\r\n`: the sum of everything through `*` in XX.
         let star = line.len().checked_sub(5).ok_or_else(bad)?;

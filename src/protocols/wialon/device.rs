@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use super::record::from_ddmm;
 use crate::protocol::checksum::crc16_ibm;
 use crate::protocol::device::{
-    utc_fields, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
+    take_line, utc_fields, whole_seconds, Answer, BadReply, DeviceSide, Fix, Stage,
 };
 
 /// Wialon IPS's device side.
@@ -93,10 +93,9 @@ impl DeviceSide for Device {
         }
     }
     fn next_reply(&self, buf: &mut BytesMut, _stage: Stage) -> Result<Option<BytesMut>, BadReply> {
-        let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+        let Some(line) = take_line(buf) else {
             return Ok(None);
         };
-        let line = buf.split_to(end.saturating_add(1));
         if line.first() != Some(&b'#') {
             return Err(BadReply(String::from_utf8_lossy(&line).into_owned()));
         }
